@@ -1,0 +1,33 @@
+// Public API of @iicp/protocol: every export is listed here by name; types separately.
+export {
+  DEFAULT_DIRECTORY_URL, DEFAULT_NODE_PORT, NODE_PORT_BAND_SIZE, RELAY_ACCEPT_PORT, PROXY_PORT,
+  HEARTBEAT_INTERVAL_MS, NODE_EXPIRY_MS, FIRST_HEARTBEAT_DEADLINE_MS, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS,
+  MIN_TASK_TIMEOUT_MS, RETRY_POLICY, BREAKER_POLICY, DISCOVER_DEFAULT_LIMIT, DISCOVER_MAX_LIMIT,
+  REGISTER_RATE_LIMIT, IICP_VERSION_HEADER_VALUE, SDK_LANGUAGE, SDK_VERSION, DEFAULT_MAX_BODY_BYTES,
+} from './constants.js'
+export { IicpError, isIicpError, ERROR_CATALOGUE, errorBody, errorFromResponse, statusOf } from './errors.js'
+export { validateIntent, assertIntent, parseIntent, intentRisk, REGISTERED_INTENTS } from './intents.js'
+export { parseTraceparent, formatTraceparent, newTraceContext, childSpan } from './trace.js'
+export { directoryApiUrl, directoryOrigin, normalizeDirectoryUrl, classifyHost, isPrivateOrLocalHost } from './urls.js'
+export { parseWire, safeParseWire } from './parse.js'
+export {
+  signDispatchTicket, verifyDispatchTicket, signRelayBindTicket, verifyRelayBindTicket,
+  generateSigningKeyPair, DISPATCH_TICKET_CONTEXT, RELAY_BIND_TICKET_CONTEXT,
+} from './tickets.js'
+export { heartbeatChallengeResponse, verifyChallengeResponse, sha256Hex, randomHex, timingSafeEqualHex } from './hmac.js'
+export {
+  generateCxKeyPair, cxPublicKeyDescriptor, encryptRequest, decryptRequest, encryptResponse, decryptResponse,
+  importCxPrivateKey, exportCxPrivateKey,
+} from './cx.js'
+export { silentLogger } from './logger.js'
+export * from './schemas/index.js'
+
+export type { ErrorCode, ErrorSpec, IicpErrorOptions } from './errors.js'
+export type { ParsedIntent, IntentRisk } from './intents.js'
+export type { TraceContext } from './trace.js'
+export type { HostClass } from './urls.js'
+export type {
+  DispatchTicketClaims, RelayBindTicketClaims, SigningKeyPair, TicketVerifyOptions, TicketVerifyResult,
+} from './tickets.js'
+export type { CxKeyPair, CxResponseContext, EncryptedRequest, DecryptedRequest } from './cx.js'
+export type { Logger } from './logger.js'
