@@ -1,0 +1,4 @@
+/** Every registered benchmark, by package. */
+import type { Benchmark } from '../harness/types.js'
+
+export const benchmarks: Benchmark[] = []
