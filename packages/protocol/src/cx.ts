@@ -75,9 +75,8 @@ export function exportCxPrivateKey(pair: CxKeyPair): string {
   return pair.privateKey
 }
 
-async function sharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array> {
-  const secret = await cryptoBackend().x25519SharedSecret(privateKey, publicKey)
-  // A low-order peer key yields all zeros: refuse it rather than encrypt under a public key.
+// A low-order peer key yields an all-zero secret: refuse it rather than encrypt under a publicly known key.
+function assertContributory(secret: Uint8Array): Uint8Array {
   if (secret.every((b) => b === 0)) throw new Error('degenerate X25519 shared secret')
   return secret
 }
@@ -122,8 +121,8 @@ export async function encryptRequest(args: { payload: unknown; taskId: string; i
   const plaintext = serialize(payload, 'task payload')
   const backend = cryptoBackend()
   try {
-    const ephemeral = await backend.x25519GenerateKeyPair()
-    const secret = await sharedSecret(ephemeral.privateKey, nodeKey)
+    const ephemeral = await backend.x25519Ephemeral(nodeKey)
+    const secret = assertContributory(ephemeral.sharedSecret)
     const nonce = backend.randomBytes(NONCE_BYTES)
     const key = await backend.hkdfSha256(secret, nonce, utf8(REQUEST_INFO + taskId + intent), KEY_BYTES)
     const aad = requestAad(taskId, intent)
@@ -175,7 +174,7 @@ export async function decryptRequest(args: { iicpConf: IicpConf; taskId: string;
   let secret: Uint8Array
   let plaintext: Uint8Array
   try {
-    secret = await sharedSecret(privateKey, ephemeral)
+    secret = assertContributory(await backend.x25519SharedSecret(privateKey, ephemeral))
     const key = await backend.hkdfSha256(secret, nonce, utf8(REQUEST_INFO + taskId + intent), KEY_BYTES)
     plaintext = await backend.aes256GcmDecrypt(key, nonce, body, aad)
   } catch (cause) {

@@ -21,7 +21,12 @@ export interface CryptoBackend {
   /** New X25519 key as raw 32-byte public and private keys. */
   x25519GenerateKeyPair(): Promise<{ publicKey: Uint8Array; privateKey: Uint8Array }>
   x25519PublicKey(privateKey: Uint8Array): Promise<Uint8Array>
-  /** Raw X25519 shared secret (32 bytes). Rejects on malformed keys. */
+  /**
+   * Fresh ephemeral X25519 key agreed with `peerPublicKey`: returns the ephemeral public key and the shared
+   * secret; the ephemeral private key never leaves the backend. Rejects on a malformed peer key.
+   */
+  x25519Ephemeral(peerPublicKey: Uint8Array): Promise<{ publicKey: Uint8Array; sharedSecret: Uint8Array }>
+  /** Raw X25519 shared secret (32 bytes) of a long-lived private key and a peer key. Rejects on malformed keys. */
   x25519SharedSecret(privateKey: Uint8Array, publicKey: Uint8Array): Promise<Uint8Array>
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array>
   /** AES-256-GCM with a 16-byte tag appended to the ciphertext. */

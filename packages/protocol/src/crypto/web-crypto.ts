@@ -11,7 +11,7 @@ type Key = Awaited<ReturnType<Subtle['importKey']>>
 
 // RFC 8410 PKCS#8 prefix for a bare 32-byte X25519 private key: Web Crypto cannot import raw private keys.
 const X25519_PKCS8_PREFIX = new Uint8Array([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20])
-const VERIFY_KEY_CACHE_MAX = 32
+const KEY_CACHE_MAX = 16
 
 function webCrypto(): typeof globalThis.crypto {
   const c = (globalThis as { crypto?: typeof globalThis.crypto }).crypto
@@ -29,27 +29,42 @@ function jwkBytes(value: string | undefined): Uint8Array {
   return out
 }
 
-/** A CryptoBackend on Web Crypto. Ed25519 verify keys are cached (the directory key is verified per ticket). */
-export function webCryptoBackend(): CryptoBackend {
-  const verifyKeys = new Map<string, Promise<Key>>()
-
-  function verifyKey(publicKey: Uint8Array): Promise<Key> {
+/**
+ * Imported CryptoKeys keyed by their bytes, so hot paths (a directory signing a ticket per dispatch, a node
+ * decrypting every task, a client verifying every ticket) import each long-lived key once. Bounded; a failed
+ * import is dropped so it is retried.
+ */
+function keyCache(max: number): (material: Uint8Array, importer: () => Promise<Key>) => Promise<Key> {
+  const cache = new Map<string, Promise<Key>>()
+  return (material, importer) => {
     let id = ''
-    for (const b of publicKey) id += String.fromCharCode(b)
-    let key = verifyKeys.get(id)
+    for (const b of material) id += String.fromCharCode(b)
+    let key = cache.get(id)
     if (key === undefined) {
-      key = webCrypto().subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify'])
-      // A rejected import must not stay cached.
-      key.catch(() => verifyKeys.delete(id))
-      if (verifyKeys.size >= VERIFY_KEY_CACHE_MAX) verifyKeys.delete(verifyKeys.keys().next().value as string)
-      verifyKeys.set(id, key)
+      key = importer()
+      key.catch(() => cache.delete(id))
+      if (cache.size >= max) cache.delete(cache.keys().next().value as string)
+      cache.set(id, key)
     }
     return key
   }
+}
 
-  async function x25519PrivateKey(privateKey: Uint8Array): Promise<Key> {
-    if (privateKey.length !== 32) throw new IicpError('crypto_error', 'X25519 private key must be 32 bytes')
-    return webCrypto().subtle.importKey('pkcs8', concatBytes(X25519_PKCS8_PREFIX, privateKey), { name: 'X25519' }, true, ['deriveBits'])
+/** A CryptoBackend on Web Crypto. Long-lived asymmetric keys are imported once (see keyCache). */
+export function webCryptoBackend(): CryptoBackend {
+  const verifyKeys = keyCache(KEY_CACHE_MAX)
+  const signKeys = keyCache(KEY_CACHE_MAX)
+  const agreeKeys = keyCache(KEY_CACHE_MAX)
+
+  function x25519PrivateKey(privateKey: Uint8Array): Promise<Key> {
+    if (privateKey.length !== 32) return Promise.reject(new IicpError('crypto_error', 'X25519 private key must be 32 bytes'))
+    return agreeKeys(privateKey, () =>
+      webCrypto().subtle.importKey('pkcs8', concatBytes(X25519_PKCS8_PREFIX, privateKey), { name: 'X25519' }, true, ['deriveBits']))
+  }
+
+  async function x25519PublicKeyObject(publicKey: Uint8Array): Promise<Key> {
+    if (publicKey.length !== 32) throw new IicpError('crypto_error', 'X25519 public key must be 32 bytes')
+    return webCrypto().subtle.importKey('raw', publicKey, { name: 'X25519' }, false, [])
   }
 
   return {
@@ -82,13 +97,13 @@ export function webCryptoBackend(): CryptoBackend {
     },
     async ed25519Sign(privateKeyPkcs8, data) {
       const subtle = webCrypto().subtle
-      const k = await subtle.importKey('pkcs8', privateKeyPkcs8, { name: 'Ed25519' }, false, ['sign'])
+      const k = await signKeys(privateKeyPkcs8, () => subtle.importKey('pkcs8', privateKeyPkcs8, { name: 'Ed25519' }, false, ['sign']))
       return bytes(await subtle.sign({ name: 'Ed25519' }, k, data))
     },
     async ed25519Verify(publicKey, signature, data) {
       if (publicKey.length !== 32 || signature.length !== 64) return false
       try {
-        return await webCrypto().subtle.verify({ name: 'Ed25519' }, await verifyKey(publicKey), signature, data)
+        return await webCrypto().subtle.verify({ name: 'Ed25519' }, await verifyKeys(publicKey, () => webCrypto().subtle.importKey('raw', publicKey, { name: 'Ed25519' }, false, ['verify'])), signature, data)
       } catch {
         // An unusable public key verifies nothing; the caller reports a bad signature.
         return false
@@ -103,11 +118,16 @@ export function webCryptoBackend(): CryptoBackend {
     async x25519PublicKey(privateKey) {
       return jwkBytes((await webCrypto().subtle.exportKey('jwk', await x25519PrivateKey(privateKey))).x)
     },
-    async x25519SharedSecret(privateKey, publicKey) {
-      if (publicKey.length !== 32) throw new IicpError('crypto_error', 'X25519 public key must be 32 bytes')
+    async x25519Ephemeral(peerPublicKey) {
       const subtle = webCrypto().subtle
-      const pub = await subtle.importKey('raw', publicKey, { name: 'X25519' }, false, [])
-      return bytes(await subtle.deriveBits({ name: 'X25519', public: pub }, await x25519PrivateKey(privateKey), 256))
+      const peer = await x25519PublicKeyObject(peerPublicKey)
+      const pair = (await subtle.generateKey({ name: 'X25519' }, true, ['deriveBits'])) as { publicKey: Key; privateKey: Key }
+      const sharedSecret = bytes(await subtle.deriveBits({ name: 'X25519', public: peer }, pair.privateKey, 256))
+      return { publicKey: bytes(await subtle.exportKey('raw', pair.publicKey)), sharedSecret }
+    },
+    async x25519SharedSecret(privateKey, publicKey) {
+      const peer = await x25519PublicKeyObject(publicKey)
+      return bytes(await webCrypto().subtle.deriveBits({ name: 'X25519', public: peer }, await x25519PrivateKey(privateKey), 256))
     },
     async hkdfSha256(ikm, salt, info, length) {
       const subtle = webCrypto().subtle
