@@ -1,0 +1,44 @@
+/**
+ * `IICP_*` environment variables → ClientConfig (wire.md §10). Constructors never read `process.env`; the
+ * caller passes the environment in, so a library user decides whether the environment applies.
+ */
+import { IicpError } from '@iicp/protocol'
+import type { ClientConfig, RouteDiscoveryMode, SelectionStrategy } from './options.js'
+
+function flag(name: string, value: string): boolean {
+  if (/^(1|true|yes|on)$/i.test(value)) return true
+  if (/^(0|false|no|off)$/i.test(value)) return false
+  throw new IicpError('invalid_config', `${name} must be a boolean (1/0, true/false)`, { fields: { [name]: ['a boolean'] } })
+}
+
+function integer(name: string, value: string): number {
+  if (!/^-?\d+$/.test(value.trim())) {
+    throw new IicpError('invalid_config', `${name} must be an integer`, { fields: { [name]: ['an integer'] } })
+  }
+  return Number(value)
+}
+
+/**
+ * Read `IICP_DIRECTORY_URL`, `IICP_TIMEOUT_MS`, `IICP_REGION`, `IICP_NODE_TOKEN`, `IICP_ALLOW_PRIVATE_ENDPOINTS`,
+ * `IICP_CX_ALLOW_PLAINTEXT`, `IICP_ROUTE_DISCOVERY_MODE`, `IICP_ROUTING_STRATEGY`, `IICP_ROUTING_TOP_K` and
+ * `IICP_MAX_ATTEMPTS` into a partial ClientConfig; ranges are checked later by the constructor.
+ */
+export function clientOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): ClientConfig {
+  const out: ClientConfig = {}
+  const get = (name: string): string | undefined => {
+    const v = env[name]
+    return v === undefined || v === '' ? undefined : v
+  }
+  let v: string | undefined
+  if ((v = get('IICP_DIRECTORY_URL')) !== undefined) out.directoryUrl = v
+  if ((v = get('IICP_TIMEOUT_MS')) !== undefined) out.timeoutMs = integer('IICP_TIMEOUT_MS', v)
+  if ((v = get('IICP_REGION')) !== undefined) out.region = v
+  if ((v = get('IICP_NODE_TOKEN')) !== undefined) out.nodeToken = v
+  if ((v = get('IICP_ALLOW_PRIVATE_ENDPOINTS')) !== undefined) out.allowPrivateEndpoints = flag('IICP_ALLOW_PRIVATE_ENDPOINTS', v)
+  if ((v = get('IICP_CX_ALLOW_PLAINTEXT')) !== undefined) out.allowPlaintext = flag('IICP_CX_ALLOW_PLAINTEXT', v)
+  if ((v = get('IICP_ROUTE_DISCOVERY_MODE')) !== undefined) out.routeDiscovery = v as RouteDiscoveryMode
+  if ((v = get('IICP_ROUTING_STRATEGY')) !== undefined) out.selection = v as SelectionStrategy
+  if ((v = get('IICP_ROUTING_TOP_K')) !== undefined) out.selectionTopK = integer('IICP_ROUTING_TOP_K', v)
+  if ((v = get('IICP_MAX_ATTEMPTS')) !== undefined) out.maxAttempts = integer('IICP_MAX_ATTEMPTS', v)
+  return out
+}

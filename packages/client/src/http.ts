@@ -1,0 +1,163 @@
+/**
+ * The one request path (style.md "Servers and clients"): every directory and node call goes through undici's
+ * `Dispatcher.request` on one keep-alive Agent per client, replies are validated with the protocol's schemas,
+ * and undici failures become IicpError `connection_failed`, `timeout` or `aborted` (SDK-ERR-01): no raw undici
+ * error ever leaves this file.
+ */
+import { lookup as dnsLookup } from 'node:dns'
+import type { LookupAddress, LookupOptions } from 'node:dns'
+import { Agent } from 'undici'
+import type { Dispatcher } from 'undici'
+import { IicpError, errorFromResponse, isIicpError, parseWire, safeParseWire } from '@iicp/protocol'
+import { addressAllowed } from './endpoint-security.js'
+
+/** Any protocol wire schema (a zod schema, typed through @iicp/protocol so this package needs no zod import). */
+export type WireSchema = Parameters<typeof safeParseWire>[0]
+/** The parsed value of a wire schema. */
+export type WireOutput<S extends WireSchema> = ReturnType<typeof parseWire<S>>
+
+/** Response headers as undici hands them over (lower-case names). */
+export type ResponseHeaders = Record<string, string | string[] | undefined>
+
+/** One outgoing request. `origin` is `scheme://host:port`; `path` starts with `/`. */
+export interface HttpRequest {
+  readonly origin: string
+  readonly path: string
+  readonly method: 'GET' | 'POST'
+  readonly headers: Record<string, string>
+  readonly body?: string
+  readonly signal: AbortSignal
+}
+
+/** A buffered reply. */
+export interface HttpResponse {
+  readonly status: number
+  readonly headers: ResponseHeaders
+  readonly text: string
+}
+
+const ENDPOINT_REFUSED = 'IICP_ENDPOINT_REFUSED'
+
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
+
+/**
+ * A DNS lookup for the connector that refuses names resolving to any non-public address, so the address that is
+ * validated is the address that is dialled (endpoint-security profile: rebinding and mixed answers are refused).
+ */
+function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
+    if (err) {
+      callback(err, [])
+      return
+    }
+    const list = addresses as LookupAddress[]
+    if (!addressAllowed(list.map((a) => a.address), false)) {
+      const refused = Object.assign(new Error('endpoint resolves to a non-public address'), { code: ENDPOINT_REFUSED })
+      callback(refused, [])
+      return
+    }
+    if (options.all) callback(null, list)
+    else callback(null, list[0]?.address ?? '', list[0]?.family)
+  })
+}
+
+function errorCode(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string') return code
+  return errorCode((err as { cause?: unknown }).cause)
+}
+
+/** Map anything undici throws to an IicpError; the abort reason wins when our own signal fired. */
+export function toIicpError(err: unknown, signal: AbortSignal): IicpError {
+  if (isIicpError(err)) return err
+  if (signal.aborted) {
+    const reason: unknown = signal.reason
+    if (isIicpError(reason)) return reason
+    return new IicpError('aborted', undefined, { cause: err })
+  }
+  const code = errorCode(err)
+  switch (code) {
+    case ENDPOINT_REFUSED:
+      return new IicpError('IICP-POLICY-ROUTING', 'Endpoint resolves to a non-public address', { cause: err })
+    case 'UND_ERR_HEADERS_TIMEOUT':
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new IicpError('timeout', 'Node did not answer in time', { cause: err, retryable: true })
+    case 'UND_ERR_ABORTED':
+    case 'ABORT_ERR':
+      return new IicpError('aborted', undefined, { cause: err })
+    default:
+      // Connect refusals, resets, closed sockets, DNS failures, TLS failures: the node could not be reached.
+      return new IicpError('connection_failed', code ? `Connection failed (${code})` : 'Connection failed', { cause: err })
+  }
+}
+
+/** The HTTP layer of one client. Owns its Agent unless a dispatcher was injected. */
+export class HttpTransport {
+  readonly #dispatcher: Dispatcher
+  readonly #owned: Agent | undefined
+
+  constructor(dispatcher: Dispatcher | undefined, allowPrivateEndpoints: boolean) {
+    if (dispatcher) {
+      this.#dispatcher = dispatcher
+      this.#owned = undefined
+    } else {
+      // Keep-alive pooling; TLS verification stays on (rejectUnauthorized is never touched).
+      this.#owned = new Agent({
+        keepAliveTimeout: 10_000,
+        keepAliveMaxTimeout: 60_000,
+        connect: allowPrivateEndpoints ? {} : { lookup: guardedLookup },
+      })
+      this.#dispatcher = this.#owned
+    }
+  }
+
+  /** Send and buffer the whole reply. Throws IicpError only. */
+  async send(req: HttpRequest): Promise<HttpResponse> {
+    try {
+      const res = await this.#dispatcher.request({
+        origin: req.origin,
+        path: req.path,
+        method: req.method,
+        headers: req.headers,
+        body: req.body ?? null,
+        signal: req.signal,
+      })
+      const text = await res.body.text()
+      return { status: res.statusCode, headers: res.headers, text }
+    } catch (err) {
+      throw toIicpError(err, req.signal)
+    }
+  }
+
+  /** Send; a 2xx JSON reply is parsed with `schema`, anything else becomes the node's/directory's IicpError. */
+  async json<S extends WireSchema>(req: HttpRequest, schema: S): Promise<{ value: WireOutput<S>; response: HttpResponse }> {
+    const response = await this.send(req)
+    if (response.status < 200 || response.status >= 300) throw errorFromResponse(response.status, response.text, response.headers)
+    return { value: parseJsonBody(response, schema), response }
+  }
+
+  /** Close the owned Agent (idle keep-alive sockets included). Idempotent; an injected dispatcher is left alone. */
+  async close(): Promise<void> {
+    if (this.#owned && !this.#owned.closed) await this.#owned.close()
+  }
+}
+
+/** Parse a 2xx body as JSON and validate it; HTML, empty or off-schema bodies are `invalid_response`. */
+export function parseJsonBody<S extends WireSchema>(response: HttpResponse, schema: S): WireOutput<S> {
+  let data: unknown
+  try {
+    data = JSON.parse(response.text)
+  } catch {
+    throw new IicpError('invalid_response', `Peer answered HTTP ${response.status} with a body that is not JSON`, { status: response.status })
+  }
+  const parsed = safeParseWire(schema, data, 'invalid_response')
+  if (!parsed.ok) throw parsed.error
+  return parsed.value
+}
+
+/** First value of a response header. */
+export function headerValue(headers: ResponseHeaders, name: string): string | undefined {
+  const v = headers[name]
+  return Array.isArray(v) ? v[0] : v
+}

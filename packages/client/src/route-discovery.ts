@@ -1,0 +1,241 @@
+/**
+ * Route discovery (wire.md §1.5, §1.6, §1.11; reference-implementations §3.5): signed dispatch tickets verified
+ * with the directory's Ed25519 key (issuer must equal the directory origin), falling back to `GET /v1/discover`
+ * when the directory has no ticket endpoint (404/405/501 without `no_route_available`, or 503 `not_configured`).
+ * Directory calls follow at most 3 consecutive 307/308 redirects. Route lists are cached briefly (≤ 10 s; discover
+ * answers say max-age=5) and concurrent misses share one lookup, so steady-state submit costs no directory trip.
+ */
+import {
+  DirectoryKeyResponseSchema, DispatchTicketResponseSchema, IicpError, NodeSummarySchema, directoryOrigin,
+  errorFromResponse, normalizeDirectoryUrl, safeParseWire, verifyDispatchTicket,
+} from '@iicp/protocol'
+import type { Logger, NodeSummary, Qos } from '@iicp/protocol'
+import { headerValue, parseJsonBody } from './http.js'
+import type { HttpResponse, HttpTransport } from './http.js'
+import { hopHeaders } from './trace.js'
+import type { TaskTrace } from './trace.js'
+import type { RouteDiscoveryMode } from './options.js'
+
+/** Control-plane route options (sdk-request-projection profile: never sent to providers). */
+export interface RouteQuery {
+  readonly intent: string
+  readonly region?: string | undefined
+  readonly qos?: Qos | undefined
+  readonly model?: string | undefined
+  readonly minReputation?: number | undefined
+  readonly limit: number
+  readonly modality?: 'text' | 'image' | 'audio' | 'video' | undefined
+  readonly relayCapable?: boolean | undefined
+}
+
+/** A parsed NODELIST: nodes that failed their schema are dropped, the rest keep directory order. */
+export interface NodeListResult {
+  readonly nodes: NodeSummary[]
+  readonly count: number
+  readonly relayAvailable: boolean | undefined
+}
+
+/** Where a route list came from. */
+export type RouteSource = 'ticket' | 'discover'
+
+interface CacheEntry {
+  readonly expiresAt: number
+  readonly value: Promise<{ nodes: NodeSummary[]; source: RouteSource }>
+}
+
+const MAX_REDIRECTS = 3
+const TICKET_CANDIDATES = 3
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** Parse a discover reply leniently: `nodes` at the top or under `data`; bad nodes are skipped, not fatal. */
+export function parseNodeList(response: HttpResponse, logger: Logger): NodeListResult {
+  let data: unknown
+  try {
+    data = JSON.parse(response.text)
+  } catch {
+    throw new IicpError('invalid_response', 'Directory answered discover with a body that is not JSON', { status: response.status })
+  }
+  const root = isRecord(data) && !Array.isArray(data.nodes) && isRecord(data.data) ? data.data : data
+  if (!isRecord(root) || !Array.isArray(root.nodes)) {
+    throw new IicpError('invalid_response', 'Directory discover answer has no nodes list', { status: response.status })
+  }
+  const nodes: NodeSummary[] = []
+  for (const raw of root.nodes) {
+    const parsed = safeParseWire(NodeSummarySchema, raw, 'invalid_response')
+    if (parsed.ok) nodes.push(parsed.value)
+    else logger.debug({ fields: Object.keys(parsed.error.fields ?? {}) }, 'discover: dropped a node that fails the NodeSummary schema')
+  }
+  return {
+    nodes,
+    count: nodes.length,
+    relayAvailable: typeof root.relay_available === 'boolean' ? root.relay_available : undefined,
+  }
+}
+
+/** Directory access for one client: discover, tickets, the directory key and the route cache. */
+export class RouteDiscovery {
+  readonly #http: HttpTransport
+  readonly #base: URL
+  readonly #issuer: string
+  readonly #mode: RouteDiscoveryMode
+  readonly #cacheMs: number
+  readonly #clock: () => number
+  readonly #log: Logger
+  readonly #allowPrivate: boolean
+  readonly #cache = new Map<string, CacheEntry>()
+  #key: Promise<string> | undefined
+  #ticketsUnsupported = false
+
+  constructor(http: HttpTransport, opts: {
+    directoryUrl: string; mode: RouteDiscoveryMode; cacheMs: number; clock: () => number; logger: Logger; allowPrivate: boolean
+  }) {
+    this.#http = http
+    this.#base = new URL(normalizeDirectoryUrl(opts.directoryUrl))
+    this.#issuer = directoryOrigin(opts.directoryUrl)
+    this.#mode = opts.mode
+    this.#cacheMs = opts.cacheMs
+    this.#clock = opts.clock
+    this.#log = opts.logger
+    this.#allowPrivate = opts.allowPrivate
+  }
+
+  /** `GET /v1/discover` (wire.md §1.5). */
+  async discover(query: RouteQuery, trace: TaskTrace, signal: AbortSignal): Promise<NodeListResult> {
+    const params = new URLSearchParams({ intent: query.intent, limit: String(query.limit) })
+    if (query.region !== undefined) params.set('region', query.region)
+    if (query.qos !== undefined) params.set('qos', query.qos)
+    if (query.model !== undefined) params.set('model', query.model)
+    if (query.minReputation !== undefined) params.set('min_reputation', String(query.minReputation))
+    if (query.modality !== undefined) params.set('modality', query.modality)
+    if (query.relayCapable !== undefined) params.set('relay_capable', String(query.relayCapable))
+    const res = await this.#call('GET', `/v1/discover?${params.toString()}`, undefined, trace, signal)
+    if (res.status !== 200) throw errorFromResponse(res.status, res.text, res.headers)
+    const list = parseNodeList(res, this.#log)
+    // SDK-DISC-02: never more than asked for, whatever the directory returns.
+    if (list.nodes.length > query.limit) list.nodes.length = query.limit
+    return { ...list, count: list.nodes.length }
+  }
+
+  /**
+   * Candidate nodes for a task, from the cache when fresh. A miss is shared by concurrent callers, so it runs
+   * under its own signal (made only on a miss), and each caller races it against its own deadline.
+   */
+  routes(query: RouteQuery, trace: TaskTrace, signal: () => AbortSignal): Promise<{ nodes: NodeSummary[]; source: RouteSource }> {
+    if (this.#cacheMs === 0) return this.#lookup(query, trace, signal())
+    const key = `${query.intent}\u0000${query.region ?? ''}\u0000${query.qos ?? ''}\u0000${query.model ?? ''}\u0000${query.minReputation ?? ''}\u0000${query.limit}`
+    const now = this.#clock()
+    const hit = this.#cache.get(key)
+    if (hit && hit.expiresAt > now) return hit.value
+    const value = this.#lookup(query, trace, signal())
+    this.#cache.set(key, { expiresAt: now + this.#cacheMs, value })
+    value.catch(() => {
+      if (this.#cache.get(key)?.value === value) this.#cache.delete(key)
+    })
+    return value
+  }
+
+  /** Forget cached routes (after every candidate failed, the list may be stale). */
+  invalidate(): void {
+    this.#cache.clear()
+  }
+
+  async #lookup(query: RouteQuery, trace: TaskTrace, signal: AbortSignal): Promise<{ nodes: NodeSummary[]; source: RouteSource }> {
+    if (this.#mode !== 'legacy' && !this.#ticketsUnsupported) {
+      const viaTickets = await this.#ticketRoutes(query, trace, signal)
+      if (viaTickets) return { nodes: viaTickets, source: 'ticket' }
+    }
+    const list = await this.discover(query, trace, signal)
+    return { nodes: list.nodes, source: 'discover' }
+  }
+
+  /** Collect up to 3 verified ticket routes; undefined means "fall back to discover". */
+  async #ticketRoutes(query: RouteQuery, trace: TaskTrace, signal: AbortSignal): Promise<NodeSummary[] | undefined> {
+    const nodes: NodeSummary[] = []
+    const exclude: string[] = []
+    const wanted = Math.min(query.limit, TICKET_CANDIDATES)
+    while (nodes.length < wanted) {
+      const body: Record<string, unknown> = { intent: query.intent, limit: query.limit, exclude_node_id_prefixes: exclude }
+      if (query.qos !== undefined) body.qos = query.qos
+      if (query.region !== undefined) body.region = query.region
+      if (query.model !== undefined) body.model = query.model
+      if (query.minReputation !== undefined) body.min_reputation = query.minReputation
+      const res = await this.#call('POST', '/v1/dispatch/ticket', JSON.stringify(body), trace, signal)
+      if (res.status === 201 || res.status === 200) {
+        const ticket = parseJsonBody(res, DispatchTicketResponseSchema)
+        const node = await this.#verifiedRoute(ticket, query.intent, trace, signal)
+        if (nodes.some((n) => n.node_id === node.node_id)) break
+        nodes.push(node)
+        exclude.push((node.node_id ?? '').slice(0, 8))
+        continue
+      }
+      const err = errorFromResponse(res.status, res.text, res.headers)
+      if (err.code === 'no_route_available') return nodes
+      const unsupported = (res.status === 404 || res.status === 405 || res.status === 501) || (res.status === 503 && err.code === 'not_configured')
+      if (unsupported && nodes.length === 0) {
+        if (this.#mode === 'ticketed') throw new IicpError('IICP-E033', 'Directory offers no ticketed dispatch', { cause: err })
+        // Remember it: this directory has no ticket endpoint, so later lookups go straight to discover.
+        this.#ticketsUnsupported = true
+        this.#log.debug({ status: res.status }, 'dispatch tickets unavailable; using discover')
+        return undefined
+      }
+      if (nodes.length > 0) return nodes
+      throw err
+    }
+    return nodes
+  }
+
+  async #verifiedRoute(
+    ticket: ReturnType<typeof parseJsonBody<typeof DispatchTicketResponseSchema>>, intent: string, trace: TaskTrace, signal: AbortSignal,
+  ): Promise<NodeSummary> {
+    const publicKeyHex = await this.#directoryKey(trace, signal)
+    const verdict = await verifyDispatchTicket(ticket.ticket, {
+      publicKeyHex, issuer: this.#issuer, audience: 'iicp.directory.dispatch', nodeId: ticket.node_id, intent,
+      nowSeconds: Math.floor(this.#clock() / 1000),
+    })
+    if (!verdict.ok) throw new IicpError('invalid_ticket', `Dispatch ticket failed verification: ${verdict.reason}`)
+    if (ticket.route.node_id !== ticket.node_id || ticket.intent !== intent) {
+      throw new IicpError('invalid_ticket', 'Dispatch ticket route does not match its claims')
+    }
+    const parsed = safeParseWire(NodeSummarySchema, { score: 1, available: true, ...ticket.route, capabilities: undefined }, 'invalid_response')
+    if (!parsed.ok) throw parsed.error
+    return parsed.value
+  }
+
+  #directoryKey(trace: TaskTrace, signal: AbortSignal): Promise<string> {
+    if (!this.#key) {
+      const p = (async () => {
+        const res = await this.#call('GET', '/v1/directory-key', undefined, trace, signal)
+        if (res.status !== 200) throw errorFromResponse(res.status, res.text, res.headers)
+        return parseJsonBody(res, DirectoryKeyResponseSchema).public_key
+      })()
+      this.#key = p
+      p.catch(() => {
+        if (this.#key === p) this.#key = undefined
+      })
+    }
+    return this.#key
+  }
+
+  /** One directory request, following ≤ 3 consecutive 307/308 redirects with method and body kept. */
+  async #call(method: 'GET' | 'POST', apiPath: string, body: string | undefined, trace: TaskTrace, signal: AbortSignal): Promise<HttpResponse> {
+    let url = new URL(this.#base.pathname.replace(/\/+$/, '') + apiPath, this.#base)
+    for (let hop = 0; ; hop++) {
+      const headers: Record<string, string> = { accept: 'application/json' }
+      if (body !== undefined) headers['content-type'] = 'application/json'
+      hopHeaders(trace, headers)
+      const res = await this.#http.send({ origin: url.origin, path: url.pathname + url.search, method, headers, body, signal })
+      if (res.status !== 307 && res.status !== 308) return res
+      const location = headerValue(res.headers, 'location')
+      if (!location) return res
+      if (hop + 1 > MAX_REDIRECTS) throw new IicpError('invalid_response', 'Directory redirected more than 3 times', { status: res.status })
+      const next = new URL(location, url)
+      if (next.protocol !== 'https:' && !(next.protocol === 'http:' && (url.protocol === 'http:' || this.#allowPrivate))) {
+        throw new IicpError('invalid_response', 'Directory redirected to a non-https URL', { status: res.status })
+      }
+      url = next
+    }
+  }
+}

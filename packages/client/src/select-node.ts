@@ -1,0 +1,125 @@
+/**
+ * Candidate selection (wire.md §4.2; sem §1.4, §3.2; ncf §8): hard eligibility first (available, lists the
+ * intent, endpoint security, IICP-CX key or plaintext opt-in, circuit breaker), then direct routes before relay
+ * routes, then directory order or the opt-in `weighted_v1` profile (selection-v1 fixture). Pure functions;
+ * randomness comes in.
+ */
+import type { CxPublicKey, NodeSummary } from '@iicp/protocol'
+import { checkEndpoint } from './endpoint-security.js'
+import type { SelectionStrategy } from './options.js'
+
+/** A node that may receive the task, with its dispatch coordinates precomputed. */
+export interface Candidate {
+  readonly nodeId: string
+  readonly node: NodeSummary
+  /** `scheme://host:port` for the dispatcher. */
+  readonly origin: string
+  /** Path of `POST {endpoint}/v1/task`. */
+  readonly taskPath: string
+  /** `relay` when the route goes through a relay (reachability tier or transport method say so). */
+  readonly route: 'direct' | 'relay'
+  /** The node's IICP-CX key, when it advertises one. */
+  readonly cxKey: CxPublicKey | undefined
+  /** The node advertised `response_encryption_v1`: a plaintext reply must be refused. */
+  readonly responseEncryption: boolean
+}
+
+/** Why a node was left out. */
+export type RefusalReason = 'unavailable' | 'intent_not_listed' | 'endpoint_refused' | 'cx_required' | 'breaker_open'
+
+/** The outcome of selection: ordered candidates, and what was refused and why. */
+export interface Selection {
+  readonly candidates: readonly Candidate[]
+  readonly refused: readonly { readonly nodeId: string; readonly reason: RefusalReason }[]
+}
+
+/** Inputs that do not change per call, plus the per-call breaker check. */
+export interface SelectionPolicy {
+  readonly intent: string
+  readonly allowPrivateEndpoints: boolean
+  readonly allowPlaintext: boolean
+  readonly strategy: SelectionStrategy
+  readonly topK: number
+  readonly random: () => number
+  readonly breakerAllows: (nodeId: string) => boolean
+}
+
+function isRelay(node: NodeSummary): boolean {
+  return node.reachability_tier === 'relay' || node.transport_method === 'turn_relay'
+}
+
+/** Turn one node into a Candidate, or say why it is not eligible (breakers aside). */
+export function toCandidate(node: NodeSummary, intent: string, allowPrivate: boolean, allowPlaintext: boolean): Candidate | RefusalReason {
+  if (node.available !== true) return 'unavailable'
+  if (node.capabilities && !node.capabilities.some((c) => c.intent === intent)) return 'intent_not_listed'
+  if (!node.endpoint) return 'endpoint_refused'
+  const ep = checkEndpoint(node.endpoint, allowPrivate)
+  if (!ep.ok) return 'endpoint_refused'
+  const cxKey = node.cx_public_key ?? undefined
+  if (!cxKey && !allowPlaintext) return 'cx_required'
+  return {
+    nodeId: node.node_id ?? node.endpoint,
+    node,
+    origin: ep.origin,
+    taskPath: `${ep.basePath}/v1/task`,
+    route: isRelay(node) ? 'relay' : 'direct',
+    cxKey,
+    responseEncryption: cxKey?.features?.includes('response_encryption_v1') ?? false,
+  }
+}
+
+/**
+ * `weighted_v1` (pre-normative selection profile v1): within the first `topK` nodes, weight
+ * `max(score, 0.01) / (1 + clamp(load, 0, 1))`; `r ∈ [0, 1)` scaled by the total picks the first node, the
+ * others keep their order. Returns indices into `nodes`.
+ */
+export function weightedV1Order(nodes: readonly { score: number; load?: number | null }[], r: number, topK: number): number[] {
+  const pool = Math.min(topK, nodes.length)
+  if (pool === 0) return []
+  const weights: number[] = []
+  let total = 0
+  for (let i = 0; i < pool; i++) {
+    const n = nodes[i] as { score: number; load?: number | null }
+    const load = Math.min(1, Math.max(0, n.load ?? 0))
+    const w = Math.max(n.score, 0.01) / (1 + load)
+    weights.push(w)
+    total += w
+  }
+  let target = r * total
+  let first = pool - 1
+  for (let i = 0; i < pool; i++) {
+    target -= weights[i] as number
+    if (target < 0) {
+      first = i
+      break
+    }
+  }
+  const order = [first]
+  for (let i = 0; i < nodes.length; i++) if (i !== first) order.push(i)
+  return order
+}
+
+/** Filter and order discovered nodes for one task. */
+export function selectNodes(nodes: readonly NodeSummary[], policy: SelectionPolicy): Selection {
+  const direct: Candidate[] = []
+  const relay: Candidate[] = []
+  const refused: { nodeId: string; reason: RefusalReason }[] = []
+  for (const node of nodes) {
+    const c = toCandidate(node, policy.intent, policy.allowPrivateEndpoints, policy.allowPlaintext)
+    if (typeof c === 'string') {
+      refused.push({ nodeId: node.node_id ?? node.endpoint ?? '?', reason: c })
+      continue
+    }
+    if (!policy.breakerAllows(c.nodeId)) {
+      refused.push({ nodeId: c.nodeId, reason: 'breaker_open' })
+      continue
+    }
+    ;(c.route === 'direct' ? direct : relay).push(c)
+  }
+  let ordered = direct.length > 0 && relay.length > 0 ? [...direct, ...relay] : direct.length > 0 ? direct : relay
+  if (policy.strategy === 'weighted_v1' && ordered.length > 1) {
+    const idx = weightedV1Order(ordered.map((c) => c.node), policy.random(), policy.topK)
+    ordered = idx.map((i) => ordered[i] as Candidate)
+  }
+  return { candidates: ordered, refused }
+}

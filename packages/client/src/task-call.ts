@@ -1,0 +1,132 @@
+/**
+ * One CALL → RESPONSE exchange with one node (wire.md §2.2–§2.4): build the envelope, POST it to
+ * `{endpoint}/v1/task`, and read every answer shape the reference implementations produce into either a
+ * result or an IicpError: 200 success, 200 `status:"error"`, non-2xx with nested or flat `error`, HTML bodies,
+ * encrypted replies, double-wrapped results. Same-origin 307/308 are followed at most 3 times.
+ */
+import { IICP_VERSION_HEADER_VALUE, IicpError, TaskResponseSchema, errorFromResponse } from '@iicp/protocol'
+import type { Qos, TaskResponse } from '@iicp/protocol'
+import { openResponse, sealPayload } from './cx.js'
+import { redirectDecision } from './endpoint-security.js'
+import { headerValue, parseJsonBody } from './http.js'
+import type { HttpTransport } from './http.js'
+import type { Candidate } from './select-node.js'
+import { hopHeaders } from './trace.js'
+import type { TaskTrace } from './trace.js'
+
+/** Execution constraints sent to the provider (sdk-request-projection: route-only fields never appear here). */
+export interface ExecutionConstraints {
+  readonly qos?: Qos | undefined
+  readonly model?: string | undefined
+  readonly maxTokens?: number | undefined
+}
+
+/** Everything one attempt needs. */
+export interface TaskCall {
+  readonly http: HttpTransport
+  readonly candidate: Candidate
+  readonly taskId: string
+  readonly intent: string
+  readonly payload: unknown
+  readonly constraints: ExecutionConstraints
+  /** Remaining budget at send time; becomes `constraints.timeout_ms`. */
+  readonly timeoutMs: number
+  readonly trace: TaskTrace
+  readonly nodeToken: string | undefined
+  readonly allowPrivateEndpoints: boolean
+  readonly signal: AbortSignal
+}
+
+/** A successful exchange. */
+export interface TaskCallResult {
+  readonly response: TaskResponse
+  readonly result: unknown
+  readonly encrypted: boolean
+}
+
+const ENVELOPE_KEYS = new Set(['task_id', 'status', 'result', 'generated_by_ai', 'metrics', 'model_used', 'error', 'node_id'])
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** A node that wrapped its handler's `{result}` once more: unwrap a result that is itself only an envelope. */
+export function unwrapResult(result: unknown): unknown {
+  let r = result
+  for (let i = 0; i < 2 && isRecord(r) && 'result' in r && Object.keys(r).every((k) => ENVELOPE_KEYS.has(k)); i++) r = r.result
+  return r
+}
+
+/** The IicpError inside a 200 `status:"error"` (or `timeout`) response. */
+export function errorFromTaskResponse(response: TaskResponse): IicpError {
+  if (response.status === 'timeout') return new IicpError('task_timeout', 'Node reported the task timed out')
+  const e = response.error
+  if (isRecord(e) && typeof e.code === 'string') {
+    const retryAfter = typeof e.retry_after_ms === 'number' ? e.retry_after_ms : undefined
+    return new IicpError(e.code, typeof e.message === 'string' ? e.message : undefined, retryAfter === undefined ? {} : { retryAfterMs: retryAfter })
+  }
+  if (typeof e === 'string' && e.length > 0) return new IicpError(e, undefined, {})
+  return new IicpError('backend_error', 'Node reported a failed task without an error object')
+}
+
+function buildBody(call: TaskCall, sealed: Record<string, unknown>, timeoutMs: number): string {
+  const constraints: Record<string, unknown> = { timeout_ms: timeoutMs }
+  const c = call.constraints
+  if (c.qos !== undefined) constraints.qos = c.qos
+  if (c.model !== undefined) constraints.model = c.model
+  if (c.maxTokens !== undefined) constraints.max_tokens = c.maxTokens
+  const body: Record<string, unknown> = {
+    task_id: call.taskId,
+    intent: call.intent,
+    ...sealed,
+    constraints,
+    trace: { trace_id: call.trace.context.traceId },
+  }
+  if (call.nodeToken !== undefined) body.auth = { node_token: call.nodeToken }
+  return JSON.stringify(body)
+}
+
+/** POST the task to one candidate and return its result, or throw the node's IicpError. */
+export async function callNode(call: TaskCall): Promise<TaskCallResult> {
+  const { candidate } = call
+  const sealed = await sealPayload(candidate, call.payload, call.taskId, call.intent)
+  const body = buildBody(call, sealed.fields, Math.min(300_000, Math.max(100, Math.floor(call.timeoutMs))))
+  let origin = candidate.origin
+  let path = candidate.taskPath
+  for (let hop = 0; ; hop++) {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      accept: 'application/json',
+      'x-iicp-version': IICP_VERSION_HEADER_VALUE,
+    }
+    if (call.nodeToken !== undefined) headers.authorization = `Bearer ${call.nodeToken}`
+    hopHeaders(call.trace, headers)
+    const res = await call.http.send({ origin, path, method: 'POST', headers, body, signal: call.signal })
+    if (res.status === 307 || res.status === 308 || res.status === 301 || res.status === 302 || res.status === 303) {
+      const location = headerValue(res.headers, 'location')
+      const next = location === undefined ? undefined : new URL(location, origin + path)
+      const decision = next === undefined ? 'refuse' : redirectDecision({
+        status: res.status,
+        sameOrigin: next.origin === origin,
+        // Same origin means the same host; names are re-resolved and re-checked by the connector's lookup.
+        targetAddresses: [next.hostname],
+        allowPrivate: call.allowPrivateEndpoints || !/^[\d.]+$|:/.test(next.hostname),
+        hops: hop,
+      })
+      if (decision === 'refuse' || next === undefined) {
+        throw new IicpError('invalid_response', `Node answered with a redirect (HTTP ${res.status}) that is not followed`, { status: 502 })
+      }
+      origin = next.origin
+      path = next.pathname + next.search
+      continue
+    }
+    if (res.status < 200 || res.status >= 300) throw errorFromResponse(res.status, res.text, res.headers)
+    if (res.status !== 200 && res.text.length === 0) throw new IicpError('invalid_response', `Node answered HTTP ${res.status} without a body`)
+    const parsed = parseJsonBody(res, TaskResponseSchema)
+    const opened = await openResponse(parsed, candidate, sealed.context)
+    const response = opened.response
+    if (response.task_id !== call.taskId) throw new IicpError('invalid_response', 'Node answered for a different task_id')
+    if (response.status !== 'success') throw errorFromTaskResponse(response)
+    return { response, result: unwrapResult(response.result), encrypted: opened.encrypted }
+  }
+}
