@@ -21,6 +21,7 @@ export async function heartbeatChallengeResponse(hmacKey: string, challenge: str
  * Hex case is ignored; the comparison runs in constant time.
  */
 export async function verifyChallengeResponse(hmacKey: string, challenge: string, response: string): Promise<boolean> {
+  if (typeof response !== 'string') return false
   const expected = await heartbeatChallengeResponse(hmacKey, challenge)
   return timingSafeEqualHex(expected, response.toLowerCase())
 }

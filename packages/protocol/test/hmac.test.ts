@@ -39,6 +39,10 @@ describe('verifyChallengeResponse', () => {
     expect(await verifyChallengeResponse('key', 'challenge', response.slice(0, 63))).toBe(false)
     expect(await verifyChallengeResponse('key', 'challenge', '')).toBe(false)
   })
+
+  it('answers false rather than throwing when the response is not a string', async () => {
+    expect(await verifyChallengeResponse('key', 'challenge', null as unknown as string)).toBe(false)
+  })
 })
 
 describe('sha256Hex', () => {
