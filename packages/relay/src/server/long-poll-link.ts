@@ -1,0 +1,104 @@
+/**
+ * The HTTP long-poll link (IICP-DIR §7.1): calls queue until the worker's next `GET /v1/relay/pull`, and a
+ * parked pull is answered the moment a call arrives. The task goes out as `{call_id, task, headers}`, the
+ * consumer's bytes spliced in unparsed (the relay parsed them once already to be sure they are JSON).
+ */
+import type { ServerResponse } from 'node:http'
+import type { RelayCall, RelayLink } from './relay-session.js'
+import { CORS_HEADERS, sendNoContent } from './http-io.js'
+
+interface ParkedPull {
+  res: ServerResponse
+  timer: NodeJS.Timeout
+}
+
+/** A long-poll worker's link; `token` is its bearer session token. */
+export class LongPollLink implements RelayLink {
+  readonly transport = 'http' as const
+  readonly token: string
+  readonly #livenessMs: number
+  readonly #pollTimeoutMs: number
+  readonly #now: () => number
+  #queue: RelayCall[] = []
+  #parked: ParkedPull[] = []
+  #lastPullAtMs: number
+  #closed = false
+
+  constructor(init: { token: string; livenessMs: number; pollTimeoutMs: number; now: () => number }) {
+    this.token = init.token
+    this.#livenessMs = init.livenessMs
+    this.#pollTimeoutMs = init.pollTimeoutMs
+    this.#now = init.now
+    // Binding counts as contact: a fresh session is alive before its first pull.
+    this.#lastPullAtMs = init.now()
+  }
+
+  send(call: RelayCall): void {
+    while (this.#parked.length > 0) {
+      const pull = this.#parked.shift() as ParkedPull
+      clearTimeout(pull.timer)
+      if (deliver(pull.res, call)) return
+    }
+    this.#queue.push(call)
+  }
+
+  cancel(callId: string): void {
+    this.#queue = this.#queue.filter((c) => c.callId !== callId)
+  }
+
+  isAlive(nowMs: number): boolean {
+    return !this.#closed && (this.#parked.length > 0 || nowMs - this.#lastPullAtMs < this.#livenessMs)
+  }
+
+  /** Serve one pull: a queued call at once, else hold the request until a call arrives or the poll times out (204). */
+  pull(res: ServerResponse): void {
+    this.#lastPullAtMs = this.#now()
+    if (this.#closed) {
+      sendNoContent(res)
+      return
+    }
+    while (this.#queue.length > 0) {
+      if (deliver(res, this.#queue.shift() as RelayCall)) return
+    }
+    const pull: ParkedPull = {
+      res,
+      timer: setTimeout(() => {
+        this.#unpark(pull)
+        this.#lastPullAtMs = this.#now()
+        sendNoContent(res)
+      }, this.#pollTimeoutMs),
+    }
+    this.#parked.push(pull)
+    res.once('close', () => {
+      if (this.#unpark(pull)) this.#lastPullAtMs = this.#now()
+    })
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#queue = []
+    for (const pull of this.#parked) {
+      clearTimeout(pull.timer)
+      sendNoContent(pull.res)
+    }
+    this.#parked = []
+  }
+
+  #unpark(pull: ParkedPull): boolean {
+    const i = this.#parked.indexOf(pull)
+    if (i < 0) return false
+    this.#parked.splice(i, 1)
+    clearTimeout(pull.timer)
+    return true
+  }
+}
+
+function deliver(res: ServerResponse, call: RelayCall): boolean {
+  if (res.destroyed || res.headersSent) return false
+  const head = `{"call_id":${JSON.stringify(call.callId)},"headers":${JSON.stringify(call.headers)},"task":`
+  const payload = Buffer.concat([Buffer.from(head), call.body, Buffer.from('}')])
+  res.writeHead(200, { ...CORS_HEADERS, 'content-type': 'application/json', 'content-length': payload.length })
+  res.end(payload)
+  return true
+}

@@ -1,0 +1,147 @@
+/**
+ * The worker's HTTP long-poll session (IICP-DIR §7.1, official-sdks.md §5.4): bind, pull in a loop, post each
+ * result by call id, unbind on close. Results carry `http_status` so this relay passes the node's answer through
+ * unchanged; a reference relay ignores it and merges `result` into its own envelope.
+ */
+import { request } from 'undici'
+import type { Dispatcher } from 'undici'
+import { IicpError } from '@iicp/protocol'
+import type { ResolvedRelayWorkerOptions } from '../options.js'
+import { parseRelayBindResponse, parseRelayPullResponse } from '../schemas.js'
+import type { RelayPullResponse, RelayResultRequest } from '../schemas.js'
+import { refusalFromBody } from './connection.js'
+import type { WorkerConnection } from './connection.js'
+import { runTask } from './run-task.js'
+
+const JSON_HEADERS = { 'content-type': 'application/json' } as const
+
+/** Bind over HTTP and start pulling; rejects with IicpError when the bind fails. */
+export async function connectLongPoll(
+  o: ResolvedRelayWorkerOptions, ticket: string | undefined, dispatcher: Dispatcher, signal: AbortSignal,
+): Promise<WorkerConnection> {
+  const bind: Record<string, unknown> = { worker_id: o.workerId, models: [...o.models] }
+  if (o.intent !== undefined) bind.intent = o.intent
+  if (ticket !== undefined) bind.bind_ticket = ticket
+  let status: number
+  let text: string
+  try {
+    const res = await request(`${o.relayUrl}/v1/relay/bind`, {
+      method: 'POST', dispatcher, signal, headers: JSON_HEADERS, body: JSON.stringify(bind),
+      headersTimeout: o.connectTimeoutMs, bodyTimeout: o.connectTimeoutMs,
+    })
+    status = res.statusCode
+    text = await res.body.text()
+  } catch (cause) {
+    if (signal.aborted) throw new IicpError('aborted', 'worker closed while binding', { cause })
+    throw new IicpError('connection_failed', 'could not reach the relay to bind', { cause })
+  }
+  if (status !== 200) throw refusalFromBody(status, text)
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (cause) {
+    throw new IicpError('invalid_response', 'relay bind answer is not JSON', { cause })
+  }
+  const session = parseRelayBindResponse(parsed)
+  return new LongPollConnection(o, session.session_token, session.poll_timeout_s * 1000, dispatcher)
+}
+
+class LongPollConnection implements WorkerConnection {
+  readonly transport = 'http' as const
+  readonly ended: Promise<string>
+  readonly #o: ResolvedRelayWorkerOptions
+  readonly #auth: Record<string, string>
+  readonly #pollTimeoutMs: number
+  readonly #dispatcher: Dispatcher
+  readonly #ac = new AbortController()
+  #onEnded: (reason: string) => void = () => undefined
+  #closing: Promise<void> | undefined
+
+  constructor(o: ResolvedRelayWorkerOptions, token: string, pollTimeoutMs: number, dispatcher: Dispatcher) {
+    this.#o = o
+    this.#auth = { authorization: `Bearer ${token}` }
+    this.#pollTimeoutMs = pollTimeoutMs
+    this.#dispatcher = dispatcher
+    this.ended = new Promise<string>((r) => (this.#onEnded = r))
+    void this.#pullLoop()
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#ac.abort()
+      try {
+        const res = await request(`${this.#o.relayUrl}/v1/relay/unbind`, {
+          method: 'POST', dispatcher: this.#dispatcher, headers: { ...JSON_HEADERS, ...this.#auth }, body: '{}',
+          headersTimeout: 2_000, bodyTimeout: 2_000,
+        })
+        await res.body.dump()
+      } catch {
+        // Best effort: the relay drops the session anyway once pulls stop.
+      }
+      this.#onEnded('closed')
+    })()
+    return this.#closing
+  }
+
+  async #pullLoop(): Promise<void> {
+    const signal = this.#ac.signal
+    // A pull may be held for the whole poll window; give the relay that long plus slack before calling the path dead.
+    const wait = this.#pollTimeoutMs + Math.max(5_000, this.#o.connectTimeoutMs)
+    while (!signal.aborted) {
+      let status: number
+      let text = ''
+      try {
+        const res = await request(`${this.#o.relayUrl}/v1/relay/pull`, {
+          method: 'GET', dispatcher: this.#dispatcher, signal, headers: this.#auth, headersTimeout: wait, bodyTimeout: wait,
+        })
+        status = res.statusCode
+        if (status === 200) text = await res.body.text()
+        else await res.body.dump()
+      } catch {
+        if (!signal.aborted) this.#end('connection_lost')
+        return
+      }
+      if (status === 204) continue
+      if (status !== 200) {
+        this.#end(status === 401 ? 'session_expired' : `pull_http_${status}`)
+        return
+      }
+      let pull: RelayPullResponse
+      try {
+        pull = parseRelayPullResponse(JSON.parse(text))
+      } catch {
+        this.#end('protocol_error')
+        return
+      }
+      void this.#serve(pull)
+    }
+  }
+
+  async #serve(pull: RelayPullResponse): Promise<void> {
+    const body = Buffer.from(JSON.stringify(pull.task))
+    const headers = pull.headers ?? { ...JSON_HEADERS }
+    const answer = await runTask(this.#o.handleTask, body, headers, this.#ac.signal)
+    let result: unknown
+    try {
+      result = JSON.parse(answer.body.toString('utf8'))
+    } catch {
+      result = { error: { code: 'invalid_response', message: 'worker answer is not JSON' } }
+      answer.status = 502
+    }
+    const post: RelayResultRequest = { call_id: pull.call_id, result, http_status: answer.status, http_headers: answer.headers }
+    try {
+      const res = await request(`${this.#o.relayUrl}/v1/relay/result`, {
+        method: 'POST', dispatcher: this.#dispatcher, headers: { ...JSON_HEADERS, ...this.#auth }, body: JSON.stringify(post),
+        headersTimeout: this.#o.connectTimeoutMs, bodyTimeout: this.#o.connectTimeoutMs,
+      })
+      await res.body.dump()
+    } catch {
+      // The consumer then gets the relay's timeout; the pull loop notices a dead path on its own.
+    }
+  }
+
+  #end(reason: string): void {
+    if (!this.#ac.signal.aborted) this.#ac.abort()
+    this.#onEnded(reason)
+  }
+}
