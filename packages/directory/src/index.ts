@@ -1,1 +1,16 @@
-export {}
+// Public API of @iicp/directory: every export is listed here by name; types separately.
+export { createDirectory, startDirectory } from './directory.js'
+export { parseDirectoryOptions, DEFAULT_DIRECTORY_PORT } from './options.js'
+export { directoryOptionsFromEnv } from './env.js'
+export { memoryStore } from './store/memory-store.js'
+export { fileStore } from './store/file-store.js'
+export { seedNodes } from './seed.js'
+export { SCORE_WEIGHTS, MODEL_SCORE_WEIGHTS, MIN_SCORE } from './scoring.js'
+export { DISCOVER_CACHE_CONTROL } from './routes/discover.js'
+export { DISPATCH_TICKET_AUDIENCE } from './routes/tickets.js'
+
+export type { Directory, RunningDirectory, PruneResult } from './directory.js'
+export type { DirectoryOptions, ResolvedDirectoryOptions, RateLimit, RateLimitOptions } from './options.js'
+export type { DirectoryStore, NodeRecord } from './store/types.js'
+export type { FileStoreOptions } from './store/file-store.js'
+export type { SeedOptions, SeededNode } from './seed.js'

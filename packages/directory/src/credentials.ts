@@ -1,0 +1,69 @@
+/**
+ * Node credentials: opaque random tokens handed out once and kept only as SHA-256 hashes (dir §3.1 says
+ * bcrypt; a 256-bit random token needs no slow hash, and SHA-256 keeps register/heartbeat fast).
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { IicpError } from '@iicp/protocol'
+import type { RequestContext } from './http/route-table.js'
+import type { LiveNode, NodeTable } from './node-table.js'
+
+/** A fresh node_token: 32 random bytes as 64 hex chars (DIR-REG-05). */
+export function newNodeToken(): string {
+  return randomBytes(32).toString('hex')
+}
+
+/** A fresh telemetry proxy_token: 40 random bytes (tel §3). */
+export function newProxyToken(): string {
+  return randomBytes(40).toString('hex')
+}
+
+/** A fresh heartbeat HMAC key (hex, used as UTF-8 key bytes as the reference implementations do). */
+export function newHmacKey(): string {
+  return randomBytes(32).toString('hex')
+}
+
+/** A fresh heartbeat challenge nonce. */
+export function newChallenge(): string {
+  return randomBytes(16).toString('hex')
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex')
+}
+
+/** Constant-time comparison of two equal-length hex strings. */
+export function sameHex(a: string, b: string): boolean {
+  if (a.length !== b.length) return false
+  return timingSafeEqual(Buffer.from(a), Buffer.from(b))
+}
+
+/** Whether `response` is hex HMAC-SHA256(key = hmacKey as UTF-8, msg = challenge) (reference-implementations §3.2). */
+export function challengeMatches(hmacKey: string, challenge: string, response: string): boolean {
+  const expected = createHmac('sha256', hmacKey).update(challenge).digest('hex')
+  return sameHex(expected, response.toLowerCase())
+}
+
+/** The bearer token of a request, or a 401. */
+export function bearer(ctx: RequestContext): string {
+  const h = ctx.headers.authorization
+  if (!h) throw new IicpError('unauthorized', 'Missing Authorization header')
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h)
+  if (!m) throw new IicpError('unauthorized', 'Authorization must be a Bearer token')
+  return m[1] as string
+}
+
+/**
+ * The node a node_token belongs to. Tokens identify their node, so `node_id` in the body or X-Node-Id is
+ * optional; when given it must match. Never echoes the token.
+ */
+export function authenticateNode(ctx: RequestContext, table: NodeTable, claimedNodeId?: unknown): LiveNode {
+  const hash = hashToken(bearer(ctx))
+  const node = table.byTokenHash(hash)
+  if (!node || !sameHex(node.rec.token_hash, hash)) throw new IicpError('unauthorized', 'Invalid credentials')
+  const header = ctx.headers['x-node-id']
+  const claimed = [claimedNodeId, Array.isArray(header) ? header[0] : header]
+  for (const c of claimed) {
+    if (c !== undefined && c !== null && c !== node.id) throw new IicpError('unauthorized', 'Invalid credentials')
+  }
+  return node
+}

@@ -1,0 +1,165 @@
+/**
+ * The only file touching req/res: route matching, body cap (413), JSON parsing (400 invalid_json),
+ * 404/405 as JSON, and writing replies. Everything else works on RequestContext and Reply.
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
+import { IicpError } from '@iicp/protocol'
+import type { Logger } from '@iicp/protocol'
+import { renderError } from './render-error.js'
+import type { Handler, Reply, RequestContext, Route } from './route-table.js'
+
+/** What the listener needs besides the routes. */
+export interface ListenerOptions {
+  readonly maxBodyBytes: number
+  readonly trustProxy: boolean
+  /** Fixed origin for tickets and ACKs; undefined = derive from the Host header. */
+  readonly publicOrigin: string | undefined
+  readonly logger: Logger
+}
+
+const EMPTY_QUERY = new URLSearchParams()
+const JSON_TYPE = 'application/json; charset=utf-8'
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+
+function clientIp(req: IncomingMessage, trustProxy: boolean): string {
+  if (trustProxy) {
+    const fwd = req.headers['x-forwarded-for']
+    const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim()
+    if (first) return first
+  }
+  const addr = req.socket.remoteAddress ?? ''
+  return addr.startsWith('::ffff:') ? addr.slice(7) : addr
+}
+
+function requestOrigin(req: IncomingMessage, fixed: string | undefined): string {
+  if (fixed) return fixed
+  const host = req.headers.host ?? `${req.socket.localAddress ?? '127.0.0.1'}:${req.socket.localPort ?? 0}`
+  const tls = (req.socket as { encrypted?: boolean }).encrypted === true
+  return `${tls ? 'https' : 'http'}://${host}`
+}
+
+function send(res: ServerResponse, reply: Reply, close = false): void {
+  const text = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body))
+  const headers: Record<string, string | number> = { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text) }
+  if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) headers[k] = v
+  if (close) headers.connection = 'close'
+  res.writeHead(reply.status, headers)
+  res.end(text)
+}
+
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'])
+    if (Number.isFinite(declared) && declared > max) {
+      reject(new IicpError('payload_too_large', `Request body exceeds ${max} bytes`))
+      return
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > max) {
+        req.removeAllListeners('data')
+        req.pause()
+        reject(new IicpError('payload_too_large', `Request body exceeds ${max} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks)))
+    req.on('error', reject)
+  })
+}
+
+function parseJson(buf: Buffer): unknown {
+  if (buf.length === 0) return {}
+  try {
+    return JSON.parse(buf.toString('utf8')) as unknown
+  } catch {
+    throw new IicpError('invalid_json')
+  }
+}
+
+/** Build a node:http request listener over a route table. */
+export function createRequestListener(routes: readonly Route[], opts: ListenerOptions): RequestListener {
+  const exact = new Map<string, Map<string, Handler>>()
+  const prefixes: Array<{ prefix: string; methods: Map<string, Handler> }> = []
+  for (const r of routes) {
+    if (r.prefix) {
+      let entry = prefixes.find((p) => p.prefix === r.path)
+      if (!entry) prefixes.push((entry = { prefix: r.path, methods: new Map() }))
+      entry.methods.set(r.method, r.handler)
+    } else {
+      let m = exact.get(r.path)
+      if (!m) exact.set(r.path, (m = new Map()))
+      m.set(r.method, r.handler)
+    }
+  }
+  const log = opts.logger
+
+  async function run(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    let methods = exact.get(path)
+    let param = ''
+    if (!methods) {
+      for (const p of prefixes) {
+        if (path.startsWith(p.prefix) && path.length > p.prefix.length && !path.includes('/', p.prefix.length)) {
+          methods = p.methods
+          try {
+            param = decodeURIComponent(path.slice(p.prefix.length))
+          } catch {
+            param = path.slice(p.prefix.length)
+          }
+          break
+        }
+      }
+    }
+    const method = req.method ?? 'GET'
+    const handler = methods?.get(method === 'HEAD' ? 'GET' : method)
+    if (!methods || !handler) {
+      const reply = renderError(methods ? new IicpError('method_not_allowed') : new IicpError('not_found'))
+      const allow: Record<string, string> = methods ? { allow: [...methods.keys()].join(', ') } : {}
+      // Unread request bodies would poison a keep-alive connection; close it instead.
+      send(res, { ...reply, headers: { ...reply.headers, ...allow } }, !req.complete)
+      return
+    }
+    let body: unknown = {}
+    if (BODY_METHODS.has(method)) {
+      try {
+        body = parseJson(await readBody(req, opts.maxBodyBytes))
+      } catch (err) {
+        send(res, renderError(err), !req.complete)
+        return
+      }
+    }
+    const ctx: RequestContext = {
+      method,
+      path,
+      query: q === -1 ? EMPTY_QUERY : new URLSearchParams(url.slice(q + 1)),
+      headers: req.headers,
+      body,
+      ip: clientIp(req, opts.trustProxy),
+      origin: requestOrigin(req, opts.publicOrigin),
+      param,
+    }
+    let reply: Reply
+    try {
+      reply = await handler(ctx)
+    } catch (err) {
+      reply = renderError(err)
+      if (reply.status >= 500) log.error({ err: err instanceof Error ? err.message : String(err), path }, 'directory handler failed')
+    }
+    send(res, reply)
+  }
+
+  return (req, res) => {
+    run(req, res).catch((err: unknown) => {
+      // Last resort: a failure while writing; answer once if nothing went out yet.
+      log.error({ err: err instanceof Error ? err.message : String(err) }, 'directory request failed')
+      if (!res.headersSent) send(res, renderError(err), true)
+      else res.destroy()
+    })
+  }
+}

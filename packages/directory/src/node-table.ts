@@ -1,0 +1,328 @@
+/**
+ * The directory's working set: every node in memory, token-hash lookups, and per-intent (and
+ * per-intent-and-region) indexes of the nodes discover may return, sorted by their base score so a
+ * query takes the top `limit` without scoring or sorting everything (wire.md §1.5, sem §3).
+ */
+import type { Qos } from '@iicp/protocol'
+import { baseScore, MIN_SCORE, modelScore, regionMatch, SCORE_WEIGHTS } from './scoring.js'
+import { SortedIndex } from './sorted-index.js'
+import type { Ranked } from './sorted-index.js'
+import type { NodeRecord } from './store/types.js'
+
+/** A node plus what the directory derives from it (indexes, cached discover fragments). */
+export class LiveNode implements Ranked {
+  readonly id: string
+  rec: NodeRecord
+  indexedKey = 0
+  /** In the discover indexes: available and heard from within the expiry window. */
+  listed = false
+  private indexedIntents: readonly string[] = []
+  private indexedRegion = ''
+  private indexedTokenHash = ''
+  private indexedProxyHash = ''
+  private indexedRelay = false
+  /** Distinct intents of the capabilities. */
+  intents: readonly string[] = []
+  models: ReadonlySet<string> = new Set()
+  /** Cached wire fragments per view and intent, dropped whenever the record changes. */
+  readonly views = new Map<string, readonly [string, string]>()
+  /** Challenges issued in the last two PONGs (a lost PONG must not fail the node's next answer). */
+  challenges: string[] = []
+
+  constructor(rec: NodeRecord) {
+    this.id = rec.node_id
+    this.rec = rec
+    this.derive()
+  }
+
+  derive(): void {
+    const intents = new Set<string>()
+    const models = new Set<string>()
+    for (const c of this.rec.capabilities) {
+      if (typeof c.intent === 'string') intents.add(c.intent)
+      if (Array.isArray(c.models)) for (const m of c.models) if (typeof m === 'string') models.add(m)
+    }
+    this.intents = [...intents]
+    this.models = models
+    this.views.clear()
+  }
+
+  /** Capabilities registered for one intent (the intent-relevant subset discover shows). */
+  capabilitiesFor(intent: string): Array<Record<string, unknown>> {
+    return this.rec.capabilities.filter((c) => c.intent === intent)
+  }
+
+  /** @internal bookkeeping for NodeTable */
+  snapshot(): { intents: readonly string[]; region: string; token: string; proxy: string; relay: boolean } {
+    return {
+      intents: this.indexedIntents, region: this.indexedRegion, token: this.indexedTokenHash, proxy: this.indexedProxyHash,
+      relay: this.indexedRelay,
+    }
+  }
+
+  /** @internal */
+  remember(intents: readonly string[], region: string, token: string, proxy: string, relay: boolean): void {
+    this.indexedIntents = intents
+    this.indexedRegion = region
+    this.indexedTokenHash = token
+    this.indexedProxyHash = proxy
+    this.indexedRelay = relay
+  }
+}
+
+/** Filters of one discover/ticket query (already validated). */
+export interface NodeQuery {
+  intent: string
+  limit: number
+  region?: string | undefined
+  model?: string | undefined
+  qos?: Qos | undefined
+  minReputation?: number | undefined
+  modality?: string | undefined
+  relayCapable?: boolean | undefined
+  /** Extra exclusion (ticket exclusions, node_id pinning). */
+  skip?: ((node: LiveNode) => boolean) | undefined
+}
+
+/** A ranked query result. */
+export interface ScoredNode {
+  readonly node: LiveNode
+  readonly score: number
+}
+
+const REGION_KEY_SEP = '\u0000'
+
+/** The in-memory node table with its discover indexes. */
+export class NodeTable {
+  private readonly nodes = new Map<string, LiveNode>()
+  private readonly byToken = new Map<string, LiveNode>()
+  private readonly byProxyToken = new Map<string, LiveNode>()
+  private readonly byIntent = new Map<string, SortedIndex<LiveNode>>()
+  private readonly byIntentRegion = new Map<string, SortedIndex<LiveNode>>()
+  private listedRelays = 0
+  private listedCount = 0
+
+  constructor(
+    private readonly expiryMs: number,
+    private readonly probation: boolean,
+  ) {}
+
+  get size(): number {
+    return this.nodes.size
+  }
+
+  /** Nodes discover can currently return (not counting ones that expired since the last prune). */
+  get activeCount(): number {
+    return this.listedCount
+  }
+
+  /** Whether any listed node can relay (discover's `relay_available`). */
+  get relayAvailable(): boolean {
+    return this.listedRelays > 0
+  }
+
+  get(nodeId: string): LiveNode | undefined {
+    return this.nodes.get(nodeId)
+  }
+
+  byTokenHash(hash: string): LiveNode | undefined {
+    return this.byToken.get(hash)
+  }
+
+  byProxyTokenHash(hash: string): LiveNode | undefined {
+    return this.byProxyToken.get(hash)
+  }
+
+  values(): IterableIterator<LiveNode> {
+    return this.nodes.values()
+  }
+
+  /** Insert a new record or replace a node's record (registration, rotation, load from the store). */
+  put(rec: NodeRecord, now: number): LiveNode {
+    let node = this.nodes.get(rec.node_id)
+    if (node) {
+      node.rec = rec
+      node.derive()
+    } else {
+      node = new LiveNode(rec)
+      this.nodes.set(rec.node_id, node)
+    }
+    this.reindex(node, now)
+    return node
+  }
+
+  /** Re-derive indexes after the node's record was mutated in place (heartbeat). */
+  touched(node: LiveNode, now: number, capabilitiesChanged = false): void {
+    if (capabilitiesChanged) node.derive()
+    else node.views.clear()
+    this.reindex(node, now)
+  }
+
+  remove(nodeId: string): LiveNode | undefined {
+    const node = this.nodes.get(nodeId)
+    if (!node) return undefined
+    this.unlist(node)
+    const snap = node.snapshot()
+    if (this.byToken.get(snap.token) === node) this.byToken.delete(snap.token)
+    if (this.byProxyToken.get(snap.proxy) === node) this.byProxyToken.delete(snap.proxy)
+    this.nodes.delete(nodeId)
+    return node
+  }
+
+  isLive(node: LiveNode, now: number): boolean {
+    return node.rec.last_seen + this.expiryMs > now
+  }
+
+  /**
+   * Unlist nodes whose heartbeat window passed (they stay revivable by a heartbeat) and return the ids
+   * of dormant nodes older than `retentionMs`, which the caller deletes.
+   */
+  prune(now: number, retentionMs: number): string[] {
+    const stale: string[] = []
+    for (const node of this.nodes.values()) {
+      if (this.isLive(node, now)) continue
+      if (node.listed) this.unlist(node)
+      if (node.rec.last_seen + this.expiryMs + retentionMs <= now) stale.push(node.id)
+    }
+    return stale
+  }
+
+  private reindex(node: LiveNode, now: number): void {
+    const rec = node.rec
+    const snap = node.snapshot()
+    if (snap.token !== rec.token_hash) {
+      if (this.byToken.get(snap.token) === node) this.byToken.delete(snap.token)
+      this.byToken.set(rec.token_hash, node)
+    }
+    if (snap.proxy !== rec.proxy_token_hash) {
+      if (this.byProxyToken.get(snap.proxy) === node) this.byProxyToken.delete(snap.proxy)
+      this.byProxyToken.set(rec.proxy_token_hash, node)
+    }
+    const shouldList = rec.available && this.isLive(node, now)
+    const key = baseScore(rec)
+    const relay = rec.meta.relay_capable === true
+    if (node.listed && (!shouldList || key !== node.indexedKey || snap.region !== rec.region || snap.intents !== node.intents
+      || snap.relay !== relay)) {
+      this.unlist(node)
+    }
+    if (shouldList && !node.listed) {
+      node.indexedKey = key
+      for (const intent of node.intents) {
+        indexFor(this.byIntent, intent).insert(node)
+        indexFor(this.byIntentRegion, intent + REGION_KEY_SEP + rec.region).insert(node)
+      }
+      node.listed = true
+      this.listedCount++
+      if (relay) this.listedRelays++
+    }
+    node.remember(node.listed ? node.intents : [], rec.region, rec.token_hash, rec.proxy_token_hash, node.listed && relay)
+  }
+
+  private unlist(node: LiveNode): void {
+    if (!node.listed) return
+    const snap = node.snapshot()
+    for (const intent of snap.intents) {
+      dropFrom(this.byIntent, intent, node)
+      dropFrom(this.byIntentRegion, intent + REGION_KEY_SEP + snap.region, node)
+    }
+    node.listed = false
+    this.listedCount--
+    if (snap.relay) this.listedRelays--
+    node.remember([], snap.region, snap.token, snap.proxy, false)
+  }
+
+  private eligible(node: LiveNode, q: NodeQuery, now: number): boolean {
+    const rec = node.rec
+    if (!this.isLive(node, now)) return false
+    if (this.probation && q.qos !== undefined) {
+      if (q.qos === 'interactive' && rec.completed_tasks < 100) return false
+      if (q.qos === 'realtime' && (rec.completed_tasks < 1000 || rec.reputation < 0.8)) return false
+    }
+    if (q.minReputation !== undefined && rec.reputation < q.minReputation) return false
+    if (q.relayCapable !== undefined && (rec.meta.relay_capable === true) !== q.relayCapable) return false
+    if (q.modality !== undefined && !servesModality(node, q.intent, q.modality)) return false
+    if (q.skip?.(node)) return false
+    return true
+  }
+
+  /** The top `limit` eligible nodes for a query, best first (score ≥ 0.1, rounded for the wire later). */
+  select(q: NodeQuery, now: number): ScoredNode[] {
+    const all = this.byIntent.get(q.intent)
+    if (!all || all.size === 0 || q.limit <= 0) return []
+    if (q.model !== undefined) return this.selectByModel(all.items, q, now)
+    const out: ScoredNode[] = []
+    if (q.region === undefined) {
+      const bonus = SCORE_WEIGHTS.region * regionMatch('', undefined)
+      for (const node of all.items) {
+        if (out.length >= q.limit) break
+        const score = node.indexedKey + bonus
+        if (score < MIN_SCORE) break
+        if (this.eligible(node, q, now)) out.push({ node, score })
+      }
+      return out
+    }
+    // Region is a preference: merge the region's own list (+0.09) with everyone else (+0).
+    const region = q.region
+    const local = this.byIntentRegion.get(q.intent + REGION_KEY_SEP + region)?.items ?? []
+    const others = all.items
+    let i = 0
+    let j = 0
+    while (out.length < q.limit) {
+      while (j < others.length && (others[j] as LiveNode).rec.region === region) j++
+      const a = local[i]
+      const b = others[j]
+      if (!a && !b) break
+      const sa = a ? a.indexedKey + SCORE_WEIGHTS.region : -1
+      const sb = b ? b.indexedKey : -1
+      const takeLocal = sa >= sb
+      const node = (takeLocal ? a : b) as LiveNode
+      const score = takeLocal ? sa : sb
+      if (takeLocal) i++
+      else j++
+      if (score < MIN_SCORE) break
+      if (this.eligible(node, q, now)) out.push({ node, score })
+    }
+    return out
+  }
+
+  private selectByModel(items: readonly LiveNode[], q: NodeQuery, now: number): ScoredNode[] {
+    // Model weights reorder the load/capacity terms, so no index order holds: keep a top-k while scanning.
+    const top: ScoredNode[] = []
+    for (const node of items) {
+      const score = modelScore(node.rec, q.model !== undefined && node.models.has(q.model), q.region)
+      if (score < MIN_SCORE) continue
+      if (top.length === q.limit && score <= (top[top.length - 1] as ScoredNode).score) continue
+      if (!this.eligible(node, q, now)) continue
+      let k = top.length
+      while (k > 0 && (top[k - 1] as ScoredNode).score < score) k--
+      top.splice(k, 0, { node, score })
+      if (top.length > q.limit) top.pop()
+    }
+    return top
+  }
+}
+
+function indexFor(map: Map<string, SortedIndex<LiveNode>>, key: string): SortedIndex<LiveNode> {
+  let idx = map.get(key)
+  if (!idx) {
+    idx = new SortedIndex<LiveNode>()
+    map.set(key, idx)
+  }
+  return idx
+}
+
+function dropFrom(map: Map<string, SortedIndex<LiveNode>>, key: string, node: LiveNode): void {
+  const idx = map.get(key)
+  if (!idx) return
+  idx.remove(node)
+  if (idx.size === 0) map.delete(key)
+}
+
+function servesModality(node: LiveNode, intent: string, modality: string): boolean {
+  for (const c of node.rec.capabilities) {
+    if (c.intent !== intent) continue
+    const mods = Array.isArray(c.input_modalities) ? c.input_modalities : ['text']
+    if (mods.includes(modality)) return true
+  }
+  return false
+}

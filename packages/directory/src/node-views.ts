@@ -1,0 +1,172 @@
+/**
+ * How a node looks on the wire: the discover NodeSummary (dispatch and public views, wire.md §1.5,
+ * schemas/nodelist.json), the ticket route (§1.6) and node detail (§1.7). Discover fragments are
+ * serialised once per node change and reused; only the score is spliced in per query.
+ */
+import type { LiveNode } from './node-table.js'
+import { reputationTier, roundScore } from './scoring.js'
+
+const PRICING = Object.freeze({ credit_cost_multiplier: 1, pricing_model: 'per_token', currency: 'credits', attested: false })
+const CIP_POLICY_DEFAULT = Object.freeze({ allow_remote_inference: false, allow_tool_execution: false, allow_file_access: false })
+
+function meta<T>(node: LiveNode, key: string): T | null {
+  const v = node.rec.meta[key]
+  return v === undefined ? null : (v as T)
+}
+
+function addressFamily(endpoint: string): 'ipv4' | 'ipv6' | 'dual' {
+  try {
+    return new URL(endpoint).hostname.startsWith('[') ? 'ipv6' : 'ipv4'
+  } catch {
+    return 'ipv4'
+  }
+}
+
+function reachabilityTier(node: LiveNode): 'direct' | 'relay' {
+  return meta<string>(node, 'transport_method') === 'turn_relay' ? 'relay' : 'direct'
+}
+
+function routeEvidence(node: LiveNode): string {
+  return node.rec.liveness_verified ? 'directory_observed' : 'self_attested'
+}
+
+function modalities(caps: Array<Record<string, unknown>>): string[] {
+  const set = new Set<string>()
+  for (const c of caps) {
+    const m = Array.isArray(c.input_modalities) ? c.input_modalities : ['text']
+    for (const x of m) if (typeof x === 'string') set.add(x)
+  }
+  return [...set]
+}
+
+function modelsOf(caps: Array<Record<string, unknown>>): string[] {
+  const set = new Set<string>()
+  for (const c of caps) if (Array.isArray(c.models)) for (const m of c.models) if (typeof m === 'string') set.add(m)
+  return [...set]
+}
+
+/** The dispatch-view NodeSummary for one intent, without `score` (keys before and after it). */
+function dispatchSummary(node: LiveNode, intent: string, now: number): [Record<string, unknown>, Record<string, unknown>] {
+  const rec = node.rec
+  const caps = node.capabilitiesFor(intent)
+  const cx = meta<Record<string, unknown>>(node, 'cx_public_key')
+  const head = {
+    node_id: rec.node_id,
+    endpoint: rec.endpoint,
+    transport_endpoint: meta<string>(node, 'transport_endpoint'),
+    transport_method: meta<string>(node, 'transport_method'),
+    relay_endpoint: meta<string>(node, 'relay_endpoint'),
+    nat_type: meta<string>(node, 'nat_type'),
+    region: rec.region,
+  }
+  const tail = {
+    available: rec.available,
+    load: rec.load,
+    active_jobs: rec.active_jobs,
+    max_concurrent: rec.max_concurrent,
+    latency_estimate_ms: rec.observed_latency_ms === null ? null : Math.round(rec.observed_latency_ms),
+    reputation_score: rec.reputation,
+    reputation_model: 'outcome-v2',
+    reputation_tier: reputationTier(rec, now),
+    completed_tasks_count: rec.completed_tasks,
+    relay_capable: rec.meta.relay_capable === true,
+    reachability_tier: reachabilityTier(node),
+    route_evidence: routeEvidence(node),
+    address_family: addressFamily(rec.endpoint),
+    transport: ['http'],
+    cx_public_key: cx,
+    key_ready: cx !== null,
+    privacy_routing_status: cx !== null ? 'key_ready' : 'transitional',
+    models: modelsOf(caps),
+    input_modalities: modalities(caps),
+    capabilities: caps,
+    backend: meta<string>(node, 'backend'),
+    sdk_language: meta<string>(node, 'sdk_language'),
+    sdk_version: meta<string>(node, 'sdk_version'),
+    sdk_compatibility_version: meta<string>(node, 'sdk_compatibility_version') ?? meta<string>(node, 'sdk_version'),
+    implementation_name: meta<string>(node, 'implementation_name'),
+    implementation_version: meta<string>(node, 'implementation_version'),
+    cip_policy: meta<Record<string, unknown>>(node, 'policy') ?? CIP_POLICY_DEFAULT,
+    cip_conformance_level: 'CIP-None',
+    pricing: PRICING,
+  }
+  return [head, tail]
+}
+
+function publicSummary(node: LiveNode, intent: string, now: number): [Record<string, unknown>, Record<string, unknown>] {
+  const rec = node.rec
+  return [
+    { node_id_prefix: rec.node_id.slice(0, 8), region: rec.region },
+    {
+      route_class: reachabilityTier(node),
+      key_ready: rec.meta.cx_public_key != null,
+      reputation_tier: reputationTier(rec, now),
+      models: modelsOf(node.capabilitiesFor(intent)),
+    },
+  ]
+}
+
+function fragmentOf(parts: [Record<string, unknown>, Record<string, unknown>]): readonly [string, string] {
+  const head = JSON.stringify(parts[0])
+  const tail = JSON.stringify(parts[1])
+  return [`${head.slice(0, -1)},"score":`, `,${tail.slice(1)}`]
+}
+
+/** The discover JSON for one node, cached per (view, intent) until the node changes. */
+export function discoverFragment(node: LiveNode, intent: string, view: 'dispatch' | 'public', score: number, now: number): string {
+  const key = view === 'public' ? `p${intent}` : `d${intent}`
+  let frag = node.views.get(key)
+  if (!frag) {
+    frag = fragmentOf(view === 'public' ? publicSummary(node, intent, now) : dispatchSummary(node, intent, now))
+    node.views.set(key, frag)
+  }
+  return frag[0] + String(roundScore(score)) + frag[1]
+}
+
+/** The `route` object of a dispatch ticket response. */
+export function ticketRoute(node: LiveNode, intent: string, score: number, now: number): Record<string, unknown> {
+  const [head, tail] = dispatchSummary(node, intent, now)
+  return { ...head, score: roundScore(score), ...tail }
+}
+
+/** `GET /v1/node/{id}` (dir §3.4, §3.6; cts DIR-NODE-01). */
+export function nodeDetail(node: LiveNode, live: boolean, probation: boolean, now: number): Record<string, unknown> {
+  const rec = node.rec
+  const liveness = live ? 1 : 0
+  const reachability = rec.liveness_verified || rec.challenge_verified_at !== null ? 1 : 0.5
+  const scoreHealth = Math.round(100 * (0.7 * reachability * liveness + 0.3 * liveness))
+  return {
+    node_id: rec.node_id,
+    endpoint: rec.endpoint,
+    region: rec.region,
+    status: live ? 'active' : 'dormant',
+    available: rec.available && live,
+    load: rec.load,
+    active_jobs: rec.active_jobs,
+    max_concurrent: rec.max_concurrent,
+    last_seen: new Date(rec.last_seen).toISOString(),
+    registered_at: new Date(rec.registered_at).toISOString(),
+    reputation_score: rec.reputation,
+    reputation_model: 'outcome-v2',
+    reputation_tier: reputationTier(rec, now),
+    probation,
+    completed_tasks_count: rec.completed_tasks,
+    observed_latency_ms: rec.observed_latency_ms,
+    capabilities: rec.capabilities,
+    models: modelsOf(rec.capabilities),
+    transport_endpoint: meta<string>(node, 'transport_endpoint'),
+    transport_method: meta<string>(node, 'transport_method'),
+    relay_capable: rec.meta.relay_capable === true,
+    cx_public_key: meta<Record<string, unknown>>(node, 'cx_public_key'),
+    // The Ed25519 gossip key (dir §3.6), not the CX key.
+    public_key: meta<string>(node, 'public_key'),
+    health: {
+      score: scoreHealth,
+      label: !live ? 'offline' : scoreHealth >= 85 ? 'healthy' : scoreHealth >= 65 ? 'degraded' : scoreHealth >= 40 ? 'impaired' : 'critical',
+      observed: rec.liveness_verified,
+      evidence_level: routeEvidence(node),
+      components: { liveness, reachability },
+      evaluated_at: new Date(now).toISOString(),
+    },
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The directory score of sem §3.1 (wire.md §4.1), split so discover can rank without re-scoring every
+ * node: `baseScore` holds the node-dependent terms and is the sort key of the intent indexes; the
+ * region term depends only on the query and is added per stream.
+ */
+import type { NodeRecord } from './store/types.js'
+
+/** Phase 3 weights (no `?model=`). */
+export const SCORE_WEIGHTS = Object.freeze({ availability: 0.35, load: 0.28, capacity: 0.18, region: 0.09, reputation: 0.1 })
+/** Phase 5 weights (with `?model=`, ADR-012). */
+export const MODEL_SCORE_WEIGHTS = Object.freeze({
+  availability: 0.25, load: 0.2, capacity: 0.15, region: 0.1, reputation: 0.1, model: 0.1, price: 0.1,
+})
+/** Nodes scoring below this are never returned (sem §3.3; cts DIR-DISC-04). */
+export const MIN_SCORE = 0.1
+
+/** `region_match`: 1 on a match, 0 on a mismatch, 0.5 when the query states no preference. */
+export function regionMatch(nodeRegion: string, wanted: string | undefined): number {
+  if (wanted === undefined) return 0.5
+  return nodeRegion === wanted ? 1 : 0
+}
+
+function clamp01(x: number): number {
+  return x < 0 ? 0 : x > 1 ? 1 : x
+}
+
+function capacityRatio(rec: NodeRecord): number {
+  return clamp01((rec.max_concurrent - rec.active_jobs) / rec.max_concurrent)
+}
+
+/**
+ * Phase 3 score without its region term. Only available, live nodes are ranked, so the availability
+ * factor is 1 (declared availability windows are not evaluated).
+ */
+export function baseScore(rec: NodeRecord): number {
+  const w = SCORE_WEIGHTS
+  return w.availability + w.load * (1 - clamp01(rec.load)) + w.capacity * capacityRatio(rec) + w.reputation * clamp01(rec.reputation)
+}
+
+/**
+ * Phase 5 score with a requested model. Every node is priced at the default multiplier 1.0, so
+ * price_score is 1 for all of them.
+ */
+export function modelScore(rec: NodeRecord, modelMatches: boolean, wantedRegion: string | undefined): number {
+  const w = MODEL_SCORE_WEIGHTS
+  return w.availability + w.load * (1 - clamp01(rec.load)) + w.capacity * capacityRatio(rec)
+    + w.region * regionMatch(rec.region, wantedRegion) + w.reputation * clamp01(rec.reputation)
+    + w.model * (modelMatches ? 1 : 0) + w.price
+}
+
+/** Scores go on the wire with three decimals. */
+export function roundScore(x: number): number {
+  return Math.round(clamp01(x) * 1000) / 1000
+}
+
+/** Reputation tier (cip §5.1.1); platinum also needs 720 h of age. */
+export function reputationTier(rec: NodeRecord, now: number): 'bronze' | 'silver' | 'gold' | 'platinum' {
+  const r = rec.reputation
+  if (r >= 0.85 && now - rec.registered_at >= 720 * 3_600_000) return 'platinum'
+  if (r >= 0.65) return 'gold'
+  if (r >= 0.4) return 'silver'
+  return 'bronze'
+}
