@@ -171,6 +171,13 @@ describe('lenient reads (official-sdks §8.2, §10.1)', () => {
     expect(list.nodes).toHaveLength(1)
     expect(list.count).toBe(1)
   })
+  it('reads an ACK whose token is named token as node_token', () => {
+    const { node_token: _t, ...rest } = registerAck
+    expect(RegisterAckSchema.parse({ ...rest, token: 'tok-alias-0123456789' }).node_token).toBe('tok-alias-0123456789')
+  })
+  it('keeps node_token when an ACK carries both names', () => {
+    expect(RegisterAckSchema.parse({ ...registerAck, token: 'other' }).node_token).toBe(registerAck.node_token)
+  })
   it('keeps unknown fields on read so newer directories lose nothing', () => {
     const n = NodeSummarySchema.parse({ score: 0.5, available: true, trust_progress: { probation: true } })
     expect(n.trust_progress).toEqual({ probation: true })

@@ -65,7 +65,8 @@ describe('task.json samples (wire.md §2.2, §9 item 15)', () => {
     { name: 'constraints.priority (core §3.1)', doc: { ...base, constraints: { timeout_ms: 5000, priority: 'high' } }, readOk: true },
     { name: 'array payload', doc: { ...base, payload: [] }, readOk: false },
     { name: 'no payload and no iicp_conf', doc: { ...withoutKey(base, 'payload') }, readOk: false },
-    { name: 'empty node_token', doc: { ...base, auth: { node_token: '' } }, readOk: false },
+    // An empty token is the node's 401 to give (TASK-1), so the read schema lets it through.
+    { name: 'empty node_token', doc: { ...base, auth: { node_token: '' } }, readOk: true },
     { name: 'root nonce (Python plaintext form)', doc: { ...base, nonce: 'n-0001' }, readOk: true },
     { name: 'non-UUID task_id', doc: { ...base, task_id: 'task-1' }, readOk: false },
     { name: 'vendor x. intent', doc: { ...base, intent: 'urn:iicp:intent:x.acme:summarize:v2' }, readOk: true },

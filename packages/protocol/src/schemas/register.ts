@@ -98,8 +98,15 @@ export const RegisterRequestSchema = z.looseObject({
 }).superRefine(checkSdkVersionsAgree)
 export type RegisterRequest = z.infer<typeof RegisterRequestSchema>
 
-/** ACK, HTTP 201 (wire.md §1.2; reference-implementations §3.1). */
-export const RegisterAckSchema = z.looseObject({
+/** Some directories name the token `token` (official-sdks §10.1): read it as `node_token`. */
+function liftTokenAlias(v: unknown): unknown {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return v
+  const o = v as Record<string, unknown>
+  return o.node_token === undefined && typeof o.token === 'string' ? { ...o, node_token: o.token } : v
+}
+
+/** ACK, HTTP 201 (wire.md §1.2; reference-implementations §3.1); a `token` alias is read as `node_token`. */
+export const RegisterAckSchema = z.preprocess(liftTokenAlias, z.looseObject({
   /** core §2.2 */
   node_id: z.string().min(1),
   /** core §2.2: opaque, returned once; never log. */
@@ -124,7 +131,7 @@ export const RegisterAckSchema = z.looseObject({
   recovered: z.boolean().optional(),
   /** reference-implementations §3.1 */
   lifetime_jobs: z.number().optional(),
-})
+}))
 export type RegisterAck = z.infer<typeof RegisterAckSchema>
 
 /** Deregister body, `DELETE /v1/register` (wire.md §1.4; directory-lifecycle-v1 DIR-LIFECYCLE-06). */

@@ -83,10 +83,13 @@ export const TaskTraceSchema = z.looseObject({
 })
 export type TaskTrace = z.infer<typeof TaskTraceSchema>
 
-/** Body auth (core §3.1): the node compares the token with its own, in constant time. */
+/**
+ * Body auth as read (core §3.1). An empty token parses: missing, empty or wrong tokens are the
+ * node's 401 `unauthorized` (TASK-1, SEC-AUTH-01), never a 422 from the schema.
+ */
 export const TaskAuthSchema = z.looseObject({
-  /** core §3.1: never log. */
-  node_token: z.string().min(1),
+  /** core §3.1: compared in constant time with the node's own token; never log. */
+  node_token: z.string(),
 })
 export type TaskAuth = z.infer<typeof TaskAuthSchema>
 
