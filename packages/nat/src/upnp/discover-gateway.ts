@@ -1,0 +1,65 @@
+/**
+ * Finds an Internet Gateway Device: a static description URL when configured, else the first SSDP
+ * answer whose description holds the wanted service. One bad device never ends the search.
+ */
+import type { Agent } from 'undici'
+import { IicpError } from '@iicp/protocol'
+import type { ResolvedUpnpOptions } from '../options.js'
+import { fetchDescription } from './device-description.js'
+import type { IgdDescription } from './device-description.js'
+import { IGD_SEARCH_TARGETS, ssdpSearch } from './ssdp.js'
+import { safeUrl } from './http.js'
+
+/** Which service the caller needs from the gateway. */
+export type WantedService = 'wanConnection' | 'ipv6Firewall'
+
+/** Discover a gateway offering `wanted`; throws IicpError `not_found` when none answers. */
+export async function discoverGateway(
+  dispatcher: Agent,
+  options: ResolvedUpnpOptions,
+  wanted: WantedService,
+  signal?: AbortSignal,
+): Promise<IgdDescription> {
+  if (options.gatewayUrl) {
+    const description = await fetchDescription(dispatcher, options.gatewayUrl, options.requestTimeoutMs, signal)
+    if (!description[wanted]) throw missing(wanted, safeUrl(options.gatewayUrl))
+    return description
+  }
+  const skipped: string[] = []
+  for await (const answer of ssdpSearch({
+    searchTargets: IGD_SEARCH_TARGETS,
+    multicastAddress: options.ssdpAddress,
+    multicastPort: options.ssdpPort,
+    mx: Math.max(1, Math.min(5, Math.floor(options.discoveryTimeoutMs / 1000))),
+    timeoutMs: options.discoveryTimeoutMs,
+    signal,
+  })) {
+    if (new URL(answer.location).hostname !== answer.from) {
+      skipped.push(`${answer.from}: LOCATION points at another host`)
+      continue
+    }
+    try {
+      const description = await fetchDescription(dispatcher, answer.location, options.requestTimeoutMs, signal)
+      if (description[wanted]) return description
+      skipped.push(`${safeUrl(answer.location)}: no ${label(wanted)} service`)
+    } catch (err) {
+      if (signal?.aborted) throw err
+      skipped.push(`${safeUrl(answer.location)}: ${err instanceof Error ? err.message : 'unreadable'}`)
+      options.logger.debug({ location: safeUrl(answer.location), err }, 'skipping a gateway whose description failed')
+    }
+  }
+  throw new IicpError(
+    'not_found',
+    skipped.length === 0
+      ? `No UPnP gateway answered the SSDP search within ${options.discoveryTimeoutMs} ms`
+      : `No UPnP gateway with a ${label(wanted)} service (${skipped.join('; ')})`,
+  )
+}
+
+function missing(wanted: WantedService, where: string): IicpError {
+  return new IicpError('not_found', `The gateway at ${where} has no ${label(wanted)} service`)
+}
+
+function label(wanted: WantedService): string {
+  return wanted === 'wanConnection' ? 'WANIPConnection/WANPPPConnection' : 'WANIPv6FirewallControl:1'
+}
