@@ -1,1 +1,22 @@
-export {}
+// Public API of @iicp/node: every export is listed here by name; types separately.
+export { IicpNode } from './iicp-node.js'
+export { resolveNodeOptions, CHAT_INTENT } from './options.js'
+export { nodeOptionsFromEnv } from './env.js'
+export { TaskPipeline, normalizeResult } from './task-handler.js'
+export { echo } from './backends/echo.js'
+export { openaiCompatible } from './backends/openai-compatible.js'
+export { createNodeLogger, REDACT_PATHS } from './logger.js'
+export { verifyConsumerToken, importDirectoryKey, CONSUMER_TOKEN_CONTEXT } from './consumer-token.js'
+export { LATENCY_BUCKETS_MS } from './metrics.js'
+export { realTimers } from './timers.js'
+
+export type { NodeEvents, NodeLifecycle, DegradedReason } from './iicp-node.js'
+export type { NodeOptions, ResolvedNodeOptions, CapabilityOption, Reachability, ReachabilityResolver } from './options.js'
+export type { TaskHandler, TaskInput, TaskContext, InnerResult, InnerObject, RequestHeaders } from './task-handler.js'
+export type { Backend } from './backends/backend.js'
+export type { EchoOptions } from './backends/echo.js'
+export type { OpenAiCompatibleOptions } from './backends/openai-compatible.js'
+export type { HttpReply } from './http/render-error.js'
+export type { NodeLoggerOptions } from './logger.js'
+export type { ConsumerTokenClaims, ConsumerTokenResult } from './consumer-token.js'
+export type { Timers, TimerHandle } from './timers.js'

@@ -1,0 +1,107 @@
+/**
+ * A backend for OpenAI-compatible servers (Ollama, vLLM, LM Studio, llama.cpp; official-sdks §3.7):
+ * chat → `/chat/completions`, completion → `/completions`, embedding → `/embeddings`. It returns the
+ * upstream JSON as the inner result, so it can never double-wrap, and maps every upstream failure to a
+ * 502 `backend_error` whose `reason` says what went wrong (never the upstream body).
+ */
+import { Agent, request } from 'undici'
+import { IicpError } from '@iicp/protocol'
+import type { Backend } from './backend.js'
+import type { InnerResult, TaskContext, TaskInput } from '../task-handler.js'
+
+const PATHS: Readonly<Record<string, string>> = Object.freeze({
+  'urn:iicp:intent:llm:chat:v1': '/chat/completions',
+  'urn:iicp:intent:llm:completion:v1': '/completions',
+  'urn:iicp:intent:llm:embedding:v1': '/embeddings',
+})
+
+/** Options of {@link openaiCompatible}. */
+export interface OpenAiCompatibleOptions {
+  /** Server base, e.g. `http://127.0.0.1:11434` (Ollama) or `http://127.0.0.1:8000/v1` (vLLM); `/v1` is added to a bare origin. */
+  baseUrl: string
+  /** Model to serve (or give `models`). */
+  model?: string
+  /** Several models behind this server; tasks pick one with `payload.model`. */
+  models?: string[]
+  /** Sent as `Authorization: Bearer …`; never logged. */
+  apiKey?: string
+  /** Intents to serve. @default ['urn:iicp:intent:llm:chat:v1'] */
+  intents?: string[]
+  /** Flavour advertised as `backend` at register. @default 'custom' */
+  name?: 'ollama' | 'lmstudio' | 'vllm' | 'llamacpp' | 'custom'
+  /** Per-call ceiling in ms (the task deadline usually ends a call first). @default 120000 */
+  timeoutMs?: number
+}
+
+function backendError(reason: string, message: string, extra: Record<string, unknown> = {}, cause?: unknown): IicpError {
+  return new IicpError('backend_error', message, { extra: { reason, ...extra }, cause })
+}
+
+/** Build an OpenAI-compatible backend. Throws IicpError `invalid_config` on bad options. */
+export function openaiCompatible(options: OpenAiCompatibleOptions): Backend {
+  if (typeof options?.baseUrl !== 'string' || !URL.canParse(options.baseUrl) || !/^https?:$/.test(new URL(options.baseUrl).protocol)) {
+    throw new IicpError('invalid_config', 'option baseUrl must be an http(s) URL')
+  }
+  const models = options.models ?? (options.model !== undefined ? [options.model] : [])
+  if (models.length === 0 || !models.every((m) => typeof m === 'string' && m.length > 0)) {
+    throw new IicpError('invalid_config', 'option model (or models) must name at least one model')
+  }
+  const intents = options.intents ?? ['urn:iicp:intent:llm:chat:v1']
+  for (const i of intents) if (PATHS[i] === undefined) throw new IicpError('invalid_config', `option intents: ${i} is not served by an OpenAI-compatible server`)
+  const timeoutMs = options.timeoutMs ?? 120_000
+  const url = new URL(options.baseUrl)
+  const base = url.pathname === '/' || url.pathname === '' ? `${url.origin}/v1` : options.baseUrl.replace(/\/+$/, '')
+  const agent = new Agent({ keepAliveTimeout: 30_000, connect: { timeout: Math.min(timeoutMs, 10_000) } })
+  const auth = options.apiKey === undefined ? undefined : `Bearer ${options.apiKey}`
+
+  async function handle(task: TaskInput, ctx: TaskContext): Promise<InnerResult> {
+    const path = PATHS[task.intent]
+    if (path === undefined) throw new IicpError('unknown_intent', 'Intent not served by this backend')
+    if (typeof task.payload !== 'object' || task.payload === null || Array.isArray(task.payload)) {
+      throw new IicpError('validation_error', 'Input validation failed', { fields: { payload: ['payload must be an object'] } })
+    }
+    const body = { ...(task.payload as Record<string, unknown>), model: ctx.model ?? models[0], stream: false }
+    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
+    if (auth !== undefined) headers.authorization = auth
+    if (ctx.traceId !== undefined) headers['x-iicp-trace-id'] = ctx.traceId
+    let res: Awaited<ReturnType<typeof request>>
+    try {
+      res = await request(base + path, {
+        method: 'POST', headers, body: JSON.stringify(body), dispatcher: agent, signal: ctx.signal,
+        headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+      })
+    } catch (err) {
+      if (ctx.signal.aborted) throw err
+      throw backendError('unreachable', 'Backend unreachable', {}, err)
+    }
+    let text: string
+    try {
+      text = await res.body.text()
+    } catch (err) {
+      if (ctx.signal.aborted) throw err
+      throw backendError('connection_lost', 'Backend closed the connection', {}, err)
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      throw backendError('upstream_status', `Backend answered HTTP ${res.statusCode}`, { upstream_status: res.statusCode })
+    }
+    let json: unknown
+    try {
+      json = JSON.parse(text)
+    } catch {
+      throw backendError('invalid_response', 'Backend answered with invalid JSON')
+    }
+    if (typeof json !== 'object' || json === null || Array.isArray(json)) throw backendError('invalid_response', 'Backend answered with a non-object')
+    const shaped = json as Record<string, unknown>
+    const expected = task.intent.endsWith(':embedding:v1') ? 'data' : 'choices'
+    if (!Array.isArray(shaped[expected])) throw backendError('invalid_response', `Backend answer has no ${expected} array`)
+    return shaped as InnerResult
+  }
+
+  return Object.freeze({
+    name: options.name ?? 'custom',
+    models: Object.freeze([...models]),
+    intents: Object.freeze([...intents]),
+    handle,
+    close: () => agent.close(),
+  })
+}

@@ -1,0 +1,68 @@
+/**
+ * `IICP_*` environment variables → NodeOptions (official-sdks §4.5). Constructors never read
+ * `process.env`; the CLI calls this and passes the result on.
+ */
+import { IicpError } from '@iicp/protocol'
+import type { NodeOptions } from './options.js'
+
+function intVar(env: Readonly<Record<string, string | undefined>>, name: string): number | undefined {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return undefined
+  if (!/^\d+$/.test(raw.trim())) throw new IicpError('invalid_config', `environment variable ${name} must be a whole number (got ${JSON.stringify(raw.slice(0, 40))})`)
+  return Number(raw.trim())
+}
+
+function boolVar(env: Readonly<Record<string, string | undefined>>, name: string): boolean | undefined {
+  const raw = env[name]?.trim().toLowerCase()
+  if (raw === undefined || raw === '') return undefined
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false
+  throw new IicpError('invalid_config', `environment variable ${name} must be 1/0 or true/false`)
+}
+
+function strVar(env: Readonly<Record<string, string | undefined>>, name: string): string | undefined {
+  const raw = env[name]?.trim()
+  return raw === undefined || raw === '' ? undefined : raw
+}
+
+/**
+ * Read node options from an environment map: `IICP_DIRECTORY_URL`, `IICP_PORT`, `IICP_HOST`,
+ * `IICP_PUBLIC_ENDPOINT`, `IICP_HOME`, `IICP_NODE_NAME`, `IICP_NODE_ID`, `IICP_REGION`,
+ * `IICP_MAX_CONCURRENT`, `IICP_TOKENS_PER_MIN`, `IICP_MAX_BODY_BYTES`, `IICP_DRAIN_TIMEOUT_MS`,
+ * `IICP_AUTH` (`open`|`token`), `IICP_CX` (1/0). Unset variables are left out so defaults apply.
+ */
+export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): NodeOptions {
+  const out: NodeOptions = {}
+  const directoryUrl = strVar(env, 'IICP_DIRECTORY_URL')
+  if (directoryUrl !== undefined) out.directoryUrl = directoryUrl
+  const port = intVar(env, 'IICP_PORT')
+  if (port !== undefined) out.port = port
+  const host = strVar(env, 'IICP_HOST')
+  if (host !== undefined) out.host = host
+  const publicEndpoint = strVar(env, 'IICP_PUBLIC_ENDPOINT')
+  if (publicEndpoint !== undefined) out.publicEndpoint = publicEndpoint
+  const home = strVar(env, 'IICP_HOME')
+  if (home !== undefined) out.home = home
+  const name = strVar(env, 'IICP_NODE_NAME')
+  if (name !== undefined) out.name = name
+  const nodeId = strVar(env, 'IICP_NODE_ID')
+  if (nodeId !== undefined) out.nodeId = nodeId
+  const region = strVar(env, 'IICP_REGION')
+  if (region !== undefined) out.region = region
+  const maxConcurrent = intVar(env, 'IICP_MAX_CONCURRENT')
+  if (maxConcurrent !== undefined) out.maxConcurrent = maxConcurrent
+  const tokensPerMin = intVar(env, 'IICP_TOKENS_PER_MIN')
+  if (tokensPerMin !== undefined) out.tokensPerMin = tokensPerMin
+  const maxBodyBytes = intVar(env, 'IICP_MAX_BODY_BYTES')
+  if (maxBodyBytes !== undefined) out.maxBodyBytes = maxBodyBytes
+  const drainTimeoutMs = intVar(env, 'IICP_DRAIN_TIMEOUT_MS')
+  if (drainTimeoutMs !== undefined) out.drainTimeoutMs = drainTimeoutMs
+  const auth = strVar(env, 'IICP_AUTH')
+  if (auth !== undefined) {
+    if (auth !== 'open' && auth !== 'token') throw new IicpError('invalid_config', "environment variable IICP_AUTH must be 'open' or 'token'")
+    out.auth = auth
+  }
+  const cx = boolVar(env, 'IICP_CX')
+  if (cx !== undefined) out.cx = cx
+  return out
+}

@@ -1,0 +1,105 @@
+/**
+ * The only file touching node:http's req/res: route lookup, body limit, CORS preflight, error rendering,
+ * and connection tracking so close() can drop idle keep-alive sockets.
+ */
+import { createServer } from 'node:http'
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
+import { IicpError } from '@iicp/protocol'
+import { PREFLIGHT_HEADERS } from './routes.js'
+import type { RouteTable } from './routes.js'
+import { renderError } from './render-error.js'
+import type { HttpReply } from './render-error.js'
+
+function send(res: ServerResponse, reply: HttpReply): void {
+  if (res.headersSent || res.destroyed) return
+  res.writeHead(reply.status, reply.headers)
+  res.end(reply.body)
+}
+
+function refuse(req: IncomingMessage, res: ServerResponse, err: IicpError): void {
+  // Discard whatever body is left so the client reads our answer instead of a reset.
+  req.resume()
+  res.shouldKeepAlive = false
+  send(res, renderError(err))
+}
+
+/** A request listener serving a route table, with a body limit in bytes. */
+export function createRequestListener(routes: RouteTable, maxBodyBytes: number): RequestListener {
+  return (req, res) => {
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const methods = routes.get(path)
+    const method = req.method ?? 'GET'
+    if (methods === undefined) {
+      refuse(req, res, new IicpError('not_found', 'No such route'))
+      return
+    }
+    if (method === 'OPTIONS') {
+      req.resume()
+      res.writeHead(204, PREFLIGHT_HEADERS)
+      res.end()
+      return
+    }
+    const route = methods.get(method)
+    if (route === undefined) {
+      res.setHeader('allow', [...methods.keys(), 'OPTIONS'].join(', '))
+      refuse(req, res, new IicpError('method_not_allowed'))
+      return
+    }
+    if (!route.readsBody) {
+      req.resume()
+      void Promise.resolve(route.handle({ headers: req.headers, body: undefined })).then(
+        (reply) => send(res, reply),
+        (err: unknown) => send(res, renderError(err)),
+      )
+      return
+    }
+    const declared = req.headers['content-length']
+    if (declared !== undefined && Number(declared) > maxBodyBytes) {
+      refuse(req, res, new IicpError('payload_too_large', `Request body exceeds ${maxBodyBytes} bytes`))
+      return
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    let tooLarge = false
+    req.on('data', (chunk: Buffer) => {
+      if (tooLarge) return
+      size += chunk.length
+      if (size > maxBodyBytes) {
+        tooLarge = true
+        chunks.length = 0
+        refuse(req, res, new IicpError('payload_too_large', `Request body exceeds ${maxBodyBytes} bytes`))
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => {
+      if (tooLarge) return
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)
+      void Promise.resolve(route.handle({ headers: req.headers, body })).then(
+        (reply) => send(res, reply),
+        (err: unknown) => send(res, renderError(err)),
+      )
+    })
+    req.on('error', () => {
+      // A client that vanished mid-body gets no answer; there is nobody left to read one.
+      tooLarge = true
+    })
+  }
+}
+
+/** A node:http server for a route table. */
+export function createNodeServer(routes: RouteTable, maxBodyBytes: number): Server {
+  const server = createServer(createRequestListener(routes, maxBodyBytes))
+  // Malformed HTTP gets a JSON 400 instead of node's bare text answer.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy()
+      return
+    }
+    const body = renderError(new IicpError('validation_error', 'Malformed HTTP request', { status: 400 })).body
+    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
+  })
+  return server
+}

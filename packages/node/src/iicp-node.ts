@@ -1,0 +1,457 @@
+/**
+ * IicpNode, the provider side of IICP (IICP-core §2–§4; wire.md §10 "Provider node.start()"): listen
+ * first, then register (the directory probes `/iicp/health`), heartbeat on the directory's schedule,
+ * re-register on 401/404/410, keep serving while the directory is away, and on close drain in-flight
+ * tasks, deregister and leave no timer or socket behind. No process exit, no self-update.
+ */
+import { EventEmitter } from 'node:events'
+import { randomUUID } from 'node:crypto'
+import type { RequestListener, Server } from 'node:http'
+import {
+  FIRST_HEARTBEAT_DEADLINE_MS, IicpError, SDK_LANGUAGE, SDK_VERSION, generateCxKeyPair, heartbeatChallengeResponse,
+  importCxPrivateKey, isIicpError,
+} from '@iicp/protocol'
+import type { HeartbeatRequest, Logger } from '@iicp/protocol'
+import { importDirectoryKey } from './consumer-token.js'
+import { HeartbeatLoop } from './heartbeat.js'
+import { createNodeServer, createRequestListener } from './http/server.js'
+import { nodeRoutes } from './http/routes.js'
+import type { HttpReply } from './http/render-error.js'
+import { NodeMetrics } from './metrics.js'
+import type { HeartbeatDelta } from './metrics.js'
+import type { NodeIdentity } from './node-identity.js'
+import { resolveNodeOptions } from './options.js'
+import type { NodeOptions, Reachability, ResolvedNodeOptions } from './options.js'
+import { bindPort } from './port-binding.js'
+import { DirectoryClient, buildRegisterRequest } from './registration.js'
+import { loadState, saveState } from './state-file.js'
+import { TaskPipeline } from './task-handler.js'
+import type { RequestHeaders } from './task-handler.js'
+
+/** Why the node reports itself degraded. */
+export type DegradedReason = 'register_failed' | 'heartbeat_failed' | 'deregister_failed' | 'reachability_failed' | 'state_unreadable' | 'state_write_failed' | 'cx_unavailable'
+
+/** Structured lifecycle events (official-sdks §10.10). Payloads never carry tokens or task payloads. */
+export interface NodeEvents {
+  listening: [{ url: string; host: string; port: number }]
+  registered: [{ nodeId: string; endpoint: string; observedSourceIp: string | undefined }]
+  heartbeat: [{ nextHeartbeatMs: number; reputationScore: number | undefined; metricsBatchAccepted: boolean }]
+  reregistered: [{ nodeId: string; status: number | undefined }]
+  degraded: [{ reason: DegradedReason; code: string; status: number | undefined; retryInMs: number | undefined }]
+  closed: []
+}
+
+/** Node lifecycle state. */
+export type NodeLifecycle = 'idle' | 'starting' | 'serving' | 'closing' | 'closed'
+
+const RE_REGISTER_STATUSES = new Set([401, 404, 410])
+
+function displayHost(host: string): string {
+  if (host === '0.0.0.0' || host === '') return '127.0.0.1'
+  if (host === '::') return '[::1]'
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host
+}
+
+function errCode(err: unknown): { code: string; status: number | undefined } {
+  return isIicpError(err) ? { code: err.code, status: err.status } : { code: 'server_error', status: undefined }
+}
+
+/** A provider node. Construct with options, then `await node.serve()`; `await node.close()` to stop. */
+export class IicpNode extends EventEmitter<NodeEvents> {
+  /** The frozen, validated options. */
+  readonly options: ResolvedNodeOptions
+  /** Node metrics (its own prom-client registry). */
+  readonly metrics: NodeMetrics
+  private readonly identity: NodeIdentity
+  private readonly pipeline: TaskPipeline
+  private readonly listener: RequestListener
+  private readonly log: Logger
+  private server: Server | undefined
+  private directory: DirectoryClient | undefined
+  private loop: HeartbeatLoop | undefined
+  private lifecycle: NodeLifecycle = 'idle'
+  private startPromise: Promise<this> | undefined
+  private closePromise: Promise<void> | undefined
+  private readonly shutdown = new AbortController()
+  private boundPort: number | undefined
+  private localUrl: string | undefined
+  private reach: Reachability | undefined
+  private registered = false
+  private registrations = 0
+  private heartbeats = 0
+  private startedAt = 0
+  private challenge: string | undefined
+  private pendingBatch: { id: string; metrics: HeartbeatDelta } | undefined
+  private nextIntervalMs: number
+
+  constructor(options: NodeOptions) {
+    super()
+    this.options = resolveNodeOptions(options)
+    this.log = this.options.logger.child({ component: 'iicp-node' })
+    this.identity = {
+      nodeId: this.options.nodeId ?? randomUUID(), nodeToken: undefined, hmacKey: undefined, directoryKey: undefined,
+      cxKeyPair: undefined, observedSourceIp: undefined, endpoint: undefined,
+    }
+    this.metrics = new NodeMetrics(() => this.pipeline.active)
+    this.pipeline = new TaskPipeline(this.options, this.identity, this.metrics)
+    const routes = nodeRoutes({ pipeline: this.pipeline, health: () => this.health(), metrics: this.metrics })
+    this.listener = createRequestListener(routes, this.options.maxBodyBytes)
+    this.server = createNodeServer(routes, this.options.maxBodyBytes)
+    this.nextIntervalMs = this.options.heartbeatIntervalMs
+  }
+
+  /** The node id (persisted, given, or assigned by the directory). */
+  get nodeId(): string {
+    return this.identity.nodeId
+  }
+  /** The port actually bound, once listening. */
+  get port(): number | undefined {
+    return this.boundPort
+  }
+  /** Local base URL (`http://127.0.0.1:<port>` for a wildcard bind), once listening. */
+  get url(): string | undefined {
+    return this.localUrl
+  }
+  /** The endpoint advertised to the directory. */
+  get endpoint(): string | undefined {
+    return this.identity.endpoint
+  }
+  /** Whether the directory currently holds a registration for this node. */
+  get isRegistered(): boolean {
+    return this.registered
+  }
+  /** Lifecycle state. */
+  get state(): NodeLifecycle {
+    return this.lifecycle
+  }
+  /** Tasks running now. */
+  get activeJobs(): number {
+    return this.pipeline.active
+  }
+  /**
+   * The node:http request listener serving this node's routes, for mounting in another server or a
+   * benchmark. It shares the node's pipeline, limits and metrics.
+   */
+  get requestListener(): RequestListener {
+    return this.listener
+  }
+
+  /**
+   * Run one `POST /v1/task` through the same pipeline as the HTTP server: raw body (or a parsed value),
+   * lower-case headers, optional cancel signal. A relay worker feeds pulled tasks here.
+   */
+  handleTask(body: string | Uint8Array | object, headers: RequestHeaders = {}, signal?: AbortSignal): Promise<HttpReply> {
+    return this.pipeline.handle(body, headers, signal)
+  }
+
+  /** `/iicp/health` body (wire.md §2.5; IICP-core §11.2 observed IP). */
+  health(): Record<string, unknown> {
+    const active = this.pipeline.active
+    const max = this.options.maxConcurrent
+    const closing = this.lifecycle === 'closing' || this.lifecycle === 'closed'
+    return {
+      status: closing ? 'draining' : this.registered || this.options.directoryUrl === null ? 'ok' : 'degraded',
+      node_id: this.identity.nodeId,
+      region: this.options.region,
+      load: Math.min(1, active / max),
+      active_jobs: active,
+      max_concurrent: max,
+      available: !closing && active < max,
+      models: [...new Set(this.options.capabilities.flatMap((c) => c.models))],
+      intents: this.options.capabilities.map((c) => c.intent),
+      observed_source_ip: this.identity.observedSourceIp ?? null,
+      registered: this.registered,
+      sdk_language: SDK_LANGUAGE,
+      sdk_version: SDK_VERSION,
+    }
+  }
+
+  /** Start serving (idempotent): listen, resolve reachability, register, start heartbeats. */
+  serve(): Promise<this> {
+    if (this.lifecycle === 'closing' || this.lifecycle === 'closed') {
+      return this.startPromise ?? Promise.reject(new IicpError('invalid_config', 'a closed node cannot serve again; create a new IicpNode'))
+    }
+    if (this.startPromise === undefined) {
+      this.lifecycle = 'starting'
+      this.startPromise = this.doStart()
+    }
+    return this.startPromise
+  }
+
+  /** Alias of {@link serve}. */
+  start(): Promise<this> {
+    return this.serve()
+  }
+
+  private degraded(reason: DegradedReason, err: unknown, retryInMs?: number): void {
+    const { code, status } = errCode(err)
+    this.log.warn({ reason, code, status, retryInMs }, 'node degraded')
+    this.emit('degraded', { reason, code, status, retryInMs })
+  }
+
+  private async doStart(): Promise<this> {
+    const o = this.options
+    this.startedAt = o.timers.now()
+    try {
+      await this.loadIdentity()
+      const server = this.server as Server
+      const planPort = o.port ?? (o.publicEndpoint !== undefined ? o.basePort : undefined)
+      this.boundPort = await bindPort(server, { host: o.host, port: planPort, basePort: o.basePort, searchSize: o.portSearchSize })
+      this.localUrl = `http://${displayHost(o.host)}:${this.boundPort}`
+      if (this.lifecycle === 'starting') this.lifecycle = 'serving'
+      this.log.info({ url: this.localUrl }, 'listening')
+      this.emit('listening', { url: this.localUrl, host: o.host, port: this.boundPort })
+    } catch (err) {
+      if (this.lifecycle === 'starting') this.lifecycle = 'closed'
+      throw err
+    }
+    this.reach = await this.resolveReachability()
+    this.identity.endpoint = this.reach?.publicEndpoint ?? o.publicEndpoint ?? this.localUrl
+    if (o.directoryUrl === null) return this
+    this.directory = new DirectoryClient(o.directoryUrl, o.directoryTimeoutMs)
+    this.loop = new HeartbeatLoop(
+      o.timers,
+      (signal) => this.tick(signal),
+      { baseMs: o.backoffBaseMs, capMs: () => this.nextIntervalMs },
+      (err, _failures, retryInMs) => this.degraded(this.registered ? 'heartbeat_failed' : 'register_failed', err, retryInMs),
+    )
+    let firstDelay: number
+    try {
+      await this.register(this.shutdown.signal)
+      firstDelay = this.firstHeartbeatDelay()
+    } catch (err) {
+      firstDelay = o.backoffBaseMs
+      if (this.shutdown.signal.aborted) return this
+      this.degraded('register_failed', err, firstDelay)
+    }
+    if (this.lifecycle === 'serving') this.loop.start(firstDelay)
+    return this
+  }
+
+  private async loadIdentity(): Promise<void> {
+    const o = this.options
+    let cxPrivate: string | undefined
+    let dirty = false
+    if (o.stateFile !== undefined) {
+      const loaded = await loadState(o.stateFile)
+      if (loaded.problem !== undefined) this.degraded('state_unreadable', new IicpError('invalid_config', loaded.problem))
+      const s = loaded.state
+      if (s !== undefined) {
+        if (o.nodeId === undefined) this.identity.nodeId = s.node_id
+        // A token belongs to one directory and one node id; anything else would be a stranger's credential.
+        if (s.node_token !== undefined && s.directory_url === (o.directoryUrl ?? undefined) && s.node_id === this.identity.nodeId) {
+          this.identity.nodeToken = s.node_token
+        }
+        cxPrivate = s.cx_private_key
+      } else {
+        dirty = true
+      }
+    }
+    if (o.cx) {
+      try {
+        this.identity.cxKeyPair = cxPrivate !== undefined ? await importCxPrivateKey(cxPrivate) : await generateCxKeyPair()
+        if (cxPrivate === undefined) dirty = true
+      } catch (err) {
+        // Serving plaintext is still useful; the node just does not advertise a CX key.
+        this.degraded('cx_unavailable', err)
+      }
+    }
+    if (dirty) await this.persist()
+  }
+
+  private async persist(): Promise<void> {
+    const file = this.options.stateFile
+    if (file === undefined) return
+    try {
+      await saveState(file, {
+        node_id: this.identity.nodeId,
+        ...(this.identity.nodeToken !== undefined && this.options.directoryUrl !== null ? { node_token: this.identity.nodeToken, directory_url: this.options.directoryUrl } : {}),
+        ...(this.identity.cxKeyPair !== undefined ? { cx_private_key: this.identity.cxKeyPair.privateKey } : {}),
+      })
+    } catch (err) {
+      this.degraded('state_write_failed', new IicpError('invalid_config', 'cannot write the node state file', { cause: err }))
+    }
+  }
+
+  private async resolveReachability(): Promise<Reachability | undefined> {
+    const r = this.options.reachability
+    if (r === undefined) return undefined
+    if (typeof r !== 'function') return r
+    try {
+      return await r({ host: this.options.host, port: this.boundPort as number, url: this.localUrl as string, signal: this.shutdown.signal })
+    } catch (err) {
+      this.degraded('reachability_failed', err)
+      return undefined
+    }
+  }
+
+  private firstHeartbeatDelay(): number {
+    // SDK-NODE-01: the first heartbeat must leave within 35 s of start, whatever the interval says.
+    const left = FIRST_HEARTBEAT_DEADLINE_MS - (this.options.timers.now() - this.startedAt) - 1000
+    return Math.max(0, Math.min(this.nextIntervalMs, left))
+  }
+
+  private async register(signal: AbortSignal): Promise<void> {
+    const directory = this.directory as DirectoryClient
+    const endpoint = this.identity.endpoint as string
+    const body = buildRegisterRequest(this.options, this.identity, endpoint, this.reach, this.identity.nodeToken)
+    const ack = await directory.register(body, signal)
+    const previousId = this.identity.nodeId
+    this.identity.nodeId = ack.node_id
+    this.identity.nodeToken = ack.node_token
+    if (typeof ack.node_hmac_key === 'string') this.identity.hmacKey = ack.node_hmac_key
+    this.identity.observedSourceIp = ack.observed_source_ip ?? this.identity.observedSourceIp
+    this.registered = true
+    this.challenge = undefined
+    this.registrations++
+    await this.persist()
+    const host = new URL(endpoint).hostname.replace(/^\[|\]$/g, '')
+    if (typeof ack.observed_source_ip === 'string' && ack.observed_source_ip !== host) {
+      this.log.warn({ observedSourceIp: ack.observed_source_ip, endpointHost: host }, 'directory sees another source address: the node may be behind NAT or a proxy')
+    }
+    if (this.options.auth === 'token' && this.identity.directoryKey === undefined) {
+      try {
+        this.identity.directoryKey = importDirectoryKey(await directory.directoryKey(signal))
+      } catch (err) {
+        // Without the key, consumer tokens cannot be checked; the node token still authorises.
+        this.log.warn({ code: errCode(err).code }, 'directory key unavailable; consumer tokens will be refused')
+      }
+    }
+    this.log.info({ nodeId: ack.node_id, endpoint, observedSourceIp: ack.observed_source_ip }, 'registered')
+    this.emit('registered', { nodeId: ack.node_id, endpoint, observedSourceIp: ack.observed_source_ip ?? undefined })
+    if (previousId !== ack.node_id) this.log.info({ nodeId: ack.node_id }, 'directory assigned a node id')
+  }
+
+  private async tick(signal: AbortSignal): Promise<number> {
+    if (!this.registered) {
+      await this.register(signal)
+      if (this.registrations > 1) this.emit('reregistered', { nodeId: this.identity.nodeId, status: undefined })
+      return this.heartbeats === 0 ? this.firstHeartbeatDelay() : this.nextIntervalMs
+    }
+    const directory = this.directory as DirectoryClient
+    const body = await this.heartbeatBody()
+    let pong
+    try {
+      pong = await directory.heartbeat(this.identity.nodeToken as string, body, signal)
+    } catch (err) {
+      const status = isIicpError(err) ? err.status : undefined
+      if (status !== undefined && RE_REGISTER_STATUSES.has(status)) {
+        this.metrics.heartbeatFailure('unauthorized')
+        this.registered = false
+        await this.register(signal)
+        this.emit('reregistered', { nodeId: this.identity.nodeId, status })
+        return this.nextIntervalMs
+      }
+      this.metrics.heartbeatFailure(status === undefined ? 'unreachable' : 'rejected')
+      throw err
+    }
+    this.heartbeats++
+    this.nextIntervalMs = pong.next_heartbeat_ms
+    this.challenge = pong.challenge ?? undefined
+    const batch = this.pendingBatch
+    const accepted = batch !== undefined && pong.metrics_batch_accepted === batch.id
+    if (accepted) this.pendingBatch = undefined
+    this.log.debug({ nextHeartbeatMs: pong.next_heartbeat_ms }, 'heartbeat')
+    this.emit('heartbeat', { nextHeartbeatMs: pong.next_heartbeat_ms, reputationScore: pong.reputation_score ?? undefined, metricsBatchAccepted: accepted })
+    return pong.next_heartbeat_ms
+  }
+
+  private async heartbeatBody(): Promise<HeartbeatRequest> {
+    const active = this.pipeline.active
+    const max = this.options.maxConcurrent
+    const body: HeartbeatRequest = {
+      node_id: this.identity.nodeId,
+      status: 'available',
+      available: active < max,
+      load: Math.min(1, active / max),
+      active_jobs: active,
+      max_concurrent: max,
+    }
+    if (this.pendingBatch === undefined) {
+      const delta = this.metrics.takeDelta()
+      if (delta !== undefined) this.pendingBatch = { id: randomUUID(), metrics: delta }
+    }
+    // The same batch is resent until the directory acknowledges it (wire.md §1.3).
+    if (this.pendingBatch !== undefined) {
+      body.metrics = this.pendingBatch.metrics
+      body.metrics_batch_id = this.pendingBatch.id
+    }
+    if (this.challenge !== undefined && this.identity.hmacKey !== undefined) {
+      try {
+        body.challenge_response = await heartbeatChallengeResponse(this.identity.hmacKey, this.challenge)
+      } catch (err) {
+        // A missing response only leaves liveness unverified; the beat itself must still go out.
+        this.log.debug({ code: errCode(err).code }, 'challenge response unavailable')
+      }
+    }
+    return body
+  }
+
+  /**
+   * Stop (idempotent): refuse new tasks, drain in-flight ones for up to `drainTimeoutMs` (then cancel
+   * them), stop heartbeats, deregister, and close every socket and timer.
+   */
+  close(): Promise<void> {
+    this.closePromise ??= this.doClose()
+    return this.closePromise
+  }
+
+  private async doClose(): Promise<void> {
+    const wasServing = this.lifecycle === 'serving' || this.lifecycle === 'starting'
+    this.lifecycle = 'closing'
+    this.shutdown.abort()
+    if (this.startPromise !== undefined) {
+      try {
+        await this.startPromise
+      } catch {
+        // A failed start has nothing more to undo than what follows.
+      }
+    }
+    this.lifecycle = 'closing'
+    const server = this.server
+    const closed = server !== undefined && server.listening
+      ? new Promise<void>((resolve) => server.close(() => resolve()))
+      : Promise.resolve()
+    server?.closeIdleConnections()
+    const drained = await this.pipeline.drain(this.options.drainTimeoutMs)
+    if (!drained) this.pipeline.cancelAll()
+    await this.loop?.stop()
+    if (wasServing && this.registered && this.options.deregisterOnClose && this.directory !== undefined && this.identity.nodeToken !== undefined) {
+      try {
+        await this.directory.deregister(this.identity.nodeToken, this.identity.nodeId)
+        this.registered = false
+        // The deregistered token is dead; sending it again later would only confuse ownership checks.
+        this.identity.nodeToken = undefined
+        await this.persist()
+      } catch (err) {
+        this.degraded('deregister_failed', err)
+      }
+    }
+    await this.directory?.close()
+    server?.closeAllConnections()
+    await closed
+    await Promise.all(this.options.backends.map((b) => b.close?.()))
+    this.lifecycle = 'closed'
+    this.log.info({}, 'closed')
+    this.emit('closed')
+  }
+
+  /**
+   * Close on SIGINT/SIGTERM (or the given signals). Returns a function that removes the handlers.
+   * The library never exits the process; the caller decides what happens after `closed`.
+   */
+  closeOnSignals(signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM']): () => void {
+    const onSignal = (): void => {
+      void this.close()
+    }
+    for (const s of signals) process.once(s, onSignal)
+    return () => {
+      for (const s of signals) process.off(s, onSignal)
+    }
+  }
+
+  /** `await using node = …` support. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+}

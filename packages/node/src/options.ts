@@ -1,0 +1,284 @@
+/**
+ * IicpNode options: the one place defaults live, parsed once at construction into a frozen object.
+ * A bad value fails right there with `invalid_config`, naming the option and the allowed range.
+ */
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import {
+  DEFAULT_DIRECTORY_URL, DEFAULT_MAX_BODY_BYTES, DEFAULT_NODE_PORT, HEARTBEAT_INTERVAL_MS, IicpError,
+  NODE_PORT_BAND_SIZE, silentLogger,
+} from '@iicp/protocol'
+import type { Logger, NatType, TransportMethod } from '@iicp/protocol'
+import type { Backend } from './backends/backend.js'
+import type { TaskHandler } from './task-handler.js'
+import { realTimers } from './timers.js'
+import type { Timers } from './timers.js'
+
+/** Chat intent, the default capability (wire.md §3.3). */
+export const CHAT_INTENT = 'urn:iicp:intent:llm:chat:v1'
+
+/** One advertised capability (wire.md §1.2 `capabilities[]`). */
+export interface CapabilityOption {
+  /** Intent URN. */
+  intent: string
+  /** Models served for this intent. */
+  models: string[]
+  /** @default 8192 */
+  maxTokens?: number
+  /** @default ['text'] */
+  inputModalities?: Array<'text' | 'image' | 'audio' | 'video'>
+}
+
+/**
+ * How the node is reached from outside (wire.md §1.2 transport fields). Produced by NAT detection or a
+ * relay worker; the node only advertises it. When both `natType` (not `unknown`) and `transportMethod`
+ * are declared the reference directory skips its reachability probe.
+ */
+export interface Reachability {
+  /** URL advertised as `endpoint`. */
+  publicEndpoint?: string
+  transportEndpoint?: string
+  transportMethod?: TransportMethod
+  natType?: NatType
+  exposureMode?: string
+  /** Only with `transportMethod: 'turn_relay'`. */
+  relayEndpoint?: string
+}
+
+/** Runs after the node listens and before it registers; returns what to advertise (or nothing). */
+export type ReachabilityResolver = (local: { host: string; port: number; url: string; signal: AbortSignal }) => Promise<Reachability | undefined>
+
+/** What `new IicpNode(options)` accepts. Units are in the names; every field has a default. */
+export interface NodeOptions {
+  /** Directory base (`…/api`); `null` serves without registering. @default 'https://iicp.network/api' */
+  directoryUrl?: string | null
+  /** Runs tasks; give this or `backend`. Returns the inner result (SDK-NODE-02). */
+  handler?: TaskHandler
+  /** One backend or several (tasks route by `payload.model`). */
+  backend?: Backend | Backend[]
+  /** Advertised capabilities. @default derived from the backends, else chat with model `default` */
+  capabilities?: CapabilityOption[]
+  /** Bind address. @default '0.0.0.0' */
+  host?: string
+  /** Explicit port, used as given (0 = any free port). @default unset: 9484, then 9485, … */
+  port?: number
+  /** First port of the auto-increment search. @default 9484 */
+  basePort?: number
+  /** How many ports the search tries. @default 16 */
+  portSearchSize?: number
+  /** Advertised endpoint; when set the port is not auto-incremented. @default http://<host>:<bound port> */
+  publicEndpoint?: string
+  /** Static reachability, or a resolver run after listen and before register. */
+  reachability?: Reachability | ReachabilityResolver
+  /** @default 'unknown' */
+  region?: string
+  /** Fixed node id; otherwise the persisted one, else a fresh UUID v4. */
+  nodeId?: string
+  /** State directory (IICP_HOME). @default '~/.iicp' */
+  home?: string
+  /** Name of this node's state file under `<home>/nodes/`. @default 'default' */
+  name?: string
+  /** Persist node id, token and CX key. @default true */
+  persistState?: boolean
+  /** @default 4 (1–256) */
+  maxConcurrent?: number
+  /** @default 10000 */
+  tokensPerMin?: number
+  /** Request body limit. @default 1048576 */
+  maxBodyBytes?: number
+  /** Task budget when `constraints.timeout_ms` is absent. @default 30000 */
+  defaultTimeoutMs?: number
+  /** `Retry-After` hint on `capacity_exceeded`. @default 1000 */
+  retryAfterMs?: number
+  /** How long `close()` waits for in-flight tasks. @default 10000 */
+  drainTimeoutMs?: number
+  /** `open` accepts any caller (the live mesh); `token` needs the node token or a consumer token. @default 'open' */
+  auth?: 'open' | 'token'
+  /** Advertise an X25519 key and accept IICP-CX requests. @default true */
+  cx?: boolean
+  /** Heartbeat interval until the directory names one. @default 30000 */
+  heartbeatIntervalMs?: number
+  /** First retry delay when the directory is unreachable; doubles up to the heartbeat interval. @default 1000 */
+  backoffBaseMs?: number
+  /** Per-request timeout for directory calls. @default 5000 */
+  directoryTimeoutMs?: number
+  /** Deregister on close. @default true */
+  deregisterOnClose?: boolean
+  /** How many recent task ids are remembered for duplicate detection. @default 10000 */
+  recentTaskIds?: number
+  /** Mark results `generated_by_ai`. @default true */
+  generatedByAi?: boolean
+  /** A pino-style logger; the default prints nothing. */
+  logger?: Logger
+  /** Clock and timers for the heartbeat loop. */
+  timers?: Timers
+}
+
+/** Options after defaults; frozen. */
+export interface ResolvedNodeOptions {
+  readonly directoryUrl: string | null
+  readonly handler: TaskHandler | undefined
+  readonly backends: readonly Backend[]
+  readonly capabilities: readonly Required<CapabilityOption>[]
+  readonly host: string
+  readonly port: number | undefined
+  readonly basePort: number
+  readonly portSearchSize: number
+  readonly publicEndpoint: string | undefined
+  readonly reachability: Reachability | ReachabilityResolver | undefined
+  readonly region: string
+  readonly nodeId: string | undefined
+  readonly stateFile: string | undefined
+  readonly maxConcurrent: number
+  readonly tokensPerMin: number
+  readonly maxBodyBytes: number
+  readonly defaultTimeoutMs: number
+  readonly retryAfterMs: number
+  readonly drainTimeoutMs: number
+  readonly auth: 'open' | 'token'
+  readonly cx: boolean
+  readonly heartbeatIntervalMs: number
+  readonly backoffBaseMs: number
+  readonly directoryTimeoutMs: number
+  readonly deregisterOnClose: boolean
+  readonly recentTaskIds: number
+  readonly generatedByAi: boolean
+  readonly logger: Logger
+  readonly timers: Timers
+}
+
+function invalid(option: string, rule: string, got: unknown): IicpError {
+  const shown = typeof got === 'string' ? JSON.stringify(got.slice(0, 80)) : typeof got === 'number' || typeof got === 'boolean' ? String(got) : typeof got
+  return new IicpError('invalid_config', `option ${option} must be ${rule} (got ${shown})`)
+}
+
+function int(o: Record<string, unknown>, key: string, min: number, max: number, dflt: number): number
+function int(o: Record<string, unknown>, key: string, min: number, max: number, dflt: undefined): number | undefined
+function int(o: Record<string, unknown>, key: string, min: number, max: number, dflt: number | undefined): number | undefined {
+  const v = o[key]
+  if (v === undefined) return dflt
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw invalid(key, `an integer ${min}–${max}`, v)
+  return v
+}
+
+function bool(o: Record<string, unknown>, key: string, dflt: boolean): boolean {
+  const v = o[key]
+  if (v === undefined) return dflt
+  if (typeof v !== 'boolean') throw invalid(key, 'true or false', v)
+  return v
+}
+
+function str(o: Record<string, unknown>, key: string, re: RegExp, rule: string): string | undefined {
+  const v = o[key]
+  if (v === undefined) return undefined
+  if (typeof v !== 'string' || !re.test(v)) throw invalid(key, rule, v)
+  return v
+}
+
+function httpUrl(o: Record<string, unknown>, key: string): string | undefined {
+  const v = o[key]
+  if (v === undefined) return undefined
+  if (typeof v !== 'string' || !URL.canParse(v) || !/^https?:$/.test(new URL(v).protocol)) throw invalid(key, 'an http(s) URL', v)
+  return v.replace(/\/+$/, '')
+}
+
+const REGION_RE = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/
+const NODE_ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9._:-]{0,35}$/
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+const MODALITIES = new Set(['text', 'image', 'audio', 'video'])
+
+function capabilitiesOf(raw: unknown, backends: readonly Backend[]): Required<CapabilityOption>[] {
+  if (raw === undefined) {
+    if (backends.length === 0) return [{ intent: CHAT_INTENT, models: ['default'], maxTokens: 8192, inputModalities: ['text'] }]
+    const byIntent = new Map<string, Set<string>>()
+    for (const b of backends) {
+      for (const intent of b.intents) {
+        const models = byIntent.get(intent) ?? new Set<string>()
+        for (const m of b.models) models.add(m)
+        byIntent.set(intent, models)
+      }
+    }
+    return [...byIntent].map(([intent, models]) => ({ intent, models: [...models], maxTokens: 8192, inputModalities: ['text'] }))
+  }
+  if (!Array.isArray(raw) || raw.length === 0) throw invalid('capabilities', 'a non-empty array', raw)
+  return raw.map((c: unknown, i) => {
+    if (typeof c !== 'object' || c === null) throw invalid(`capabilities[${i}]`, 'an object', c)
+    const cap = c as Record<string, unknown>
+    if (typeof cap.intent !== 'string' || !cap.intent.startsWith('urn:iicp:intent:')) throw invalid(`capabilities[${i}].intent`, 'an intent URN', cap.intent)
+    const models = cap.models
+    if (!Array.isArray(models) || models.length === 0 || !models.every((m) => typeof m === 'string' && m.length > 0)) {
+      throw invalid(`capabilities[${i}].models`, 'a non-empty array of model names', models)
+    }
+    const maxTokens = int(cap, 'maxTokens', 1, 10_000_000, 8192)
+    const mods = cap.inputModalities ?? ['text']
+    if (!Array.isArray(mods) || !mods.every((m) => MODALITIES.has(m as string))) throw invalid(`capabilities[${i}].inputModalities`, 'text/image/audio/video', mods)
+    return { intent: cap.intent, models: [...(models as string[])], maxTokens, inputModalities: [...(mods as Array<'text'>)] }
+  })
+}
+
+/** Parse options once: defaults applied, ranges checked, result frozen. Throws IicpError `invalid_config`. */
+export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions {
+  if (typeof input !== 'object' || input === null) throw invalid('options', 'an object', input)
+  const o = input as Record<string, unknown>
+  let directoryUrl: string | null
+  if (o.directoryUrl === null) directoryUrl = null
+  else directoryUrl = httpUrl(o, 'directoryUrl') ?? DEFAULT_DIRECTORY_URL
+
+  const handler = o.handler
+  if (handler !== undefined && typeof handler !== 'function') throw invalid('handler', 'a function', handler)
+  const rawBackends = o.backend === undefined ? [] : Array.isArray(o.backend) ? (o.backend as unknown[]) : [o.backend]
+  const backends = rawBackends.map((b, i) => {
+    const bb = b as Partial<Backend> | null
+    if (typeof bb !== 'object' || bb === null || typeof bb.handle !== 'function' || !Array.isArray(bb.models) || !Array.isArray(bb.intents)) {
+      throw invalid(`backend[${i}]`, 'a Backend (echo(), openaiCompatible(…))', b)
+    }
+    return bb as Backend
+  })
+  if (handler === undefined && backends.length === 0) throw new IicpError('invalid_config', 'option handler or backend is required')
+  if (handler !== undefined && backends.length > 0) throw new IicpError('invalid_config', 'give option handler or backend, not both')
+
+  const host = str(o, 'host', /^[0-9A-Za-z.:[\]_-]{1,255}$/, 'an IP address or host name') ?? '0.0.0.0'
+  const reach = o.reachability
+  if (reach !== undefined && typeof reach !== 'function' && (typeof reach !== 'object' || reach === null)) throw invalid('reachability', 'an object or a function', reach)
+  const persistState = bool(o, 'persistState', true)
+  const home = str(o, 'home', /^.+$/, 'a directory path') ?? join(homedir(), '.iicp')
+  const name = str(o, 'name', NAME_RE, 'a short name ([A-Za-z0-9._-])') ?? 'default'
+  const logger = o.logger ?? silentLogger
+  if (typeof (logger as Logger).child !== 'function') throw invalid('logger', 'a pino-style logger', logger)
+  const timers = (o.timers ?? realTimers) as Timers
+  if (typeof timers.setTimeout !== 'function' || typeof timers.now !== 'function') throw invalid('timers', 'a Timers object', timers)
+  const auth = o.auth ?? 'open'
+  if (auth !== 'open' && auth !== 'token') throw invalid('auth', "'open' or 'token'", auth)
+
+  return Object.freeze({
+    directoryUrl,
+    handler: handler as TaskHandler | undefined,
+    backends: Object.freeze(backends),
+    capabilities: Object.freeze(capabilitiesOf(o.capabilities, backends)),
+    host,
+    port: int(o, 'port', 0, 65535, undefined),
+    basePort: int(o, 'basePort', 1, 65535, DEFAULT_NODE_PORT),
+    portSearchSize: int(o, 'portSearchSize', 1, 1024, NODE_PORT_BAND_SIZE),
+    publicEndpoint: httpUrl(o, 'publicEndpoint'),
+    reachability: reach as Reachability | ReachabilityResolver | undefined,
+    region: str(o, 'region', REGION_RE, 'a region tag like eu-central (letters, digits, - and _, ≤ 64)') ?? 'unknown',
+    nodeId: str(o, 'nodeId', NODE_ID_RE, 'a node id of ≤ 36 characters [a-zA-Z0-9._:-]'),
+    stateFile: persistState ? join(home, 'nodes', `${name}.json`) : undefined,
+    maxConcurrent: int(o, 'maxConcurrent', 1, 256, 4),
+    tokensPerMin: int(o, 'tokensPerMin', 1, 100_000_000, 10_000),
+    maxBodyBytes: int(o, 'maxBodyBytes', 1024, 64 * 1024 * 1024, DEFAULT_MAX_BODY_BYTES),
+    defaultTimeoutMs: int(o, 'defaultTimeoutMs', 100, 300_000, 30_000),
+    retryAfterMs: int(o, 'retryAfterMs', 1, 300_000, 1000),
+    drainTimeoutMs: int(o, 'drainTimeoutMs', 0, 600_000, 10_000),
+    auth,
+    cx: bool(o, 'cx', true),
+    heartbeatIntervalMs: int(o, 'heartbeatIntervalMs', 1000, 300_000, HEARTBEAT_INTERVAL_MS),
+    backoffBaseMs: int(o, 'backoffBaseMs', 1, 300_000, 1000),
+    directoryTimeoutMs: int(o, 'directoryTimeoutMs', 100, 120_000, 5000),
+    deregisterOnClose: bool(o, 'deregisterOnClose', true),
+    recentTaskIds: int(o, 'recentTaskIds', 1, 10_000_000, 10_000),
+    generatedByAi: bool(o, 'generatedByAi', true),
+    logger: logger as Logger,
+    timers,
+  })
+}

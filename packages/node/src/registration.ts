@@ -1,0 +1,126 @@
+/**
+ * The node's side of the directory control plane (wire.md §1.2–1.4, §1.8): REGISTER, HEARTBEAT,
+ * DEREGISTER and the directory key, over one undici Agent per node. Every answer is parsed with its
+ * protocol schema; every failure is an IicpError carrying the HTTP status when there was one.
+ */
+import { Agent, request } from 'undici'
+import {
+  DirectoryKeyResponseSchema, HeartbeatResponseSchema, IICP_VERSION_HEADER_VALUE, IicpError, RegisterAckSchema,
+  RegisterRequestSchema, SDK_LANGUAGE, SDK_VERSION, cxPublicKeyDescriptor, directoryApiUrl, errorFromResponse,
+  isIicpError, parseWire,
+} from '@iicp/protocol'
+import type { HeartbeatRequest, HeartbeatResponse, RegisterAck, RegisterRequest } from '@iicp/protocol'
+import type { NodeIdentity } from './node-identity.js'
+import type { Reachability, ResolvedNodeOptions } from './options.js'
+
+const USER_AGENT = `iicp-typescript-node/${SDK_VERSION}`
+
+/** HTTP client for the directory endpoints a provider node calls. */
+export class DirectoryClient {
+  private readonly agent: Agent
+
+  constructor(private readonly directoryUrl: string, private readonly timeoutMs: number) {
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: timeoutMs } })
+  }
+
+  private async call(method: 'GET' | 'POST' | 'DELETE', path: string, opts: { token?: string; nodeId?: string; body?: unknown; signal?: AbortSignal }): Promise<unknown> {
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT, 'x-iicp-version': IICP_VERSION_HEADER_VALUE }
+    if (opts.body !== undefined) headers['content-type'] = 'application/json'
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+    if (opts.nodeId !== undefined) headers['x-node-id'] = opts.nodeId
+    let res: Awaited<ReturnType<typeof request>>
+    try {
+      res = await request(directoryApiUrl(this.directoryUrl, path), {
+        method, headers, dispatcher: this.agent, signal: opts.signal,
+        body: opts.body === undefined ? null : JSON.stringify(opts.body),
+        headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs,
+      })
+    } catch (err) {
+      if (opts.signal?.aborted) throw new IicpError('aborted', 'Directory call aborted', { cause: err })
+      throw new IicpError('connection_failed', 'Directory unreachable', { cause: err })
+    }
+    let text: string
+    try {
+      text = await res.body.text()
+    } catch (err) {
+      throw new IicpError('connection_failed', 'Directory closed the connection', { cause: err })
+    }
+    if (res.statusCode >= 300) {
+      const e = errorFromResponse(res.statusCode, text, res.headers)
+      throw e.status === res.statusCode ? e : new IicpError(e.code, e.message, { status: res.statusCode, fields: e.fields, retryAfterMs: e.retryAfterMs, retryable: e.retryable, cause: e })
+    }
+    try {
+      return text === '' ? {} : (JSON.parse(text) as unknown)
+    } catch (err) {
+      throw new IicpError('invalid_response', 'Directory answered with invalid JSON', { cause: err })
+    }
+  }
+
+  /** `POST /v1/register` → ACK (wire.md §1.2). Older directories name the token `token`. */
+  async register(body: RegisterRequest, signal?: AbortSignal): Promise<RegisterAck> {
+    const json = await this.call('POST', '/v1/register', { body, signal })
+    if (typeof json === 'object' && json !== null && !('node_token' in json) && typeof (json as { token?: unknown }).token === 'string') {
+      return parseWire(RegisterAckSchema, { ...json, node_token: (json as { token: string }).token }, 'invalid_response')
+    }
+    return parseWire(RegisterAckSchema, json, 'invalid_response')
+  }
+
+  /** `POST /v1/heartbeat` → PONG (wire.md §1.3). */
+  async heartbeat(token: string, body: HeartbeatRequest, signal?: AbortSignal): Promise<HeartbeatResponse> {
+    const json = await this.call('POST', '/v1/heartbeat', { token, nodeId: body.node_id, body, signal })
+    return parseWire(HeartbeatResponseSchema, json, 'invalid_response')
+  }
+
+  /** `DELETE /v1/register` with `{node_id}` (wire.md §1.4). A 401/404 means already gone. */
+  async deregister(token: string, nodeId: string, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.call('DELETE', '/v1/register', { token, nodeId, body: { node_id: nodeId }, signal })
+    } catch (err) {
+      if (isIicpError(err) && (err.status === 401 || err.status === 404 || err.status === 410)) return
+      throw err
+    }
+  }
+
+  /** `GET /v1/directory-key` → 64-hex Ed25519 key (wire.md §1.8). */
+  async directoryKey(signal?: AbortSignal): Promise<string> {
+    const json = await this.call('GET', '/v1/directory-key', { signal })
+    return parseWire(DirectoryKeyResponseSchema, json, 'invalid_response').public_key
+  }
+
+  /** Close the agent's sockets. */
+  async close(): Promise<void> {
+    await this.agent.close()
+  }
+}
+
+/** Build the REGISTER body (wire.md §1.2; all eight legacy-required fields always sent). */
+export function buildRegisterRequest(
+  opts: ResolvedNodeOptions,
+  identity: NodeIdentity,
+  endpoint: string,
+  reach: Reachability | undefined,
+  currentToken: string | undefined,
+): RegisterRequest {
+  const body: Record<string, unknown> = {
+    endpoint,
+    region: opts.region,
+    capabilities: opts.capabilities.map((c) => ({ intent: c.intent, models: c.models, max_tokens: c.maxTokens, input_modalities: c.inputModalities })),
+    limits: { max_concurrent: opts.maxConcurrent, tokens_per_min: opts.tokensPerMin },
+    node_id: identity.nodeId,
+    sdk_language: SDK_LANGUAGE,
+    sdk_version: SDK_VERSION,
+    sdk_compatibility_version: SDK_VERSION,
+    implementation_name: '@iicp/node',
+    implementation_version: SDK_VERSION,
+  }
+  if (currentToken !== undefined) body.current_node_token = currentToken
+  if (identity.cxKeyPair !== undefined) body.cx_public_key = cxPublicKeyDescriptor(identity.cxKeyPair)
+  const backend = opts.backends[0]?.name
+  if (backend !== undefined) body.backend = backend
+  if (reach?.transportEndpoint !== undefined) body.transport_endpoint = reach.transportEndpoint
+  if (reach?.transportMethod !== undefined) body.transport_method = reach.transportMethod
+  if (reach?.natType !== undefined) body.nat_type = reach.natType
+  if (reach?.exposureMode !== undefined) body.exposure_mode = reach.exposureMode
+  if (reach?.relayEndpoint !== undefined) body.relay_endpoint = reach.relayEndpoint
+  return parseWire(RegisterRequestSchema, body, 'invalid_config')
+}

@@ -1,0 +1,432 @@
+/**
+ * The task path (IICP-core §3; wire.md §2.2–2.4): bytes in, one HTTP answer out. Parse once, validate
+ * (a hand-rolled check of the hot fields, the protocol schema whenever that check is unsure), authorise,
+ * admit, run the handler under its deadline, and wrap the handler's inner result exactly once.
+ * The HTTP server and a relay worker feed the same {@link TaskPipeline.handle}.
+ */
+import { timingSafeEqual } from 'node:crypto'
+import {
+  IicpError, IntentUrnSchema, TaskRequestSchema, decryptRequest, encryptResponse, isIicpError, parseTraceparent, safeParseWire,
+} from '@iicp/protocol'
+import type { CxResponseContext, Logger, Qos, TaskRequest } from '@iicp/protocol'
+import type { Backend } from './backends/backend.js'
+import { verifyConsumerToken } from './consumer-token.js'
+import { JSON_HEADERS, renderError } from './http/render-error.js'
+import type { HttpReply } from './http/render-error.js'
+import type { NodeMetrics, TaskOutcome } from './metrics.js'
+import type { NodeIdentity } from './node-identity.js'
+import type { ResolvedNodeOptions } from './options.js'
+
+/**
+ * An object a handler may return: anything without a `result` key. A value shaped like
+ * `{ result: … }` is an envelope, and envelopes are the node's job (official-sdks §8.1), so the type
+ * refuses it; the runtime also unwraps one defensively.
+ */
+export type InnerObject = (object & { readonly result?: never }) | { readonly [key: string]: unknown; readonly result?: never }
+
+/** What a task handler returns: the inner result (e.g. an OpenAI chat.completion), never an envelope. */
+export type InnerResult = string | number | boolean | null | readonly unknown[] | InnerObject
+
+/** The task as a handler sees it (SDK-NODE-02): decrypted payload, validated fields. */
+export interface TaskInput {
+  readonly taskId: string
+  readonly intent: string
+  /** Intent-specific input; already decrypted for IICP-CX requests. Never log it. */
+  readonly payload: unknown
+  /** The validated request envelope (without `iicp_conf` secrets being meaningful to the handler). */
+  readonly request: TaskRequest
+}
+
+/** Per-task context (SDK-NODE-02). */
+export interface TaskContext {
+  /** Aborts on `constraints.timeout_ms` or shutdown; pass it to backend calls. */
+  readonly signal: AbortSignal
+  /** The model this task runs on: `payload.model` when served, else the capability's first model. */
+  readonly model: string | undefined
+  /** Milliseconds budget from receipt (constraints.timeout_ms or the node default). */
+  readonly timeoutMs: number
+  /** Epoch ms after which the node answers `task_timeout`. */
+  readonly deadline: number
+  readonly qos: Qos
+  /** Incoming W3C traceparent, if any. */
+  readonly traceparent: string | undefined
+  /** Trace id to propagate to backends as `X-IICP-Trace-Id` (sem §10.1). */
+  readonly traceId: string | undefined
+  /** Whether the request came IICP-CX encrypted. */
+  readonly encrypted: boolean
+  readonly nodeId: string
+  readonly logger: Logger
+}
+
+/** A task handler: gets the request and its context, returns the inner result (SDK-NODE-02). */
+export type TaskHandler = (task: TaskInput, ctx: TaskContext) => InnerResult | Promise<InnerResult>
+
+/** Request headers with lower-case names (node:http's IncomingHttpHeaders fits). */
+export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>
+
+/** Keys of a task response envelope; an object made only of these (with `result`) is unwrapped once. */
+const ENVELOPE_KEYS = new Set(['result', 'task_id', 'status', 'metrics', 'model_used', 'error', 'generated_by_ai', 'node_id', 'trace'])
+const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$/
+const HEX32_RE = /^[0-9a-f]{32}$/
+const QOS_VALUES = new Set(['realtime', 'interactive', 'batch', 'best-effort'])
+/** Top-level keys the fast check understands; anything else goes through the schema. */
+const FAST_KEYS = new Set(['task_id', 'intent', 'payload', 'constraints', 'trace', 'auth', 'nonce'])
+const TIMEOUT = Symbol('timeout')
+const CANCELLED = Symbol('cancelled')
+
+/**
+ * Unwrap a value that is itself a task envelope (`{result, …}` with only envelope keys) so a handler
+ * that returns one never produces a double-nested response. Anything else passes through.
+ */
+export function normalizeResult(value: unknown): unknown {
+  if (value === undefined) return null
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || !Object.hasOwn(value, 'result')) return value
+  for (const key of Object.keys(value)) if (!ENVELOPE_KEYS.has(key)) return value
+  const inner = (value as { result: unknown }).result
+  return inner === undefined ? null : inner
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/**
+ * True when a parsed body is certainly a valid plaintext task request for an intent in `served`
+ * (whose URNs the node checked with the protocol schema at construction); false means "ask the
+ * schema". It never accepts what TaskRequestSchema rejects (pinned by a property test).
+ */
+export function fastValidTask(b: unknown, served: ReadonlySet<string>): b is TaskRequest {
+  if (!isPlainObject(b)) return false
+  for (const k in b) if (!FAST_KEYS.has(k)) return false
+  const { task_id: id, intent, payload, constraints: c, trace: t, auth: a, nonce } = b
+  if (typeof id !== 'string' || !UUID_RE.test(id)) return false
+  if (typeof intent !== 'string' || !served.has(intent)) return false
+  if (!isPlainObject(payload)) return false
+  if (nonce !== undefined && (typeof nonce !== 'string' || nonce.length === 0 || nonce.length > 128)) return false
+  if (c !== undefined) {
+    if (!isPlainObject(c)) return false
+    const ms = c.timeout_ms
+    if (ms !== undefined && (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 100 || ms > 300_000)) return false
+    if (c.qos !== undefined && !QOS_VALUES.has(c.qos as string)) return false
+    if (c.qos_class !== undefined && !QOS_VALUES.has(c.qos_class as string)) return false
+    for (const k in c) if (k !== 'timeout_ms' && k !== 'qos' && k !== 'qos_class') return false
+  }
+  if (t !== undefined) {
+    if (!isPlainObject(t)) return false
+    for (const k in t) {
+      const v = t[k]
+      if ((k !== 'trace_id' && k !== 'span_id') || typeof v !== 'string' || v.length === 0 || v.length > 64) return false
+    }
+  }
+  if (a !== undefined) {
+    if (!isPlainObject(a)) return false
+    for (const k in a) {
+      const v = a[k]
+      if (k !== 'node_token' || typeof v !== 'string' || v.length === 0) return false
+    }
+  }
+  return true
+}
+
+function header(headers: RequestHeaders, name: string): string | undefined {
+  const v = headers[name]
+  return Array.isArray(v) ? v[0] : v
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given, 'utf8')
+  const b = Buffer.from(expected, 'utf8')
+  // Compare against itself on a length mismatch so the time taken does not depend on where they differ.
+  if (a.length !== b.length) return timingSafeEqual(b, b) && false
+  return timingSafeEqual(a, b)
+}
+
+/** Bounded memory of recent task ids (TASK-2): oldest entries fall out first. */
+class RecentTaskIds {
+  private readonly ids = new Set<string>()
+  constructor(private readonly capacity: number) {}
+  has(id: string): boolean {
+    return this.ids.has(id)
+  }
+  add(id: string): void {
+    this.ids.add(id)
+    if (this.ids.size > this.capacity) {
+      const oldest = this.ids.values().next()
+      if (!oldest.done) this.ids.delete(oldest.value)
+    }
+  }
+}
+
+interface Route {
+  readonly models: ReadonlySet<string>
+  readonly defaultModel: string | undefined
+  readonly handlers: ReadonlyMap<string, TaskHandler>
+  readonly fallback: TaskHandler | undefined
+}
+
+interface Running {
+  readonly controller: AbortController
+}
+
+/** The shared task pipeline of one node. */
+export class TaskPipeline {
+  private readonly routes = new Map<string, Route>()
+  private readonly served = new Set<string>()
+  private readonly recent: RecentTaskIds
+  private readonly running = new Set<Running>()
+  private idleWaiters: Array<() => void> = []
+  private activeJobs = 0
+  private draining = false
+  private readonly log: Logger
+
+  constructor(
+    private readonly opts: ResolvedNodeOptions,
+    private readonly identity: NodeIdentity,
+    private readonly metrics: NodeMetrics,
+  ) {
+    this.recent = new RecentTaskIds(opts.recentTaskIds)
+    this.log = opts.logger.child({ component: 'iicp-node.task' })
+    for (const cap of opts.capabilities) {
+      const handlers = new Map<string, TaskHandler>()
+      let fallback: TaskHandler | undefined = opts.handler
+      for (const b of opts.backends as Backend[]) {
+        if (!b.intents.includes(cap.intent)) continue
+        fallback ??= b.handle
+        for (const m of b.models) if (!handlers.has(m)) handlers.set(m, b.handle)
+      }
+      if (!IntentUrnSchema.safeParse(cap.intent).success) throw new IicpError('invalid_config', `capability intent ${JSON.stringify(cap.intent)} is not a valid intent URN`)
+      this.routes.set(cap.intent, { models: new Set(cap.models), defaultModel: cap.models[0], handlers, fallback })
+      this.served.add(cap.intent)
+    }
+  }
+
+  /** Tasks running now. */
+  get active(): number {
+    return this.activeJobs
+  }
+
+  /** Stop admitting tasks (they get 503) and resolve once in-flight ones finish or `timeoutMs` passes. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.draining = true
+    if (this.activeJobs === 0) return true
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const idle = new Promise<boolean>((resolve) => {
+      this.idleWaiters.push(() => resolve(true))
+      timer = setTimeout(() => resolve(false), timeoutMs)
+    })
+    const done = await idle
+    clearTimeout(timer)
+    return done
+  }
+
+  /** Cancel every running task (after a drain timed out). */
+  cancelAll(): void {
+    for (const r of this.running) r.controller.abort(CANCELLED)
+  }
+
+  /** Admit new tasks again (a node that is served after being closed). */
+  resume(): void {
+    this.draining = false
+  }
+
+  /**
+   * Handle one `POST /v1/task`: raw body bytes (or an already parsed value), lower-case headers, and an
+   * optional signal (e.g. the relay session closing). Always resolves with an HTTP answer.
+   */
+  async handle(raw: string | Uint8Array | object, headers: RequestHeaders, signal?: AbortSignal): Promise<HttpReply> {
+    const started = performance.now()
+    let body: unknown
+    if (typeof raw === 'string' || raw instanceof Uint8Array) {
+      try {
+        body = JSON.parse(typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'))
+      } catch {
+        return renderError(new IicpError('invalid_json'))
+      }
+    } else {
+      body = raw
+    }
+    let task: TaskRequest
+    if (fastValidTask(body, this.served)) {
+      task = body
+    } else {
+      const parsed = safeParseWire(TaskRequestSchema, body)
+      if (!parsed.ok) return renderError(parsed.error)
+      task = parsed.value
+    }
+    const hasConf = task.iicp_conf !== undefined
+    if (!hasConf && task.payload === undefined) {
+      return renderError(new IicpError('validation_error', 'Input validation failed', { fields: { payload: ['payload is required unless iicp_conf is present'] } }))
+    }
+    const c = task.constraints
+    const qos: Qos = c?.qos_class ?? c?.qos ?? 'best-effort'
+    const route = this.routes.get(task.intent)
+    if (route === undefined) return this.reject(task.intent, qos, new IicpError('unknown_intent', 'Intent not served by this node'))
+
+    if (this.opts.auth === 'token') {
+      const denied = this.authorize(task, headers)
+      if (denied) return this.reject(task.intent, qos, denied)
+    }
+    if (this.draining) return this.reject(task.intent, qos, new IicpError('service_unavailable', 'Node is shutting down', { retryAfterMs: 1000 }))
+    if (this.recent.has(task.task_id)) return this.reject(task.intent, qos, new IicpError('conflict', 'Duplicate task_id'))
+    if (this.activeJobs >= this.opts.maxConcurrent) {
+      return this.reject(task.intent, qos, new IicpError('capacity_exceeded', 'Node at capacity', { retryAfterMs: this.opts.retryAfterMs, extra: { qos_class: qos } }))
+    }
+    if (task.cx_response_encryption === 'required' && !hasConf) {
+      return this.reject(task.intent, qos, new IicpError('IICP-CX-03', 'Encrypted response requested without an encrypted request'))
+    }
+    this.recent.add(task.task_id)
+    this.activeJobs++
+    try {
+      return await this.run(task, route, qos, headers, signal, started)
+    } finally {
+      this.activeJobs--
+      if (this.activeJobs === 0 && this.idleWaiters.length > 0) {
+        const waiters = this.idleWaiters
+        this.idleWaiters = []
+        for (const w of waiters) w()
+      }
+    }
+  }
+
+  private reject(intent: string, qos: string, err: IicpError): HttpReply {
+    // Only intents this node serves become label values, so the metric's cardinality stays bounded.
+    if (this.routes.has(intent)) this.metrics.task(intent, qos, 'rejected', 0, undefined)
+    return renderError(err)
+  }
+
+  private authorize(task: TaskRequest, headers: RequestHeaders): IicpError | undefined {
+    const consumerToken = header(headers, 'x-iicp-consumer-token')
+    const key = this.identity.directoryKey
+    if (consumerToken !== undefined && key !== undefined) {
+      const r = verifyConsumerToken(consumerToken, { key, nodeId: this.identity.nodeId, intent: task.intent, nowSeconds: Math.floor(this.opts.timers.now() / 1000) })
+      if (r.ok) return undefined
+      this.log.debug({ reason: r.reason }, 'consumer token refused')
+    }
+    const own = this.identity.nodeToken
+    const authz = header(headers, 'authorization')
+    const bearer = authz !== undefined && /^bearer /i.test(authz) ? authz.slice(7).trim() : undefined
+    const given = task.auth?.node_token ?? bearer
+    if (own !== undefined && given !== undefined && given.length > 0 && sameSecret(given, own)) return undefined
+    return new IicpError('unauthorized', 'Missing or invalid credentials')
+  }
+
+  private async run(task: TaskRequest, route: Route, qos: Qos, headers: RequestHeaders, signal: AbortSignal | undefined, started: number): Promise<HttpReply> {
+    let payload: unknown = task.payload
+    let cxContext: CxResponseContext | undefined
+    if (task.iicp_conf !== undefined) {
+      const pair = this.identity.cxKeyPair
+      if (pair === undefined) return this.reject(task.intent, qos, new IicpError('IICP-CX-01', 'This node does not accept IICP-CX requests', { status: 400 }))
+      try {
+        const dec = await decryptRequest({ iicpConf: task.iicp_conf, taskId: task.task_id, intent: task.intent, keyPair: pair })
+        payload = dec.payload
+        cxContext = dec.responseContext
+      } catch (err) {
+        // The cause can describe key material; the consumer only learns that decryption failed.
+        return this.reject(task.intent, qos, isIicpError(err) && err.code.startsWith('IICP-') ? err : new IicpError('IICP-CX-02', 'iicp_conf decrypt failed'))
+      }
+    }
+    const requested = isPlainObject(payload) && typeof payload.model === 'string' ? payload.model : undefined
+    if (requested !== undefined && !route.models.has(requested)) {
+      return this.reject(task.intent, qos, new IicpError('IICP-E029', 'Model not served by this node', { status: 404 }))
+    }
+    const model = requested ?? route.defaultModel
+    const handler = (model !== undefined ? route.handlers.get(model) : undefined) ?? route.fallback
+    if (handler === undefined) return this.reject(task.intent, qos, new IicpError('unknown_intent', 'Intent not served by this node'))
+
+    const timeoutMs = task.constraints?.timeout_ms ?? this.opts.defaultTimeoutMs
+    const traceparent = header(headers, 'traceparent')
+    const bodyTraceId = task.trace?.trace_id
+    const traceId = bodyTraceId !== undefined && HEX32_RE.test(bodyTraceId) ? bodyTraceId : parseTraceparent(traceparent)?.traceId
+    const controller = new AbortController()
+    const running: Running = { controller }
+    this.running.add(running)
+    const timer = setTimeout(abortWithTimeout, timeoutMs, controller)
+    const onOuterAbort = signal === undefined ? undefined : (): void => controller.abort(CANCELLED)
+    if (signal !== undefined && onOuterAbort !== undefined) {
+      if (signal.aborted) controller.abort(CANCELLED)
+      else signal.addEventListener('abort', onOuterAbort, { once: true })
+    }
+    const ctx: TaskContext = {
+      signal: controller.signal, model, timeoutMs, deadline: Date.now() + timeoutMs, qos, traceparent, traceId,
+      encrypted: cxContext !== undefined, nodeId: this.identity.nodeId, logger: this.log,
+    }
+    const input: TaskInput = { taskId: task.task_id, intent: task.intent, payload, request: task }
+    let outcome: TaskOutcome = 'error'
+    let tokensUsed: number | undefined
+    try {
+      const value = await Promise.race([invoke(handler, input, ctx), aborted(controller.signal)])
+      if (value === TIMEOUT || controller.signal.reason === TIMEOUT) {
+        outcome = 'timeout'
+        return renderError(new IicpError('task_timeout', `Task exceeded its ${timeoutMs} ms budget`))
+      }
+      if (value === CANCELLED) return renderError(new IicpError('service_unavailable', 'Task cancelled'))
+      const result = normalizeResult(value)
+      if (isPlainObject(result) && typeof result.error_code === 'string' && Object.keys(result).every((k) => k === 'error_code' || k === 'error_message')) {
+        // The legacy backend-failure shape; a consumer must not mistake it for a success (official-sdks §8.3).
+        return renderError(new IicpError('backend_error', 'Backend failed'))
+      }
+      tokensUsed = tokensOf(result)
+      const modelUsed = isPlainObject(result) && typeof result.model === 'string' ? result.model : model
+      const latency = Math.round((performance.now() - started) * 1000) / 1000
+      const envelope: Record<string, unknown> = {
+        task_id: task.task_id,
+        status: 'success',
+        result,
+        metrics: tokensUsed === undefined ? { latency_ms: latency } : { latency_ms: latency, tokens_used: tokensUsed },
+        model_used: modelUsed ?? null,
+        error: null,
+        node_id: this.identity.nodeId,
+      }
+      if (this.opts.generatedByAi) envelope.generated_by_ai = true
+      outcome = 'success'
+      const replyHeaders = traceId === undefined ? JSON_HEADERS : { ...JSON_HEADERS, 'x-iicp-trace-id': traceId }
+      if (cxContext !== undefined && task.cx_response_encryption === 'required') {
+        const sealed = await encryptResponse(envelope, cxContext)
+        return { status: 200, body: JSON.stringify({ task_id: task.task_id, status: 'encrypted', iicp_conf_resp: sealed }), headers: replyHeaders }
+      }
+      return { status: 200, body: JSON.stringify(envelope), headers: replyHeaders }
+    } catch (err) {
+      if (controller.signal.reason === TIMEOUT) {
+        outcome = 'timeout'
+        return renderError(new IicpError('task_timeout', `Task exceeded its ${timeoutMs} ms budget`))
+      }
+      return renderError(asBackendError(err))
+    } finally {
+      clearTimeout(timer)
+      if (signal !== undefined && onOuterAbort !== undefined) signal.removeEventListener('abort', onOuterAbort)
+      this.running.delete(running)
+      this.metrics.task(task.intent, qos, outcome, performance.now() - started, tokensUsed)
+    }
+  }
+}
+
+function abortWithTimeout(controller: AbortController): void {
+  controller.abort(TIMEOUT)
+}
+
+async function invoke(handler: TaskHandler, input: TaskInput, ctx: TaskContext): Promise<unknown> {
+  return handler(input, ctx)
+}
+
+function aborted(signal: AbortSignal): Promise<typeof TIMEOUT | typeof CANCELLED> {
+  return new Promise((resolve) => {
+    signal.addEventListener('abort', () => resolve(signal.reason === TIMEOUT ? TIMEOUT : CANCELLED), { once: true })
+  })
+}
+
+function tokensOf(result: unknown): number | undefined {
+  if (!isPlainObject(result) || !isPlainObject(result.usage)) return undefined
+  const total = result.usage.total_tokens
+  return typeof total === 'number' && Number.isFinite(total) && total >= 0 ? total : undefined
+}
+
+/**
+ * A handler failure as the consumer sees it: a deliberate IicpError keeps its code (the backend chose
+ * it); anything else is a bare `backend_error`, never the original message, stack or paths.
+ */
+const PASS_THROUGH_5XX = new Set(['backend_error', 'task_timeout', 'service_unavailable'])
+
+function asBackendError(err: unknown): IicpError {
+  if (isIicpError(err) && ((err.status ?? 500) < 500 || PASS_THROUGH_5XX.has(err.code))) return err
+  return new IicpError('backend_error', 'Backend failed', { cause: err })
+}
