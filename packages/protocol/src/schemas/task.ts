@@ -4,7 +4,7 @@
  * is what our client sends (exact), TaskRequestPhase1Schema is task.json's Phase-1 minimum.
  */
 import { z } from 'zod'
-import { INTENT_URN_PATTERN, IntentUrnSchema, QosSchema } from './common.js'
+import { IntentUrnSchema, QosSchema } from './common.js'
 
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -196,7 +196,7 @@ export const TaskRequestPhase1Schema = z.strictObject({
   /** task.json */
   task_id: z.string().regex(UUID, 'task_id must be a UUID'),
   /** task.json */
-  intent: z.string().regex(TASK_JSON_INTENT, 'Invalid intent URN').regex(INTENT_URN_PATTERN, 'Invalid intent URN'),
+  intent: z.string().regex(TASK_JSON_INTENT, 'Invalid intent URN'),
   /** task.json */
   payload: z.record(z.string(), z.unknown()),
   /** task.json */
