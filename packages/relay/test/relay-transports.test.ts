@@ -1,11 +1,10 @@
 // Proves, for each worker transport (WebSocket and HTTP long-poll), that a consumer's POST to the relay's
 // path-scoped endpoint reaches a worker that has no listening port, that the worker node's answer (status,
 // headers, body) comes back unchanged, that calls are multiplexed by call id, and that unbinding ends the route.
-import { once } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { IicpError } from '@iicp/protocol'
 import { createRelayWorker, startRelayServer } from '@iicp/relay'
-import type { RelayTaskHandler, RelayWorker, StartedRelayServer } from '@iicp/relay'
+import type { RelaySessionEvent, RelayTaskHandler, RelayWorker, StartedRelayServer } from '@iicp/relay'
 import { get, post, task } from './consumer.js'
 
 const echo: RelayTaskHandler = async (body, headers) => {
@@ -111,9 +110,9 @@ for (const transport of ['ws', 'http'] as const) {
 
     it('ends the route when the worker unbinds, after which consumers get 404 IICP-E030', async () => {
       const { relay: r, worker: w } = await setup()
-      const unbound = once(r.relay, 'unbound')
+      const unbound = new Promise<RelaySessionEvent>((resolve) => r.relay.once('unbound', resolve))
       await w.close()
-      const [event] = await unbound
+      const event = await unbound
       expect(event).toMatchObject({ workerId: 'worker-1', transport })
       expect(r.relay.sessions.size).toBe(0)
       const res = await post(`${w.relayEndpoint}/v1/task`, task('anyone?'))
