@@ -168,7 +168,8 @@ export class RouteDiscovery {
         const node = await this.#verifiedRoute(ticket, query.intent, trace, signal)
         if (nodes.some((n) => n.node_id === node.node_id)) break
         nodes.push(node)
-        exclude.push((node.node_id ?? '').slice(0, 8))
+        // The whole id, not an 8-character prefix: ids sharing a prefix would otherwise hide each other.
+        exclude.push(node.node_id ?? '')
         continue
       }
       const err = errorFromResponse(res.status, res.text, res.headers)
