@@ -168,8 +168,8 @@ export class IicpNode extends EventEmitter<NodeEvents> {
 
   /** Start serving (idempotent): listen, resolve reachability, register, start heartbeats. */
   serve(): Promise<this> {
-    if (this.lifecycle === 'closing' || this.lifecycle === 'closed') {
-      return this.startPromise ?? Promise.reject(new IicpError('invalid_config', 'a closed node cannot serve again; create a new IicpNode'))
+    if (this.closePromise !== undefined) {
+      return Promise.reject(new IicpError('invalid_config', 'a closed node cannot serve again; create a new IicpNode'))
     }
     if (this.startPromise === undefined) {
       this.lifecycle = 'starting'
@@ -414,7 +414,12 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       : Promise.resolve()
     server?.closeIdleConnections()
     const drained = await this.pipeline.drain(this.options.drainTimeoutMs)
-    if (!drained) this.pipeline.cancelAll()
+    if (!drained) {
+      this.pipeline.cancelAll()
+      // Cancelled tasks answer 503 at once; let those answers reach their sockets before closing them.
+      await this.pipeline.drain(1000)
+      await new Promise((resolve) => setImmediate(resolve))
+    }
     await this.loop?.stop()
     if (wasServing && this.registered && this.options.deregisterOnClose && this.directory !== undefined && this.identity.nodeToken !== undefined) {
       try {

@@ -12,7 +12,7 @@ export const REDACT_PATHS: readonly string[] = Object.freeze([
   'node_hmac_key', '*.node_hmac_key', 'proxy_token', '*.proxy_token', 'apiKey', '*.apiKey',
   'authorization', '*.authorization', 'headers.authorization', 'headers["x-iicp-consumer-token"]',
   'payload', '*.payload', 'messages', '*.messages', 'iicp_conf', '*.iicp_conf', 'cx_private_key', '*.cx_private_key',
-  'privateKey', '*.privateKey',
+  'privateKey', '*.privateKey', 'auth', '*.auth', 'ticket', '*.ticket', 'jwt_token', '*.jwt_token', 'result', '*.result',
 ])
 
 /** Options of {@link createNodeLogger}. */

@@ -64,7 +64,7 @@ export interface NodeOptions {
   port?: number
   /** First port of the auto-increment search. @default 9484 */
   basePort?: number
-  /** How many ports the search tries. @default 16 */
+  /** How many ports the search tries: the default port plus the instance band (frm §11.1). @default 7 (9484–9490) */
   portSearchSize?: number
   /** Advertised endpoint; when set the port is not auto-incremented. @default http://<host>:<bound port> */
   publicEndpoint?: string
@@ -258,7 +258,7 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
     host,
     port: int(o, 'port', 0, 65535, undefined),
     basePort: int(o, 'basePort', 1, 65535, DEFAULT_NODE_PORT),
-    portSearchSize: int(o, 'portSearchSize', 1, 1024, NODE_PORT_BAND_SIZE),
+    portSearchSize: int(o, 'portSearchSize', 1, 1024, NODE_PORT_BAND_SIZE + 1),
     publicEndpoint: httpUrl(o, 'publicEndpoint'),
     reachability: reach as Reachability | ReachabilityResolver | undefined,
     region: str(o, 'region', REGION_RE, 'a region tag like eu-central (letters, digits, - and _, ≤ 64)') ?? 'unknown',
