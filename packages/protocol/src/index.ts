@@ -4,30 +4,37 @@ export {
   HEARTBEAT_INTERVAL_MS, NODE_EXPIRY_MS, FIRST_HEARTBEAT_DEADLINE_MS, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS,
   MIN_TASK_TIMEOUT_MS, RETRY_POLICY, BREAKER_POLICY, DISCOVER_DEFAULT_LIMIT, DISCOVER_MAX_LIMIT,
   REGISTER_RATE_LIMIT, IICP_VERSION_HEADER_VALUE, SDK_LANGUAGE, SDK_VERSION, DEFAULT_MAX_BODY_BYTES,
+  MAX_WIRE_TIMEOUT_MS, HEARTBEAT_RETRY_POLICY, MAX_DIRECTORY_REDIRECTS,
 } from './constants.js'
-export { IicpError, isIicpError, ERROR_CATALOGUE, errorBody, errorFromResponse, statusOf } from './errors.js'
-export { validateIntent, assertIntent, parseIntent, intentRisk, REGISTERED_INTENTS } from './intents.js'
+export { IicpError, isIicpError, ERROR_CATALOGUE, errorBody, errorFromResponse, statusOf, redactSecrets } from './errors.js'
+export {
+  validateIntent, assertIntent, parseIntent, intentRisk, intentRiskRule, REGISTERED_INTENTS, INTENT_RISK_RULES,
+  INTENT_URN_MAX_LENGTH,
+} from './intents.js'
 export { parseTraceparent, formatTraceparent, newTraceContext, childSpan } from './trace.js'
 export { directoryApiUrl, directoryOrigin, normalizeDirectoryUrl, classifyHost, isPrivateOrLocalHost } from './urls.js'
 export { parseWire, safeParseWire } from './parse.js'
 export {
   signDispatchTicket, verifyDispatchTicket, signRelayBindTicket, verifyRelayBindTicket,
-  generateSigningKeyPair, DISPATCH_TICKET_CONTEXT, RELAY_BIND_TICKET_CONTEXT,
+  generateSigningKeyPair, signingKeyPairFromPkcs8, DISPATCH_TICKET_CONTEXT, RELAY_BIND_TICKET_CONTEXT,
+  DISPATCH_TICKET_AUDIENCE, TICKET_REJECT_REASONS,
 } from './tickets.js'
 export { heartbeatChallengeResponse, verifyChallengeResponse, sha256Hex, randomHex, timingSafeEqualHex } from './hmac.js'
 export {
   generateCxKeyPair, cxPublicKeyDescriptor, encryptRequest, decryptRequest, encryptResponse, decryptResponse,
-  importCxPrivateKey, exportCxPrivateKey,
+  importCxPrivateKey, exportCxPrivateKey, cxKeyId,
 } from './cx.js'
-export { silentLogger } from './logger.js'
+export { cryptoBackend, setCryptoBackend } from './crypto/backend.js'
+export { silentLogger, LOG_REDACT_PATHS } from './logger.js'
 export * from './schemas/index.js'
 
 export type { ErrorCode, ErrorSpec, IicpErrorOptions } from './errors.js'
-export type { ParsedIntent, IntentRisk } from './intents.js'
-export type { TraceContext } from './trace.js'
+export type { ParsedIntent, IntentRisk, IntentRiskRule } from './intents.js'
+export type { TraceContext, RandomBytes } from './trace.js'
 export type { HostClass } from './urls.js'
 export type {
-  DispatchTicketClaims, RelayBindTicketClaims, SigningKeyPair, TicketVerifyOptions, TicketVerifyResult,
+  DispatchTicketClaims, RelayBindTicketClaims, SigningKeyPair, TicketVerifyOptions, TicketVerifyResult, TicketRejectReason,
 } from './tickets.js'
+export type { CryptoBackend } from './crypto/backend.js'
 export type { CxKeyPair, CxResponseContext, EncryptedRequest, DecryptedRequest } from './cx.js'
 export type { Logger } from './logger.js'
