@@ -7,6 +7,7 @@ import { CxPublicKeySchema, IntentUrnSchema, ModalitySchema, QosSchema } from '.
  * control-plane only, so a body holding any of them is refused with 422 and nothing is echoed.
  */
 export const FORBIDDEN_TICKET_KEYS = Object.freeze(['prompt', 'messages', 'payload', 'input', 'chat', 'content', 'response'] as const)
+/** One of FORBIDDEN_TICKET_KEYS. */
 export type ForbiddenTicketKey = (typeof FORBIDDEN_TICKET_KEYS)[number]
 
 const forbidden: ReadonlySet<string> = new Set(FORBIDDEN_TICKET_KEYS)
