@@ -248,9 +248,10 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       }
     }
     if (o.cx) {
+      const given = o.cxPrivateKey ?? cxPrivate
       try {
-        this.identity.cxKeyPair = cxPrivate !== undefined ? await importCxPrivateKey(cxPrivate) : await generateCxKeyPair()
-        if (cxPrivate === undefined) dirty = true
+        this.identity.cxKeyPair = given !== undefined ? await importCxPrivateKey(given) : await generateCxKeyPair()
+        if (given !== cxPrivate) dirty = true
       } catch (err) {
         // Serving plaintext is still useful; the node just does not advertise a CX key.
         this.degraded('cx_unavailable', err)

@@ -96,6 +96,8 @@ export interface NodeOptions {
   auth?: 'open' | 'token'
   /** Advertise an X25519 key and accept IICP-CX requests. @default true */
   cx?: boolean
+  /** Bring-your-own X25519 private key (base64url); otherwise the persisted one, else a new one. Never logged. */
+  cxPrivateKey?: string
   /** Heartbeat interval until the directory names one. @default 30000 */
   heartbeatIntervalMs?: number
   /** First retry delay when the directory is unreachable; doubles up to the heartbeat interval. @default 1000 */
@@ -137,6 +139,7 @@ export interface ResolvedNodeOptions {
   readonly drainTimeoutMs: number
   readonly auth: 'open' | 'token'
   readonly cx: boolean
+  readonly cxPrivateKey: string | undefined
   readonly heartbeatIntervalMs: number
   readonly backoffBaseMs: number
   readonly directoryTimeoutMs: number
@@ -272,6 +275,7 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
     drainTimeoutMs: int(o, 'drainTimeoutMs', 0, 600_000, 10_000),
     auth,
     cx: bool(o, 'cx', true),
+    cxPrivateKey: str(o, 'cxPrivateKey', /^[A-Za-z0-9_-]{43}$/, 'a 32-byte X25519 private key in base64url'),
     heartbeatIntervalMs: int(o, 'heartbeatIntervalMs', 1000, 300_000, HEARTBEAT_INTERVAL_MS),
     backoffBaseMs: int(o, 'backoffBaseMs', 1, 300_000, 1000),
     directoryTimeoutMs: int(o, 'directoryTimeoutMs', 100, 120_000, 5000),

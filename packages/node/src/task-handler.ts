@@ -148,6 +148,9 @@ class RecentTaskIds {
   has(id: string): boolean {
     return this.ids.has(id)
   }
+  delete(id: string): void {
+    this.ids.delete(id)
+  }
   add(id: string): void {
     this.ids.add(id)
     if (this.ids.size > this.capacity) {
@@ -294,6 +297,12 @@ export class TaskPipeline {
     return renderError(err)
   }
 
+  /** A task refused before its handler ran did not happen: its id may be sent again. */
+  private refuseBeforeHandler(task: TaskRequest, qos: string, err: IicpError): HttpReply {
+    this.recent.delete(task.task_id)
+    return this.reject(task.intent, qos, err)
+  }
+
   private authorize(task: TaskRequest, headers: RequestHeaders): IicpError | undefined {
     const consumerToken = header(headers, 'x-iicp-consumer-token')
     const key = this.identity.directoryKey
@@ -315,23 +324,23 @@ export class TaskPipeline {
     let cxContext: CxResponseContext | undefined
     if (task.iicp_conf !== undefined) {
       const pair = this.identity.cxKeyPair
-      if (pair === undefined) return this.reject(task.intent, qos, new IicpError('IICP-CX-01', 'This node does not accept IICP-CX requests', { status: 400 }))
+      if (pair === undefined) return this.refuseBeforeHandler(task, qos, new IicpError('IICP-CX-01', 'This node does not accept IICP-CX requests', { status: 400 }))
       try {
         const dec = await decryptRequest({ iicpConf: task.iicp_conf, taskId: task.task_id, intent: task.intent, keyPair: pair })
         payload = dec.payload
         cxContext = dec.responseContext
       } catch (err) {
         // The cause can describe key material; the consumer only learns that decryption failed.
-        return this.reject(task.intent, qos, isIicpError(err) && err.code.startsWith('IICP-') ? err : new IicpError('IICP-CX-02', 'iicp_conf decrypt failed'))
+        return this.refuseBeforeHandler(task, qos, isIicpError(err) && err.code.startsWith('IICP-') ? err : new IicpError('IICP-CX-02', 'iicp_conf decrypt failed'))
       }
     }
     const requested = isPlainObject(payload) && typeof payload.model === 'string' ? payload.model : undefined
     if (requested !== undefined && !route.models.has(requested)) {
-      return this.reject(task.intent, qos, new IicpError('IICP-E029', 'Model not served by this node', { status: 404 }))
+      return this.refuseBeforeHandler(task, qos, new IicpError('IICP-E029', 'Model not served by this node', { status: 404 }))
     }
     const model = requested ?? route.defaultModel
     const handler = (model !== undefined ? route.handlers.get(model) : undefined) ?? route.fallback
-    if (handler === undefined) return this.reject(task.intent, qos, new IicpError('unknown_intent', 'Intent not served by this node'))
+    if (handler === undefined) return this.refuseBeforeHandler(task, qos, new IicpError('unknown_intent', 'Intent not served by this node'))
 
     const timeoutMs = task.constraints?.timeout_ms ?? this.opts.defaultTimeoutMs
     const traceparent = header(headers, 'traceparent')
