@@ -24,6 +24,8 @@ export interface UpnpOptions {
   gatewayUrl?: string
   /** SSDP multicast address to search. @default '239.255.255.250' */
   ssdpAddress?: string
+  /** IPv6 SSDP groups the firewall search uses. @default ff02::c on each IPv6 interface, and ff05::c */
+  ssdpAddresses6?: string[]
   /** SSDP port to search. @default 1900 */
   ssdpPort?: number
   /** How long to wait for SSDP answers. @default 3000 */
@@ -34,7 +36,11 @@ export interface UpnpOptions {
   leaseSeconds?: number
   /** Label the router shows for our mappings. @default 'iicp node' */
   description?: string
-  /** LAN address the gateway forwards to. @default the local address on the route to the gateway */
+  /**
+   * LAN address the gateway forwards to. For `upnpFirewall()` an IPv6 address here is also the
+   * source of the control calls, as routers only open pinholes for the asking address.
+   * @default the local address on the route to the gateway
+   */
   internalClient?: string
   clock?: Clock
   logger?: Logger
@@ -60,6 +66,7 @@ export interface NatPmpOptions {
 export interface ResolvedUpnpOptions {
   readonly gatewayUrl: string | undefined
   readonly ssdpAddress: string
+  readonly ssdpAddresses6: readonly string[] | undefined
   readonly ssdpPort: number
   readonly discoveryTimeoutMs: number
   readonly requestTimeoutMs: number
@@ -87,6 +94,7 @@ export function resolveUpnpOptions(options: UpnpOptions = {}): ResolvedUpnpOptio
   return Object.freeze({
     gatewayUrl: options.gatewayUrl,
     ssdpAddress: options.ssdpAddress ?? '239.255.255.250',
+    ssdpAddresses6: options.ssdpAddresses6 ? Object.freeze([...options.ssdpAddresses6]) : undefined,
     ssdpPort: int('ssdpPort', options.ssdpPort, 1900, 1, 65535),
     discoveryTimeoutMs: int('discoveryTimeoutMs', options.discoveryTimeoutMs, 3000, 10, 60_000),
     requestTimeoutMs: int('requestTimeoutMs', options.requestTimeoutMs, 5000, 10, 60_000),

@@ -7,7 +7,9 @@ import { IicpError } from '@iicp/protocol'
 import type { ResolvedUpnpOptions } from '../options.js'
 import { fetchDescription } from './device-description.js'
 import type { IgdDescription } from './device-description.js'
-import { IGD_SEARCH_TARGETS, ssdpSearch } from './ssdp.js'
+import { bareHost, IGD_SEARCH_TARGETS, ssdpSearch } from './ssdp.js'
+import { IPV6_FIREWALL_SERVICE } from './device-description.js'
+import { networkInterfaces } from 'node:os'
 import { safeUrl } from './http.js'
 
 /** Which service the caller needs from the gateway. */
@@ -26,15 +28,19 @@ export async function discoverGateway(
     return description
   }
   const skipped: string[] = []
+  // Pinholes must be asked for from the IPv6 address they open (miniupnpd answers 606 otherwise),
+  // so the firewall is searched over IPv6 and its control URL is an IPv6 one.
+  const v6 = wanted === 'ipv6Firewall'
   for await (const answer of ssdpSearch({
-    searchTargets: IGD_SEARCH_TARGETS,
-    multicastAddress: options.ssdpAddress,
+    searchTargets: v6 ? [IPV6_FIREWALL_SERVICE, ...IGD_SEARCH_TARGETS] : IGD_SEARCH_TARGETS,
+    multicastAddresses: v6 ? (options.ssdpAddresses6 ?? defaultSsdpAddresses6()) : [options.ssdpAddress],
     multicastPort: options.ssdpPort,
+    family: v6 ? 6 : 4,
     mx: Math.max(1, Math.min(5, Math.floor(options.discoveryTimeoutMs / 1000))),
     timeoutMs: options.discoveryTimeoutMs,
     signal,
   })) {
-    if (new URL(answer.location).hostname !== answer.from) {
+    if (bareHost(answer.location) !== answer.from.split('%')[0]) {
       skipped.push(`${answer.from}: LOCATION points at another host`)
       continue
     }
@@ -62,4 +68,14 @@ function missing(wanted: WantedService, where: string): IicpError {
 
 function label(wanted: WantedService): string {
   return wanted === 'wanConnection' ? 'WANIPConnection/WANPPPConnection' : 'WANIPv6FirewallControl:1'
+}
+
+/** The SSDP IPv6 groups: link-local ff02::c on every interface with IPv6, and site-local ff05::c. */
+export function defaultSsdpAddresses6(): string[] {
+  const out: string[] = []
+  for (const [name, infos] of Object.entries(networkInterfaces())) {
+    if ((infos ?? []).some((i) => i.family === 'IPv6' && !i.internal)) out.push(`ff02::c%${name}`)
+  }
+  out.push('ff05::c')
+  return out
 }

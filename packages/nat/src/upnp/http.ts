@@ -22,8 +22,8 @@ export interface GatewayRequest {
 }
 
 /** One keep-alive pool per mapper, so no request builds a client (hot-path rule). */
-export function gatewayDispatcher(): Agent {
-  return new Agent({ keepAliveTimeout: 4_000, connections: 4 })
+export function gatewayDispatcher(localAddress?: string): Agent {
+  return new Agent({ keepAliveTimeout: 4_000, connections: 4, ...(localAddress ? { localAddress } : {}) })
 }
 
 /** Send one request to the gateway and read at most `maxBytes` of the answer. */

@@ -23,7 +23,7 @@ const MAX_PINHOLE_LEASE = 86_400
 export function upnpFirewall(options: UpnpOptions = {}): Ipv6Firewall {
   const opts = resolveUpnpOptions(options)
   const defaultLease = Math.min(Math.max(opts.leaseSeconds, 1), MAX_PINHOLE_LEASE)
-  const dispatcher = gatewayDispatcher()
+  const dispatcher = gatewayDispatcher(opts.internalClient && isIP(opts.internalClient) === 6 ? opts.internalClient : undefined)
   const held = new Map<string, Pinhole>()
   const shutdown = new AbortController()
   let gateway: Promise<IgdDescription> | undefined

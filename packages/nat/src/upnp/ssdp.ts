@@ -11,6 +11,11 @@ export const IGD_SEARCH_TARGETS = [
   'urn:schemas-upnp-org:device:InternetGatewayDevice:1',
 ] as const
 
+/** Hostname of a URL without IPv6 brackets or zone, to compare with a datagram's source. */
+export function bareHost(url: string): string {
+  return new URL(url).hostname.replace(/^\[|\]$/g, '').split('%')[0] ?? ''
+}
+
 /** One answer to an M-SEARCH. */
 export interface SsdpAnswer {
   /** Description URL from the LOCATION header. */
@@ -23,8 +28,10 @@ export interface SsdpAnswer {
 
 export interface SsdpSearchOptions {
   searchTargets: readonly string[]
-  multicastAddress: string
+  /** Where to send the searches; IPv6 link-local groups carry a scope (`ff02::c%eth0`). */
+  multicastAddresses: readonly string[]
   multicastPort: number
+  family: 4 | 6
   /** Seconds a device may wait before answering (MX). */
   mx: number
   /** How long to listen for answers. */
@@ -37,7 +44,7 @@ export interface SsdpSearchOptions {
  * the timeout or the signal closes the socket.
  */
 export async function* ssdpSearch(options: SsdpSearchOptions): AsyncGenerator<SsdpAnswer> {
-  const socket = createSocket({ type: 'udp4', reuseAddr: false })
+  const socket = createSocket({ type: options.family === 6 ? 'udp6' : 'udp4', reuseAddr: false })
   const queue: SsdpAnswer[] = []
   const seen = new Set<string>()
   let done = false
@@ -68,19 +75,31 @@ export async function* ssdpSearch(options: SsdpSearchOptions): AsyncGenerator<Ss
         resolve()
       })
     })
-    for (const st of options.searchTargets) {
-      const message = Buffer.from(
-        'M-SEARCH * HTTP/1.1\r\n' +
-          `HOST: ${options.multicastAddress}:${options.multicastPort}\r\n` +
-          'MAN: "ssdp:discover"\r\n' +
-          `MX: ${options.mx}\r\n` +
-          `ST: ${st}\r\n\r\n`,
-        'latin1',
-      )
-      await new Promise<void>((resolve, reject) =>
-        socket.send(message, options.multicastPort, options.multicastAddress, (err) => (err ? reject(err) : resolve())),
-      )
+    let sent = 0
+    let lastError: unknown
+    for (const address of options.multicastAddresses) {
+      const host = options.family === 6 ? `[${address.split('%')[0]}]` : address
+      for (const st of options.searchTargets) {
+        const message = Buffer.from(
+          'M-SEARCH * HTTP/1.1\r\n' +
+            `HOST: ${host}:${options.multicastPort}\r\n` +
+            'MAN: "ssdp:discover"\r\n' +
+            `MX: ${options.mx}\r\n` +
+            `ST: ${st}\r\n\r\n`,
+          'latin1',
+        )
+        try {
+          await new Promise<void>((resolve, reject) =>
+            socket.send(message, options.multicastPort, address, (err) => (err ? reject(err) : resolve())),
+          )
+          sent++
+        } catch (err) {
+          // One interface without a route (e.g. no IPv6 default route) must not stop the others.
+          lastError = err
+        }
+      }
     }
+    if (sent === 0) throw lastError ?? new Error('no SSDP search address')
     while (true) {
       const next = queue.shift()
       if (next) {

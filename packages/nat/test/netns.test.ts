@@ -1,0 +1,136 @@
+/**
+ * Proves @iicp/nat against a real gateway: miniupnpd (Debian miniupnpd-nftables) in network
+ * namespaces this file creates and removes. For IGDv2, IGDv1 (`-1`), NAT-PMP and an IPv6 pinhole, a
+ * host in the WAN namespace reaches a server in the LAN namespace through what the client opened,
+ * and the gateway's own rules and lease file show renewal and deletion. The WAN addresses
+ * (11.0.0.0/24, 2001:db8:11::/64) exist only inside these namespaces, which have no route out.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { GatewayNetns, netnsSkipReason } from './netns/netns-harness.js'
+import type { LanAgent } from './netns/netns-harness.js'
+
+const skipReason = netnsSkipReason()
+const title = skipReason
+  ? `real miniupnpd in network namespaces (skipped: ${skipReason})`
+  : 'real miniupnpd in network namespaces'
+
+interface MappingReply {
+  mapping: { externalHost: string; externalPort: number; internalHost: string; leaseSeconds: number }
+}
+
+describe.skipIf(skipReason !== undefined)(title, { timeout: 60_000 }, () => {
+  let netns: GatewayNetns
+  let agent: LanAgent | undefined
+
+  beforeAll(async () => {
+    netns = new GatewayNetns()
+    netns.up()
+  }, 30_000)
+
+  afterAll(async () => {
+    await agent?.close()
+    await netns?.down()
+  }, 30_000)
+
+  describe('IGDv2 (miniupnpd default)', () => {
+    beforeAll(async () => {
+      await netns.startMiniupnpd()
+      agent = await netns.agent(8080)
+    }, 30_000)
+    afterAll(async () => {
+      await agent?.close()
+      agent = undefined
+    })
+
+    it('lets a WAN host reach the LAN server through an AddAnyPortMapping, and DeletePortMapping removes it', async () => {
+      expect(await netns.wanFetch('http://11.0.0.1:40100', 1500)).toMatch(/^ERR:/)
+      const { mapping } = await agent!.call<MappingReply>({ op: 'map', kind: 'upnp', externalPort: 40100 })
+      expect(mapping).toMatchObject({ externalHost: '11.0.0.1', externalPort: 40100, internalHost: '10.200.0.2', leaseSeconds: 3600 })
+      expect(netns.log).toMatch(/AddAnyPortMapping/)
+      expect(netns.nft()).toMatch(/dport 40100 dnat ip to 10\.200\.0\.2:8080/)
+      expect(await netns.wanFetch('http://11.0.0.1:40100')).toBe('lan-ok')
+
+      await agent!.call({ op: 'unmap', kind: 'upnp' })
+      expect(netns.nft()).not.toMatch(/dport 40100/)
+      expect(netns.leases()).not.toMatch(/:40100:/)
+      expect(await netns.wanFetch('http://11.0.0.1:40100', 1500)).toMatch(/^ERR:/)
+    })
+
+    it('maps with NAT-PMP, with the lease in seconds on the gateway, and deletes it', async () => {
+      const { mapping } = await agent!.call<MappingReply>({ op: 'map', kind: 'natpmp', externalPort: 40200, leaseSeconds: 3600 })
+      expect(mapping).toMatchObject({ externalHost: '11.0.0.1', externalPort: 40200, leaseSeconds: 3600 })
+      const line = netns.leases().split('\n').find((l) => l.startsWith('TCP:40200:'))
+      expect(line).toBeDefined()
+      // The lease file holds the absolute expiry in seconds: an hour from now, not 41 days (ms sent as s).
+      const expiry = Number(line?.split(':')[4])
+      const nowSeconds = Math.floor(Date.now() / 1000)
+      expect(expiry - nowSeconds).toBeGreaterThan(3000)
+      expect(expiry - nowSeconds).toBeLessThanOrEqual(3600)
+      expect(await netns.wanFetch('http://11.0.0.1:40200')).toBe('lan-ok')
+
+      await agent!.call({ op: 'unmap', kind: 'natpmp' })
+      expect(netns.nft()).not.toMatch(/dport 40200/)
+      expect(await netns.wanFetch('http://11.0.0.1:40200', 1500)).toMatch(/^ERR:/)
+    })
+
+    it('opens an IPv6 pinhole a WAN host can use, renews it, and deletes it', async () => {
+      expect(await netns.wanFetch('http://[fd00:200::2]:8080', 1500)).toMatch(/^ERR:/)
+      const { pinhole } = await agent!.call<{ pinhole: { uniqueId: string; leaseSeconds: number } }>({ op: 'pinhole', host: 'fd00:200::2', leaseSeconds: 600 })
+      expect(pinhole.leaseSeconds).toBe(600)
+      expect(netns.log).toMatch(/AddPinhole/)
+      expect(await netns.wanFetch('http://[fd00:200::2]:8080')).toBe('lan-ok')
+
+      await agent!.call({ op: 'refreshPinhole' })
+      expect(netns.log).toMatch(/UpdatePinhole/)
+      expect(await netns.wanFetch('http://[fd00:200::2]:8080')).toBe('lan-ok')
+
+      await agent!.call({ op: 'deletePinhole' })
+      expect(netns.log).toMatch(/DeletePinhole/)
+      expect(await netns.wanFetch('http://[fd00:200::2]:8080', 1500)).toMatch(/^ERR:/)
+    })
+
+    it('keeps a verified tier-1a route alive with renewals and removes it when the manager closes', async () => {
+      const { result } = await agent!.call<{ result: { tier: string; endpoint?: string; transportMethod?: string; exposureMode: string } }>({ op: 'manager', leaseSeconds: 600 })
+      expect(result).toMatchObject({ tier: '1a', endpoint: 'http://11.0.0.1:8080', transportMethod: 'upnp_mapped', exposureMode: 'ipv4_public_direct' })
+      expect(netns.nft()).toMatch(/dport 8080 dnat ip to 10\.200\.0\.2:8080/)
+      const addsBefore = countAdds(netns.log, 8080)
+
+      const { renewals } = await agent!.call<{ renewals: number }>({ op: 'advance', ms: 300_000 })
+      expect(renewals).toBe(1)
+      expect(countAdds(netns.log, 8080)).toBe(addsBefore + 1)
+      expect(await netns.wanFetch('http://11.0.0.1:8080')).toBe('lan-ok')
+
+      await agent!.call({ op: 'closeManager' })
+      expect(netns.nft()).not.toMatch(/dport 8080 dnat/)
+      expect(netns.leases()).not.toMatch(/^TCP:8080:/m)
+      expect(await netns.wanFetch('http://11.0.0.1:8080', 1500)).toMatch(/^ERR:/)
+    })
+  })
+
+  describe('IGDv1 (miniupnpd -1)', () => {
+    beforeAll(async () => {
+      await netns.startMiniupnpd(['-1'])
+      agent = await netns.agent(8081)
+    }, 30_000)
+    afterAll(async () => {
+      await agent?.close()
+      agent = undefined
+    })
+
+    it('lets a WAN host reach the LAN server through AddPortMapping on WANIPConnection:1, and removes it', async () => {
+      const { mapping } = await agent!.call<MappingReply>({ op: 'map', kind: 'upnp', externalPort: 40300 })
+      expect(mapping).toMatchObject({ externalHost: '11.0.0.1', externalPort: 40300, internalHost: '10.200.0.2' })
+      expect(netns.log).not.toMatch(/AddAnyPortMapping/)
+      expect(netns.nft()).toMatch(/dport 40300 dnat ip to 10\.200\.0\.2:8081/)
+      expect(await netns.wanFetch('http://11.0.0.1:40300')).toBe('lan-ok')
+
+      await agent!.call({ op: 'unmap', kind: 'upnp' })
+      expect(netns.nft()).not.toMatch(/dport 40300/)
+      expect(await netns.wanFetch('http://11.0.0.1:40300', 1500)).toMatch(/^ERR:/)
+    })
+  })
+})
+
+function countAdds(log: string, port: number): number {
+  return log.split('\n').filter((l) => /AddPortMapping/.test(l) && l.includes(`${port}`)).length
+}

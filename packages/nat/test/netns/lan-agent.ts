@@ -1,0 +1,145 @@
+/**
+ * Runs inside the LAN namespace (spawned with `ip netns exec <lan> tsx ...`): serves a tiny HTTP
+ * "node" on the given port and drives @iicp/nat against the real miniupnpd, taking one JSON command
+ * per stdin line and answering one JSON line on stdout. Reachability checks are asked of the test
+ * process, which dials from the WAN namespace.
+ */
+import { createServer } from 'node:http'
+import { createInterface } from 'node:readline'
+import { natPmp, reachabilityManager, upnp, upnpFirewall } from '../../src/index.js'
+import type { Pinhole, PortMapper, PortMapping, ReachabilityManager } from '../../src/index.js'
+import { ManualClock } from '../manual-clock.js'
+
+const port = Number(process.argv[2])
+const igdOptions = { discoveryTimeoutMs: 3000, requestTimeoutMs: 3000 }
+const clock = new ManualClock()
+const mappers = new Map<string, PortMapper>()
+const mappings = new Map<string, PortMapping>()
+const pinholes = new Map<string, Pinhole>()
+const firewall = upnpFirewall({ ...igdOptions, clock })
+let manager: ReachabilityManager | undefined
+const verifyWaiters = new Map<number, (ok: boolean) => void>()
+let nextVerify = 1
+
+const server = createServer((_req, res) => {
+  res.writeHead(200, { 'content-type': 'text/plain' }).end('lan-ok')
+})
+
+function send(message: unknown): void {
+  process.stdout.write(`${JSON.stringify(message)}\n`)
+}
+
+function mapperFor(kind: string): PortMapper {
+  let m = mappers.get(kind)
+  if (!m) {
+    m = kind === 'natpmp' ? natPmp({ gateway: '10.200.0.1', clock }) : upnp({ ...igdOptions, clock })
+    mappers.set(kind, m)
+  }
+  return m
+}
+
+async function handle(cmd: Record<string, unknown>): Promise<unknown> {
+  switch (cmd.op) {
+    case 'external':
+      return { address: await mapperFor(String(cmd.kind)).externalAddress() }
+    case 'map': {
+      const mapping = await mapperFor(String(cmd.kind)).map({
+        internalPort: port,
+        externalPort: Number(cmd.externalPort),
+        ...(cmd.leaseSeconds !== undefined ? { leaseSeconds: Number(cmd.leaseSeconds) } : {}),
+      })
+      mappings.set(String(cmd.kind), mapping)
+      return { mapping }
+    }
+    case 'refresh': {
+      const kind = String(cmd.kind)
+      const current = mappings.get(kind)
+      if (!current) throw new Error('no mapping')
+      const mapping = await mapperFor(kind).refresh(current)
+      mappings.set(kind, mapping)
+      return { mapping }
+    }
+    case 'unmap': {
+      const kind = String(cmd.kind)
+      const current = mappings.get(kind)
+      if (!current) throw new Error('no mapping')
+      await mapperFor(kind).unmap(current)
+      mappings.delete(kind)
+      return { ok: true }
+    }
+    case 'pinhole': {
+      const pinhole = await firewall.open({ internalHost: String(cmd.host), internalPort: port, leaseSeconds: Number(cmd.leaseSeconds ?? 600) })
+      pinholes.set('one', pinhole)
+      return { pinhole }
+    }
+    case 'refreshPinhole': {
+      const current = pinholes.get('one')
+      if (!current) throw new Error('no pinhole')
+      const pinhole = await firewall.refresh(current)
+      pinholes.set('one', pinhole)
+      return { pinhole }
+    }
+    case 'deletePinhole': {
+      const current = pinholes.get('one')
+      if (!current) throw new Error('no pinhole')
+      await firewall.delete(current)
+      return { ok: true }
+    }
+    case 'manager': {
+      manager = reachabilityManager({
+        port,
+        clock,
+        env: {},
+        networkInterfaces: () => ({}),
+        detectContainer: async () => undefined,
+        upnp: { ...igdOptions, leaseSeconds: Number(cmd.leaseSeconds ?? 600), clock },
+        natPmp: { gateway: '10.200.0.1', clock },
+        verifyReachable: (url) =>
+          new Promise<boolean>((resolve) => {
+            const id = nextVerify++
+            verifyWaiters.set(id, resolve)
+            send({ verify: url, id })
+          }),
+      })
+      return { result: await manager.start() }
+    }
+    case 'advance': {
+      const before = manager?.renewals ?? 0
+      clock.advance(Number(cmd.ms))
+      for (let i = 0; i < 250 && (manager?.renewals ?? 0) === before; i++) await new Promise((r) => setTimeout(r, 20))
+      return { renewals: manager?.renewals ?? 0 }
+    }
+    case 'closeManager':
+      await manager?.close()
+      return { ok: true }
+    case 'close':
+      await manager?.close()
+      for (const m of mappers.values()) await m.close()
+      await firewall.close()
+      server.close()
+      return { ok: true }
+    default:
+      throw new Error(`unknown op ${String(cmd.op)}`)
+  }
+}
+
+server.listen({ port, host: '::', ipv6Only: false }, () => {
+  send({ ready: true })
+  const lines = createInterface({ input: process.stdin })
+  lines.on('line', (line) => {
+    const cmd = JSON.parse(line) as Record<string, unknown>
+    if (typeof cmd.verified === 'boolean') {
+      verifyWaiters.get(Number(cmd.id))?.(cmd.verified)
+      verifyWaiters.delete(Number(cmd.id))
+      return
+    }
+    handle(cmd).then(
+      (out) => {
+        send({ id: cmd.id, ok: true, ...(out as object) })
+        if (cmd.op === 'close') process.exit(0)
+      },
+      (err: unknown) => send({ id: cmd.id, ok: false, error: err instanceof Error ? { message: err.message, code: (err as { code?: string }).code } : String(err) }),
+    )
+  })
+  lines.on('close', () => process.exit(0))
+})
