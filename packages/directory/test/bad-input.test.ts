@@ -90,6 +90,14 @@ describe('bad input', () => {
     expect(r.headers.allow).toBe('POST')
   })
 
+  it('answers a CORS preflight on a known route and allows any origin on answers', async () => {
+    const pre = await call(dir.url, 'OPTIONS', '/api/v1/discover')
+    expect(pre.status).toBe(204)
+    expect(pre.headers['access-control-allow-methods']).toBe('GET, OPTIONS')
+    expect(pre.headers['access-control-allow-headers']).toContain('authorization')
+    expect((await call(dir.url, 'GET', `/api/v1/discover?intent=${CHAT}`)).headers['access-control-allow-origin']).toBe('*')
+  })
+
   it('refuses a body over the cap with 413 and keeps serving', async () => {
     const big = JSON.stringify({ endpoint: 'x'.repeat(70 * 1024) })
     const r = await call(dir.url, 'POST', '/api/v1/register', { raw: big })

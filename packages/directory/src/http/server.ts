@@ -40,7 +40,9 @@ function requestOrigin(req: IncomingMessage, fixed: string | undefined): string 
 
 function send(res: ServerResponse, reply: Reply, close = false): void {
   const text = reply.raw ?? (reply.body === undefined ? '' : JSON.stringify(reply.body))
-  const headers: Record<string, string | number> = { 'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text) }
+  const headers: Record<string, string | number> = {
+    'content-type': JSON_TYPE, 'content-length': Buffer.byteLength(text), 'access-control-allow-origin': '*',
+  }
   if (reply.headers) for (const [k, v] of Object.entries(reply.headers)) headers[k] = v
   if (close) headers.connection = 'close'
   res.writeHead(reply.status, headers)
@@ -117,6 +119,17 @@ export function createRequestListener(routes: readonly Route[], opts: ListenerOp
       }
     }
     const method = req.method ?? 'GET'
+    if (method === 'OPTIONS' && methods) {
+      // CORS preflight: browser SDKs read the directory cross-origin, as they do the reference one.
+      res.writeHead(204, {
+        'access-control-allow-origin': '*',
+        'access-control-allow-methods': [...methods.keys(), 'OPTIONS'].join(', '),
+        'access-control-allow-headers': 'content-type, authorization, x-node-id, traceparent, tracestate, x-iicp-version',
+        'access-control-max-age': '86400',
+      })
+      res.end()
+      return
+    }
     const handler = methods?.get(method === 'HEAD' ? 'GET' : method)
     if (!methods || !handler) {
       const reply = renderError(methods ? new IicpError('method_not_allowed') : new IicpError('not_found'))
