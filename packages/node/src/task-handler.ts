@@ -22,7 +22,9 @@ import type { ResolvedNodeOptions } from './options.js'
  * `{ result: … }` is an envelope, and envelopes are the node's job (official-sdks §8.1), so the type
  * refuses it; the runtime also unwraps one defensively.
  */
-export type InnerObject = (object & { readonly result?: never }) | { readonly [key: string]: unknown; readonly result?: never }
+export type InnerObject =
+  | (object & { readonly result?: never; readonly then?: never })
+  | { readonly [key: string]: unknown; readonly result?: never; readonly then?: never }
 
 /** What a task handler returns: the inner result (e.g. an OpenAI chat.completion), never an envelope. */
 export type InnerResult = string | number | boolean | null | readonly unknown[] | InnerObject
@@ -119,11 +121,8 @@ export function fastValidTask(b: unknown, served: ReadonlySet<string>): b is Tas
     }
   }
   if (a !== undefined) {
-    if (!isPlainObject(a)) return false
-    for (const k in a) {
-      const v = a[k]
-      if (k !== 'node_token' || typeof v !== 'string' || v.length === 0) return false
-    }
+    if (!isPlainObject(a) || typeof a.node_token !== 'string' || a.node_token.length === 0) return false
+    for (const k in a) if (k !== 'node_token') return false
   }
   return true
 }
