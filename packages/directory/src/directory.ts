@@ -54,6 +54,7 @@ export interface Directory {
   insertRecords(records: readonly NodeRecord[]): void
   /** Stop the prune timer, close probes and flush the store; idempotent. */
   close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 /** A listening directory. */
@@ -148,6 +149,14 @@ export async function createDirectory(options: DirectoryOptions = {}): Promise<D
     timer.unref()
   }
   let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      if (timer) clearInterval(timer)
+      await prober.close()
+      await store.close()
+    })()
+    return closing
+  }
   return {
     listener,
     publicKeyHex: key.publicKeyHex,
@@ -166,14 +175,8 @@ export async function createDirectory(options: DirectoryOptions = {}): Promise<D
         store.saveNode(rec)
       }
     },
-    close() {
-      closing ??= (async () => {
-        if (timer) clearInterval(timer)
-        await prober.close()
-        await store.close()
-      })()
-      return closing
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   }
 }
 

@@ -65,6 +65,8 @@ export async function dispatchTicket(dir: DirectoryContext, ctx: RequestContext)
     model: t.model,
     qos: t.qos,
     minReputation: t.min_reputation,
+    modality: t.modality,
+    relayCapable: t.relay_capable,
     skip: (n) => (pinnedId !== undefined && n.id !== pinnedId) || excluded.some((p) => p.length > 0 && n.id.startsWith(p)),
   }
   const best = dir.table.select(q, now)[0]
