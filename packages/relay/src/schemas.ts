@@ -29,6 +29,8 @@ export interface RelayBindResponse {
   poll_timeout_s: number
   /** Path-scoped endpoint consumers use: `/v1/relay-for/{worker_id}`. */
   worker_endpoint_path: string
+  /** The relay takes `body` (raw response text) in results, sparing a parse and re-encode; an @iicp/relay addition. */
+  raw_result?: boolean
 }
 
 /** `GET /v1/relay/pull` 200 response: one consumer task (official-sdks.md §5.4). */
@@ -54,6 +56,8 @@ export interface RelayResultRequest {
   http_status?: number
   /** The worker node's response headers; an @iicp/relay addition. */
   http_headers?: Record<string, string>
+  /** With `http_status`, instead of `result`: the node's response body as text, sent on unchanged (only when the bind answer said `raw_result`). */
+  body?: string
 }
 
 /** `GET /v1/relay-for/{worker_id}/iicp/health` 200 response (official-sdks.md §5.3). */
@@ -130,7 +134,9 @@ export function parseRelayBindResponse(value: unknown): RelayBindResponse {
   }
   const poll = typeof value.poll_timeout_s === 'number' && value.poll_timeout_s > 0 ? value.poll_timeout_s : 25
   const path = typeof value.worker_endpoint_path === 'string' ? value.worker_endpoint_path : ''
-  return { session_token: value.session_token, poll_timeout_s: poll, worker_endpoint_path: path }
+  const out: RelayBindResponse = { session_token: value.session_token, poll_timeout_s: poll, worker_endpoint_path: path }
+  if (value.raw_result === true) out.raw_result = true
+  return out
 }
 
 /** Parse a pull answer (worker side) or throw IicpError `invalid_response`. */
@@ -152,10 +158,14 @@ export function parseRelayResultRequest(value: unknown): RelayResultRequest {
   if (typeof value.call_id !== 'string' || value.call_id.length === 0 || value.call_id.length > 128) {
     fields.call_id = ['required string']
   }
-  if (!('result' in value)) {
+  const status = value.http_status
+  const raw = value.body
+  if (raw !== undefined && (typeof raw !== 'string' || status === undefined)) {
+    fields.body = ['must be a string, sent with http_status']
+  }
+  if (!('result' in value) && raw === undefined) {
     fields.result = [('event' in value) ? 'streaming relay events are not supported; post result' : 'required']
   }
-  const status = value.http_status
   if (status !== undefined && (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599)) {
     fields.http_status = ['must be an integer HTTP status 200-599']
   }
@@ -164,5 +174,6 @@ export function parseRelayResultRequest(value: unknown): RelayResultRequest {
   const out: RelayResultRequest = { call_id: value.call_id as string, result: value.result }
   if (typeof status === 'number') out.http_status = status
   if (headers) out.http_headers = headers
+  if (typeof raw === 'string') out.body = raw
   return out
 }

@@ -246,6 +246,7 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
       session_token: token,
       poll_timeout_s: Math.ceil(o.pollTimeoutMs / 1000),
       worker_endpoint_path: `${RELAY_FOR_PREFIX}${request.worker_id}`,
+      raw_result: true,
     }
     sendJson(res, 200, body)
   }
@@ -261,7 +262,7 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
     const result = parseRelayResultRequest(parseJsonObject(body))
     let response: RelayCallResponse
     if (result.http_status !== undefined) {
-      response = { status: result.http_status, body: JSON.stringify(result.result) }
+      response = { status: result.http_status, body: result.body ?? JSON.stringify(result.result) }
       if (result.http_headers) response.headers = result.http_headers
     } else {
       // The reference relay's reply: the worker's object spread over a completed envelope (official-sdks.md §5.3).

@@ -14,6 +14,8 @@ import type { WorkerConnection } from './connection.js'
 import { runTask } from './run-task.js'
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const
+/** Pulls held open at once: one pull carries one call, so several keep tasks flowing while others are in flight. */
+const PULLERS = 4
 
 /** Bind over HTTP and start pulling; rejects with IicpError when the bind fails. */
 export async function connectLongPoll(
@@ -43,7 +45,7 @@ export async function connectLongPoll(
     throw new IicpError('invalid_response', 'relay bind answer is not JSON', { cause })
   }
   const session = parseRelayBindResponse(parsed)
-  return new LongPollConnection(o, session.session_token, session.poll_timeout_s * 1000, dispatcher)
+  return new LongPollConnection(o, session.session_token, session.poll_timeout_s * 1000, session.raw_result === true, dispatcher)
 }
 
 class LongPollConnection implements WorkerConnection {
@@ -52,18 +54,20 @@ class LongPollConnection implements WorkerConnection {
   readonly #o: ResolvedRelayWorkerOptions
   readonly #auth: Record<string, string>
   readonly #pollTimeoutMs: number
+  readonly #rawResult: boolean
   readonly #dispatcher: Dispatcher
   readonly #ac = new AbortController()
   #onEnded: (reason: string) => void = () => undefined
   #closing: Promise<void> | undefined
 
-  constructor(o: ResolvedRelayWorkerOptions, token: string, pollTimeoutMs: number, dispatcher: Dispatcher) {
+  constructor(o: ResolvedRelayWorkerOptions, token: string, pollTimeoutMs: number, rawResult: boolean, dispatcher: Dispatcher) {
     this.#o = o
     this.#auth = { authorization: `Bearer ${token}` }
     this.#pollTimeoutMs = pollTimeoutMs
+    this.#rawResult = rawResult
     this.#dispatcher = dispatcher
     this.ended = new Promise<string>((r) => (this.#onEnded = r))
-    void this.#pullLoop()
+    for (let i = 0; i < PULLERS; i++) void this.#pullLoop()
   }
 
   close(): Promise<void> {
@@ -114,6 +118,8 @@ class LongPollConnection implements WorkerConnection {
         return
       }
       void this.#serve(pull)
+      // Let a quick handler post its result before the next pull queues behind it on the relay.
+      await new Promise<void>((r) => setImmediate(r))
     }
   }
 
@@ -121,14 +127,18 @@ class LongPollConnection implements WorkerConnection {
     const body = Buffer.from(JSON.stringify(pull.task))
     const headers = pull.headers ?? { ...JSON_HEADERS }
     const answer = await runTask(this.#o.handleTask, body, headers, this.#ac.signal)
-    let result: unknown
-    try {
-      result = JSON.parse(answer.body.toString('utf8'))
-    } catch {
-      result = { error: { code: 'invalid_response', message: 'worker answer is not JSON' } }
-      answer.status = 502
+    const post: RelayResultRequest = { call_id: pull.call_id, result: undefined, http_status: answer.status, http_headers: answer.headers }
+    if (this.#rawResult) {
+      post.body = answer.body.toString('utf8')
+    } else {
+      // A reference relay knows only `result`, so the node's answer goes as a JSON value.
+      try {
+        post.result = JSON.parse(answer.body.toString('utf8'))
+      } catch {
+        post.result = { error: { code: 'invalid_response', message: 'worker answer is not JSON' } }
+        post.http_status = 502
+      }
     }
-    const post: RelayResultRequest = { call_id: pull.call_id, result, http_status: answer.status, http_headers: answer.headers }
     try {
       const res = await request(`${this.#o.relayUrl}/v1/relay/result`, {
         method: 'POST', dispatcher: this.#dispatcher, headers: { ...JSON_HEADERS, ...this.#auth }, body: JSON.stringify(post),
@@ -141,6 +151,7 @@ class LongPollConnection implements WorkerConnection {
   }
 
   #end(reason: string): void {
+    // The first puller to fail ends the session; the others see the abort and stop quietly.
     if (!this.#ac.signal.aborted) this.#ac.abort()
     this.#onEnded(reason)
   }

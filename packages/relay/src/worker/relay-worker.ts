@@ -150,7 +150,7 @@ class RelayWorkerImpl extends EventEmitter implements RelayWorker {
   }
 
   #dispatcher(): Agent {
-    this.#agent ??= new Agent({ keepAliveTimeout: 30_000, connections: 8 })
+    this.#agent ??= new Agent({ keepAliveTimeout: 30_000, connections: 64 })
     return this.#agent
   }
 
