@@ -157,6 +157,23 @@ describe('a node life cycle', () => {
     expect((await call(dir.url, 'POST', '/api/v1/relay/ticket', { body: {} })).status).toBe(401)
   })
 
+  it('records proxy telemetry as the target node\'s latency estimate', async () => {
+    const proxy = await call(dir.url, 'POST', '/api/v1/register', { body: registerBody(node.url, { node_id: 'proxy-node' }) })
+    await call(dir.url, 'POST', '/api/v1/register', { body: registerBody(node.url, { node_id: 'worker-node' }) })
+    const report = (latency: number): Promise<Awaited<ReturnType<typeof call>>> => call(dir.url, 'POST', '/api/v1/telemetry', {
+      token: proxy.json.proxy_token as string,
+      body: { node_id: 'worker-node', proxy_node_id: 'proxy-node', latency_ms_observed: latency, tokens_observed: 10, status: 'success', qos_met: true },
+    })
+    expect((await report(100)).json).toEqual({ recorded: true })
+    await report(200)
+    const nodes = (await call(dir.url, 'GET', DISCOVER)).json.nodes as Array<Record<string, unknown>>
+    expect(nodes.find((n) => n.node_id === 'worker-node')?.latency_estimate_ms).toBe(110)
+    const forged = await call(dir.url, 'POST', '/api/v1/telemetry', {
+      token: proxy.json.proxy_token as string, body: { node_id: 'worker-node', proxy_node_id: 'worker-node', latency_ms_observed: 1 },
+    })
+    expect(forged.status).toBe(422)
+  })
+
   it('lists live peers newest first in bootstrap', async () => {
     const a = await call(dir.url, 'POST', '/api/v1/register', { body: registerBody(node.url, { node_id: 'peer-a' }) })
     clock.advance(1000)
