@@ -23,10 +23,11 @@ export async function detectContainer(probe: ContainerProbe = {}): Promise<strin
   } catch {
     // Absent: not a Docker container by this sign; the cgroup check below may still tell.
   }
+  const cgroupPath = probe.cgroupPath ?? '/proc/1/cgroup'
   try {
-    const cgroup = await readFile(probe.cgroupPath ?? '/proc/1/cgroup', 'utf8')
+    const cgroup = await readFile(cgroupPath, 'utf8')
     const hit = /\b(docker|kubepods|containerd|libpod|lxc)\b/.exec(cgroup)
-    if (hit) return `/proc/1/cgroup names ${hit[1]}`
+    if (hit) return `${cgroupPath} names ${hit[1]}`
   } catch {
     // No procfs (not Linux): nothing more to learn.
   }

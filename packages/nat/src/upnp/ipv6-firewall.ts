@@ -34,7 +34,11 @@ export function upnpFirewall(options: UpnpOptions = {}): Ipv6Firewall {
 
   async function service(call?: CallOptions): Promise<IgdService> {
     if (closing) throw new IicpError('service_unavailable', 'The IPv6 firewall client is closed')
-    gateway ??= discoverGateway(dispatcher, opts, 'ipv6Firewall', shutdown.signal)
+    if (!gateway) {
+      gateway = discoverGateway(dispatcher, opts, 'ipv6Firewall', shutdown.signal)
+      // Callers see the failure through their own await; this only marks the shared promise handled.
+      gateway.catch(() => undefined)
+    }
     try {
       const found = await raceSignal(gateway, call?.signal)
       if (!found.ipv6Firewall) throw new IicpError('not_found', 'The gateway has no WANIPv6FirewallControl:1 service')

@@ -30,7 +30,11 @@ export function upnp(options: UpnpOptions = {}): PortMapper {
 
   async function service(call?: CallOptions): Promise<IgdService> {
     if (closing) throw new IicpError('service_unavailable', 'The UPnP mapper is closed')
-    gateway ??= discoverGateway(dispatcher, opts, 'wanConnection', shutdown.signal)
+    if (!gateway) {
+      gateway = discoverGateway(dispatcher, opts, 'wanConnection', shutdown.signal)
+      // Callers see the failure through their own await; this only marks the shared promise handled.
+      gateway.catch(() => undefined)
+    }
     try {
       const found = await raceSignal(gateway, call?.signal)
       if (!found.wanConnection) throw new IicpError('not_found', 'The gateway has no WAN connection service')
