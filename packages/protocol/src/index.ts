@@ -38,3 +38,23 @@ export type {
 export type { CryptoBackend } from './crypto/backend.js'
 export type { CxKeyPair, CxResponseContext, EncryptedRequest, DecryptedRequest } from './cx.js'
 export type { Logger } from './logger.js'
+
+// Native transport (framing + CBOR)
+export {
+  NATIVE_FRAME_MAGIC, NATIVE_FRAME_HEADER_BYTES, NATIVE_MAX_PAYLOAD_BYTES, NATIVE_FRAMING_VERSION, NativeMessageType,
+  NativeFrameFlags, encodeFrame, decodeFrame, FrameDecoder, sniffProtocol,
+} from './native/frame.js'
+export { encodeCbor, decodeCbor } from './native/cbor.js'
+export {
+  encodeNativeMessage, encodeNativePayload, decodeNativeMessage, nativeTypeOf, isNativeMessageType,
+} from './native/messages.js'
+export type {
+  Frame, NativeCodecError, NativeErrorCode, NativeMessageTypeName, EncodeFrameOptions, DecodeFrameResult, FramePushResult,
+  FrameDecoderOptions, SniffResult,
+} from './native/frame.js'
+export type { DecodeCborResult, DecodeCborOptions } from './native/cbor.js'
+export type {
+  NativeMessage, NativeMessageKind, NativeInit, NativeAck, NativeDiscover, NativeDiscoverResponse, NativeSubProtocol,
+  NativeCall, NativeResponse, NativeStreamEvent, NativeClose, NativeFeedback, NativePing, NativePong, NativeRelayBind,
+  NativeRelayAck, NativeObserve, NativeTelemetry, DecodeMessageResult,
+} from './native/messages.js'
