@@ -45,7 +45,10 @@ export interface Directory {
   readonly nodeCount: number
   /** Nodes discover may currently return. */
   readonly activeNodeCount: number
-  /** Mark expired nodes dormant and delete long-dormant ones, by the injected clock (core §4.2). */
+  /**
+   * Mark expired nodes dormant, delete long-dormant ones and re-rank nodes whose availability window
+   * opened or closed, by the injected clock (core §4.2; sem §4). Runs every `pruneIntervalMs`.
+   */
   prune(): PruneResult
   /**
    * Insert ready-made records without HTTP (benchmarks, fixtures); bypasses validation and probes.
@@ -133,6 +136,7 @@ export async function createDirectory(options: DirectoryOptions = {}): Promise<D
     const now = opts.clock()
     const before = table.activeCount
     const stale = table.prune(now, opts.dormantRetentionMs)
+    table.refreshWindows(now)
     for (const id of stale) {
       table.remove(id)
       store.deleteNode(id)

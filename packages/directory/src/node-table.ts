@@ -4,7 +4,7 @@
  * query takes the top `limit` without scoring or sorting everything (wire.md §1.5, sem §3).
  */
 import type { Qos } from '@iicp/protocol'
-import { baseScore, MIN_SCORE, modelScore, regionMatch, SCORE_WEIGHTS } from './scoring.js'
+import { baseScore, hasAvailabilityWindows, MIN_SCORE, modelScore, regionMatch, SCORE_WEIGHTS } from './scoring.js'
 import { SortedIndex } from './sorted-index.js'
 import type { Ranked } from './sorted-index.js'
 import type { NodeRecord } from './store/types.js'
@@ -173,6 +173,16 @@ export class NodeTable {
     return node.rec.last_seen + this.expiryMs > now
   }
 
+  /** Re-rank nodes with declared availability windows: their score changes with the time of day. */
+  refreshWindows(now: number): void {
+    for (const node of this.nodes.values()) {
+      if (node.listed && hasAvailabilityWindows(node.rec) && baseScore(node.rec, now) !== node.indexedKey) {
+        node.views.clear()
+        this.reindex(node, now)
+      }
+    }
+  }
+
   /**
    * Unlist nodes whose heartbeat window passed (they stay revivable by a heartbeat) and return the ids
    * of dormant nodes older than `retentionMs`, which the caller deletes.
@@ -199,7 +209,7 @@ export class NodeTable {
       this.byProxyToken.set(rec.proxy_token_hash, node)
     }
     const shouldList = rec.available && this.isLive(node, now)
-    const key = baseScore(rec)
+    const key = baseScore(rec, now)
     const relay = rec.meta.relay_capable === true
     if (node.listed && (!shouldList || key !== node.indexedKey || snap.region !== rec.region || snap.intents !== node.intents
       || snap.relay !== relay)) {
@@ -289,7 +299,7 @@ export class NodeTable {
     // Model weights reorder the load/capacity terms, so no index order holds: keep a top-k while scanning.
     const top: ScoredNode[] = []
     for (const node of items) {
-      const score = modelScore(node.rec, q.model !== undefined && node.models.has(q.model), q.region)
+      const score = modelScore(node.rec, q.model !== undefined && node.models.has(q.model), q.region, now)
       if (score < MIN_SCORE) continue
       if (top.length === q.limit && score <= (top[top.length - 1] as ScoredNode).score) continue
       if (!this.eligible(node, q, now)) continue

@@ -28,22 +28,47 @@ function capacityRatio(rec: NodeRecord): number {
   return clamp01((rec.max_concurrent - rec.active_jobs) / rec.max_concurrent)
 }
 
+function minuteOf(hhmm: unknown): number | undefined {
+  if (typeof hhmm !== 'string') return undefined
+  const m = /^(\d{2}):(\d{2})$/.exec(hhmm)
+  return m ? Number(m[1]) * 60 + Number(m[2]) : undefined
+}
+
+/** Whether the node declared availability windows (p1 §2.2), which make its score depend on the time of day. */
+export function hasAvailabilityWindows(rec: NodeRecord): boolean {
+  return Array.isArray(rec.meta.availability) && rec.meta.availability.length > 0
+}
+
 /**
- * Phase 3 score without its region term. Only available, live nodes are ranked, so the availability
- * factor is 1 (declared availability windows are not evaluated).
+ * `availability_factor` (sem §4): 1 inside a declared UTC window (or when none is declared), 0.5 outside.
+ * A window whose end precedes its start wraps past midnight; start = end means all day.
  */
-export function baseScore(rec: NodeRecord): number {
+export function availabilityFactor(rec: NodeRecord, now: number): number {
+  if (!hasAvailabilityWindows(rec)) return 1
+  const minute = Math.floor((now % 86_400_000) / 60_000)
+  for (const w of rec.meta.availability as Array<Record<string, unknown>>) {
+    const start = minuteOf(w.start)
+    const end = minuteOf(w.end)
+    if (start === undefined || end === undefined) continue
+    const inside = start === end || (start < end ? minute >= start && minute < end : minute >= start || minute < end)
+    if (inside) return 1
+  }
+  return 0.5
+}
+
+/** Phase 3 score without its region term (only available, live nodes are ranked). */
+export function baseScore(rec: NodeRecord, now: number): number {
   const w = SCORE_WEIGHTS
-  return w.availability + w.load * (1 - clamp01(rec.load)) + w.capacity * capacityRatio(rec) + w.reputation * clamp01(rec.reputation)
+  return w.availability * availabilityFactor(rec, now) + w.load * (1 - clamp01(rec.load)) + w.capacity * capacityRatio(rec) + w.reputation * clamp01(rec.reputation)
 }
 
 /**
  * Phase 5 score with a requested model. Every node is priced at the default multiplier 1.0, so
  * price_score is 1 for all of them.
  */
-export function modelScore(rec: NodeRecord, modelMatches: boolean, wantedRegion: string | undefined): number {
+export function modelScore(rec: NodeRecord, modelMatches: boolean, wantedRegion: string | undefined, now: number): number {
   const w = MODEL_SCORE_WEIGHTS
-  return w.availability + w.load * (1 - clamp01(rec.load)) + w.capacity * capacityRatio(rec)
+  return w.availability * availabilityFactor(rec, now) + w.load * (1 - clamp01(rec.load)) + w.capacity * capacityRatio(rec)
     + w.region * regionMatch(rec.region, wantedRegion) + w.reputation * clamp01(rec.reputation)
     + w.model * (modelMatches ? 1 : 0) + w.price
 }

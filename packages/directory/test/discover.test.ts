@@ -8,7 +8,7 @@ import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import { MODEL_SCORE_WEIGHTS, SCORE_WEIGHTS, seedNodes, startDirectory } from '@iicp/directory'
 import type { RunningDirectory } from '@iicp/directory'
-import { call, registerBody } from './http-support.js'
+import { call, manualClock, registerBody } from './http-support.js'
 
 const CHAT = 'urn:iicp:intent:llm:chat:v1'
 const Q = `/api/v1/discover?intent=${encodeURIComponent(CHAT)}`
@@ -138,6 +138,23 @@ describe('discover', () => {
     const n = (r.json.nodes as Array<Record<string, unknown>>)[0]
     expect(n).toEqual({ node_id_prefix: 'public-v', region: 'eu-central', score: 0.905, route_class: 'direct', key_ready: false, reputation_tier: 'silver', models: ['fixture-model'] })
     expect(r.text).not.toContain('127.0.0.1:9')
+  })
+
+  it('halves the availability term outside a declared availability window', async () => {
+    const clock = manualClock(Date.UTC(2026, 10, 26, 12, 30))
+    // A day-long expiry window keeps the node live while the clock moves through the day.
+    const dir = await directory({ clock: clock.now, expiryMs: 86_400_000 })
+    await call(dir.url, 'POST', '/api/v1/register', {
+      body: registerBody('http://127.0.0.1:9', { availability: [{ start: '22:00', end: '13:00', share: 1 }] }),
+    })
+    const score = async (): Promise<number> => ((await call(dir.url, 'GET', Q)).json.nodes as Summary[])[0]?.score ?? -1
+    expect(await score()).toBe(0.905)
+    clock.advance(60 * 60_000)
+    dir.directory.prune()
+    expect(await score()).toBe(0.73)
+    clock.advance(10 * 60 * 60_000)
+    dir.directory.prune()
+    expect(await score()).toBe(0.905)
   })
 
   it('moves a node down the ranking as its heartbeats report load', async () => {
