@@ -64,6 +64,7 @@ export interface RelayServer {
   once<E extends keyof RelayServerEvents>(event: E, listener: (...args: RelayServerEvents[E]) => void): this
   /** Drop every session and socket and stop timers. Idempotent. */
   close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 /** Create a relay server (IICP-DIR §7.1–§7.5). Throws `invalid_config` on bad options. */
