@@ -130,6 +130,10 @@ describe('a node life cycle', () => {
     expect((await call(dir.url, 'GET', DISCOVER)).json.count).toBe(0)
     await call(dir.url, 'POST', '/api/v1/heartbeat', { token, body: { node_id: nodeId, available: true } })
     expect((await call(dir.url, 'GET', DISCOVER)).json.count).toBe(1)
+    await call(dir.url, 'POST', '/api/v1/heartbeat', { token, body: { node_id: nodeId, status: 'draining' } })
+    expect((await call(dir.url, 'GET', DISCOVER)).json.count).toBe(0)
+    await call(dir.url, 'POST', '/api/v1/heartbeat', { token, body: { node_id: nodeId, status: 'available' } })
+    expect((await call(dir.url, 'GET', DISCOVER)).json.count).toBe(1)
   })
 
   it('counts a metrics batch once when the node resends it', async () => {

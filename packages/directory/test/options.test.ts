@@ -67,6 +67,21 @@ describe('options', () => {
     }
   })
 
+  it('reads the client address from CF-Connecting-IP or X-Forwarded-For only with trustProxy', async () => {
+    const body = { endpoint: 'http://127.0.0.1:9', region: 'x', capabilities: [{ intent: 'urn:iicp:intent:llm:chat:v1' }], limits: { max_concurrent: 1 } }
+    const trusting = await startDirectory({ port: 0, trustProxy: true, skipLivenessCheck: true, pruneIntervalMs: 0 })
+    const plain = await startDirectory({ port: 0, skipLivenessCheck: true, pruneIntervalMs: 0 })
+    try {
+      const fwd = { 'x-forwarded-for': '203.0.113.7, 10.0.0.1' }
+      expect((await call(trusting.url, 'POST', '/api/v1/register', { body, headers: fwd })).json.observed_source_ip).toBe('203.0.113.7')
+      expect((await call(trusting.url, 'POST', '/api/v1/register', { body, headers: { ...fwd, 'cf-connecting-ip': '198.51.100.9' } })).json.observed_source_ip).toBe('198.51.100.9')
+      expect((await call(plain.url, 'POST', '/api/v1/register', { body, headers: fwd })).json.observed_source_ip).toBe('127.0.0.1')
+    } finally {
+      await trusting.close()
+      await plain.close()
+    }
+  })
+
   it('closes idempotently and stops listening', async () => {
     const dir = await startDirectory({ port: 0 })
     expect(dir.apiUrl).toBe(`${dir.url}/api`)

@@ -23,6 +23,9 @@ const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 
 function clientIp(req: IncomingMessage, trustProxy: boolean): string {
   if (trustProxy) {
+    // DIR-ADDR-05: CF-Connecting-IP, else the first X-Forwarded-For hop, else the socket.
+    const cf = req.headers['cf-connecting-ip']
+    if (typeof cf === 'string' && cf.trim()) return cf.trim()
     const fwd = req.headers['x-forwarded-for']
     const first = (Array.isArray(fwd) ? fwd[0] : fwd)?.split(',')[0]?.trim()
     if (first) return first

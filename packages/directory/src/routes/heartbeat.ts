@@ -8,6 +8,8 @@ import type { DirectoryContext } from '../context.js'
 import { authenticateNode, challengeMatches, newChallenge } from '../credentials.js'
 import type { Reply, RequestContext } from '../http/route-table.js'
 
+const UNAVAILABLE_STATUSES: ReadonlySet<string> = new Set(['unavailable', 'draining', 'busy', 'offline'])
+
 /** outcome-v2 (sem §11): success +0.01, failure −0.05, positive change capped at +0.10 per heartbeat. */
 function nextReputation(current: number, success: number, failed: number): number {
   const gain = Math.min(0.1, success * 0.01)
@@ -41,7 +43,8 @@ export function heartbeat(dir: DirectoryContext, ctx: RequestContext): Reply {
   if (hb.max_concurrent !== undefined) rec.max_concurrent = hb.max_concurrent
   if (hb.active_jobs !== undefined) rec.active_jobs = hb.active_jobs
   rec.load = hb.load ?? Math.min(1, rec.active_jobs / rec.max_concurrent)
-  rec.available = hb.available ?? true
+  // `available` wins; without it a status saying the node cannot take work counts as unavailable.
+  rec.available = hb.available ?? !UNAVAILABLE_STATUSES.has(hb.status ?? '')
   rec.last_seen = now
   let accepted: string | null = null
   if (hb.metrics !== undefined && hb.metrics_batch_id !== undefined) {
