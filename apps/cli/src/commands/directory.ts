@@ -1,0 +1,38 @@
+/** `iicp directory serve`: the embedded IICP directory (IICP-DIR; wire.md §1) until Ctrl-C. */
+import { startDirectory } from '@iicp/directory'
+import type { DirectoryOptions } from '@iicp/directory'
+import { EXIT_OK } from '../exit.js'
+import { Output } from '../output.js'
+import type { RunContext } from '../program.js'
+
+/** Flags of `iicp directory serve`. */
+export interface DirectoryServeFlags {
+  port: number
+  host: string
+  mode: 'local' | 'public'
+  dataFile?: string
+  json?: boolean
+}
+
+/** Run `iicp directory serve`. */
+export async function directoryServe(ctx: RunContext<DirectoryServeFlags>): Promise<number> {
+  const { flags } = ctx
+  const out = new Output(ctx.io, flags.json === true)
+  const options: DirectoryOptions = { port: flags.port, host: flags.host, mode: flags.mode }
+  if (flags.dataFile !== undefined) options.dataFile = flags.dataFile
+  const dir = await startDirectory(options)
+  try {
+    out.result({ event: 'ready', url: dir.url, api_url: dir.apiUrl, mode: flags.mode, public_key: dir.publicKeyHex }, () => [
+      `${out.c.green('✔')} IICP directory (${flags.mode} mode) at ${out.c.bold(dir.apiUrl)}`,
+      `${out.c.dim('nodes:')}     iicp node serve --directory ${dir.apiUrl}`,
+      `${out.c.dim('consumers:')} iicp discover llm:chat:v1 --directory ${dir.apiUrl}`,
+      out.c.dim('Ctrl-C stops it.'),
+    ].join('\n'))
+    const signal = await ctx.untilStopped()
+    out.note(out.ce.dim(`${signal}: stopping the directory…`))
+  } finally {
+    await dir.close()
+  }
+  out.event({ event: 'closed' }, `${out.ce.green('✔')} directory closed`)
+  return EXIT_OK
+}

@@ -1,0 +1,70 @@
+/**
+ * `iicp node serve`: a provider node (IICP-core §2–§4) with an echo or OpenAI-compatible backend, registered
+ * with a directory and heartbeating until Ctrl-C, when it drains, deregisters and closes.
+ */
+import { IicpNode } from '@iicp/node'
+import type { NodeOptions } from '@iicp/node'
+import { EXIT_OK } from '../exit.js'
+import { buildBackend } from '../node-backends.js'
+import type { BackendKind } from '../node-backends.js'
+import { Output } from '../output.js'
+import type { RunContext } from '../program.js'
+
+/** Flags of `iicp node serve`. */
+export interface NodeServeFlags {
+  directory: string
+  port?: number
+  host: string
+  publicEndpoint?: string
+  region?: string
+  backend: BackendKind
+  baseUrl?: string
+  model?: string
+  apiKey?: string
+  maxConcurrent?: number
+  name?: string
+  home?: string
+  json?: boolean
+}
+
+/** The NodeOptions the flags describe (the backend is built separately). */
+export function nodeOptions(flags: NodeServeFlags): Omit<NodeOptions, 'backend'> {
+  const o: Omit<NodeOptions, 'backend'> = { directoryUrl: flags.directory, host: flags.host }
+  if (flags.port !== undefined) o.port = flags.port
+  if (flags.publicEndpoint !== undefined) o.publicEndpoint = flags.publicEndpoint
+  if (flags.region !== undefined) o.region = flags.region
+  if (flags.maxConcurrent !== undefined) o.maxConcurrent = flags.maxConcurrent
+  if (flags.name !== undefined) o.name = flags.name
+  if (flags.home !== undefined) o.home = flags.home
+  return o
+}
+
+/** Run `iicp node serve`. */
+export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number> {
+  const { flags } = ctx
+  const out = new Output(ctx.io, flags.json === true)
+  const backend = buildBackend(flags.backend, flags, ctx.usage)
+  const node = new IicpNode({ ...nodeOptions(flags), backend })
+  node.on('registered', (e) => out.event(
+    { event: 'registered', node_id: e.nodeId, endpoint: e.endpoint, observed_source_ip: e.observedSourceIp ?? null },
+    `${out.ce.green('✔')} registered with ${flags.directory} as ${e.nodeId} (${e.endpoint})`,
+  ))
+  node.on('reregistered', (e) => out.event({ event: 'reregistered', node_id: e.nodeId }, `${out.ce.yellow('↻')} re-registered as ${e.nodeId}`))
+  node.on('degraded', (e) => out.event(
+    { event: 'degraded', reason: e.reason, code: e.code, retry_in_ms: e.retryInMs ?? null },
+    `${out.ce.yellow('!')} ${e.reason} (${e.code})${e.retryInMs !== undefined ? `, retrying in ${Math.round(e.retryInMs / 1000)} s` : ''}`,
+  ))
+  try {
+    await node.serve()
+    out.event(
+      { event: 'listening', url: node.url ?? null, endpoint: node.endpoint ?? null, backend: flags.backend },
+      `${out.ce.green('●')} node serving ${flags.backend} at ${node.url ?? '?'} (advertised ${node.endpoint ?? '?'}); Ctrl-C stops it`,
+    )
+    const signal = await ctx.untilStopped()
+    out.note(out.ce.dim(`${signal}: draining and deregistering…`))
+  } finally {
+    await node.close()
+  }
+  out.event({ event: 'closed' }, `${out.ce.green('✔')} node closed`)
+  return EXIT_OK
+}

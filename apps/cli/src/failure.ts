@@ -1,0 +1,28 @@
+/**
+ * Any error a command ends with → one line for people (or a JSON error body) and an exit code (issue 6).
+ * Loaded only on the failure path. Expected failures never show a stack; unknown ones show their class only.
+ */
+import { isIicpError } from '@iicp/protocol'
+import { CliFailure, EXIT_FAILURE, EXIT_USAGE } from './exit.js'
+import type { Failure } from './exit.js'
+
+// Errors that mean the caller's input was wrong rather than the mesh failing.
+const USAGE_CODES = new Set(['invalid_config', 'invalid_intent'])
+
+/** Describe `err` for the terminal; `usage` is the running command's usage line. */
+export function describeFailure(err: unknown, usage: string): Failure {
+  if (err instanceof CliFailure) return err.failure
+  if (isIicpError(err)) {
+    if (USAGE_CODES.has(err.code)) return { code: err.code, message: err.message, hint: usage, exitCode: EXIT_USAGE }
+    if (err.code === 'IICP-E033' || err.code === 'no_route_available') {
+      return {
+        code: err.code,
+        message: `${err.message}; start a node with \`iicp node serve\` or a local mesh with \`iicp mesh\``,
+        exitCode: EXIT_FAILURE,
+      }
+    }
+    return { code: err.code, message: `${err.message} (${err.code})`, exitCode: EXIT_FAILURE }
+  }
+  const name = err instanceof Error ? err.name : typeof err
+  return { code: 'internal_error', message: `unexpected ${name}; please report it with the command you ran`, exitCode: EXIT_FAILURE }
+}
