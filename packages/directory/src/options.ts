@@ -74,7 +74,7 @@ export interface DirectoryOptions {
   persistDebounceMs?: number
   /** Lifetime of dispatch and relay tickets. @default 120 */
   ticketTtlSeconds?: number
-  /** Read the client IP from X-Forwarded-For (only behind a trusted reverse proxy). @default false */
+  /** Read the client IP from CF-Connecting-IP / X-Forwarded-For (only behind a trusted reverse proxy). @default false */
   trustProxy?: boolean
 }
 
