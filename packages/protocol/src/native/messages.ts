@@ -13,7 +13,8 @@ import type { EncodeFrameOptions, Frame, NativeCodecError } from './frame.js'
 
 const uint = z.int().nonnegative()
 const text = z.string()
-const bytes = z.instanceof(Uint8Array)
+// z.instanceof would narrow to Uint8Array<ArrayBuffer>; views into socket buffers are ArrayBufferLike.
+const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected a byte string')
 const exactBytes = (n: number) => bytes.refine((b) => b.length === n, `must be exactly ${n} bytes`)
 const textList = z.array(z.string())
 const textKeyed = z.record(z.string(), z.unknown())
