@@ -31,6 +31,8 @@ export interface RelayBindResponse {
   worker_endpoint_path: string
   /** The relay takes `body` (raw response text) in results, sparing a parse and re-encode; an @iicp/relay addition. */
   raw_result?: boolean
+  /** Most calls one pull may carry (`GET /v1/relay/pull?max=N`, extras in `more`); an @iicp/relay addition. */
+  max_pull_batch?: number
 }
 
 /** `GET /v1/relay/pull` 200 response: one consumer task (official-sdks.md §5.4). */
@@ -41,6 +43,8 @@ export interface RelayPullResponse {
   task: unknown
   /** Consumer request headers (traceparent, content-type, …); an @iicp/relay addition. */
   headers?: Record<string, string>
+  /** Further queued calls, when the pull asked for `?max=N`; an @iicp/relay addition. */
+  more?: RelayPullResponse[]
 }
 
 /** `POST /v1/relay/result` request (official-sdks.md §5.4). */
@@ -136,11 +140,20 @@ export function parseRelayBindResponse(value: unknown): RelayBindResponse {
   const path = typeof value.worker_endpoint_path === 'string' ? value.worker_endpoint_path : ''
   const out: RelayBindResponse = { session_token: value.session_token, poll_timeout_s: poll, worker_endpoint_path: path }
   if (value.raw_result === true) out.raw_result = true
+  if (typeof value.max_pull_batch === 'number' && Number.isInteger(value.max_pull_batch) && value.max_pull_batch > 1) {
+    out.max_pull_batch = value.max_pull_batch
+  }
   return out
 }
 
 /** Parse a pull answer (worker side) or throw IicpError `invalid_response`. */
 export function parseRelayPullResponse(value: unknown): RelayPullResponse {
+  const out = parseOneCall(value)
+  if (isRecord(value) && Array.isArray(value.more)) out.more = value.more.map(parseOneCall)
+  return out
+}
+
+function parseOneCall(value: unknown): RelayPullResponse {
   if (!isRecord(value) || typeof value.call_id !== 'string' || value.call_id.length === 0 || !('task' in value)) {
     throw new IicpError('invalid_response', 'relay pull answer needs call_id and task')
   }

@@ -147,3 +147,32 @@ describe('the reference long-poll cycle against this relay', () => {
     expect(res.headers['access-control-allow-origin']).toBe('*')
   })
 })
+
+describe('long-poll additions a reference worker never sees', () => {
+  it('hands several queued calls to one pull that asks with ?max=N, and passes raw result bodies through', async () => {
+    const relay = await startRelayServer({ allowUnsignedBinds: true })
+    try {
+      const bound = (await post(`${relay.url}/v1/relay/bind`, { worker_id: 'w-batch' })).json as { session_token: string; max_pull_batch: number; raw_result: boolean }
+      expect(bound).toMatchObject({ max_pull_batch: 32, raw_result: true })
+      const auth = { authorization: `Bearer ${bound.session_token}` }
+      const tasks = [0, 1, 2].map((i) => ({ task_id: `t${i}`, n: i }))
+      const consumers = tasks.map((t) => post(`${relay.url}/v1/relay-for/w-batch/v1/task`, t))
+      // Wait until all three are queued: the session reports them in flight.
+      while ((relay.relay.sessions.get('w-batch')?.inFlight ?? 0) < 3) await new Promise((r) => setImmediate(r))
+      const first = (await get(`${relay.url}/v1/relay/pull?max=2`, auth)).json as { call_id: string; task: unknown; more: Array<{ call_id: string; task: unknown }> }
+      expect(first.task).toEqual(tasks[0])
+      expect(first.more.map((c) => c.task)).toEqual([tasks[1]])
+      const second = (await get(`${relay.url}/v1/relay/pull`, auth)).json as { call_id: string; task: unknown; more?: unknown }
+      expect(second.task).toEqual(tasks[2])
+      expect(second.more).toBeUndefined()
+      for (const [i, call] of [first, ...first.more, second].entries()) {
+        const res = await post(`${relay.url}/v1/relay/result`, { call_id: call.call_id, http_status: 201, http_headers: { 'x-n': String(i) }, body: `{"n":${i}}` }, auth)
+        expect(res.status).toBe(204)
+      }
+      const answers = await Promise.all(consumers)
+      expect(answers.map((a) => [a.status, a.headers['x-n'], a.text])).toEqual([[201, '0', '{"n":0}'], [201, '1', '{"n":1}'], [201, '2', '{"n":2}']])
+    } finally {
+      await relay.close()
+    }
+  })
+})

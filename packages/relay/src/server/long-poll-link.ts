@@ -50,15 +50,21 @@ export class LongPollLink implements RelayLink {
     return !this.#closed && (this.#parked.length > 0 || nowMs - this.#lastPullAtMs < this.#livenessMs)
   }
 
-  /** Serve one pull: a queued call at once, else hold the request until a call arrives or the poll times out (204). */
-  pull(res: ServerResponse): void {
+  /**
+   * Serve one pull: queued calls at once (up to `max`, the extras in `more`), else hold the request until a call
+   * arrives or the poll times out (204).
+   */
+  pull(res: ServerResponse, max = 1): void {
     this.#lastPullAtMs = this.#now()
     if (this.#closed) {
       sendNoContent(res)
       return
     }
-    while (this.#queue.length > 0) {
-      if (deliver(res, this.#queue.shift() as RelayCall)) return
+    if (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, max)
+      if (deliver(res, batch[0] as RelayCall, batch.slice(1))) return
+      // The puller vanished: put the calls back for the next pull.
+      this.#queue.unshift(...batch)
     }
     const pull: ParkedPull = {
       res,
@@ -94,10 +100,27 @@ export class LongPollLink implements RelayLink {
   }
 }
 
-function deliver(res: ServerResponse, call: RelayCall): boolean {
+function callParts(call: RelayCall): Buffer[] {
+  return [Buffer.from(`{"call_id":${JSON.stringify(call.callId)},"headers":${JSON.stringify(call.headers)},"task":`), call.body, CLOSE]
+}
+
+const CLOSE = Buffer.from('}')
+const COMMA = Buffer.from(',')
+
+function deliver(res: ServerResponse, call: RelayCall, more: RelayCall[] = []): boolean {
   if (res.destroyed || res.headersSent) return false
-  const head = `{"call_id":${JSON.stringify(call.callId)},"headers":${JSON.stringify(call.headers)},"task":`
-  const payload = Buffer.concat([Buffer.from(head), call.body, Buffer.from('}')])
+  const parts = callParts(call)
+  if (more.length > 0) {
+    // `more` is an @iicp/relay addition, sent only to pullers that asked with ?max=N.
+    parts.pop()
+    parts.push(Buffer.from(',"more":['))
+    more.forEach((c, i) => {
+      if (i > 0) parts.push(COMMA)
+      parts.push(...callParts(c))
+    })
+    parts.push(Buffer.from(']}'))
+  }
+  const payload = Buffer.concat(parts)
   res.writeHead(200, { ...CORS_HEADERS, 'content-type': 'application/json', 'content-length': payload.length })
   res.end(payload)
   return true

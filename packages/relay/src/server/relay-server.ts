@@ -29,6 +29,8 @@ import type { RelayCall, RelayCallResponse, RelayLink, RelayTransportKind } from
 import { WsLink } from './ws-link.js'
 
 const RELAY_FOR_PREFIX = '/v1/relay-for/'
+/** Most calls one long-poll pull may carry. */
+const MAX_PULL_BATCH = 32
 
 /** What `bound` and `unbound` events carry. */
 export interface RelaySessionEvent {
@@ -248,13 +250,17 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
       poll_timeout_s: Math.ceil(o.pollTimeoutMs / 1000),
       worker_endpoint_path: `${RELAY_FOR_PREFIX}${request.worker_id}`,
       raw_result: true,
+      max_pull_batch: MAX_PULL_BATCH,
     }
     sendJson(res, 200, body)
   }
 
   async httpPull(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const session = this.sessionFor(req)
-    ;(session.link as LongPollLink).pull(res)
+    const url = req.url ?? ''
+    const m = /[?&]max=(\d{1,3})(?:&|$)/.exec(url)
+    const max = m ? Math.min(MAX_PULL_BATCH, Math.max(1, Number(m[1]))) : 1
+    ;(session.link as LongPollLink).pull(res, max)
   }
 
   async httpResult(req: IncomingMessage, res: ServerResponse): Promise<void> {

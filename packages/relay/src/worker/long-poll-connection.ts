@@ -16,6 +16,8 @@ import { runTask } from './run-task.js'
 const JSON_HEADERS = { 'content-type': 'application/json' } as const
 /** Pulls held open at once: one pull carries one call, so several keep tasks flowing while others are in flight. */
 const PULLERS = 4
+/** Calls one pull asks for when the relay offers batches (a reference relay does not, and gets plain pulls). */
+const PULL_BATCH = 16
 
 /** Bind over HTTP and start pulling; rejects with IicpError when the bind fails. */
 export async function connectLongPoll(
@@ -45,7 +47,10 @@ export async function connectLongPoll(
     throw new IicpError('invalid_response', 'relay bind answer is not JSON', { cause })
   }
   const session = parseRelayBindResponse(parsed)
-  return new LongPollConnection(o, session.session_token, session.poll_timeout_s * 1000, session.raw_result === true, dispatcher)
+  const pullUrl = session.max_pull_batch === undefined
+    ? `${o.relayUrl}/v1/relay/pull`
+    : `${o.relayUrl}/v1/relay/pull?max=${Math.min(PULL_BATCH, session.max_pull_batch)}`
+  return new LongPollConnection(o, session.session_token, session.poll_timeout_s * 1000, session.raw_result === true, pullUrl, dispatcher)
 }
 
 class LongPollConnection implements WorkerConnection {
@@ -55,16 +60,18 @@ class LongPollConnection implements WorkerConnection {
   readonly #auth: Record<string, string>
   readonly #pollTimeoutMs: number
   readonly #rawResult: boolean
+  readonly #pullUrl: string
   readonly #dispatcher: Dispatcher
   readonly #ac = new AbortController()
   #onEnded: (reason: string) => void = () => undefined
   #closing: Promise<void> | undefined
 
-  constructor(o: ResolvedRelayWorkerOptions, token: string, pollTimeoutMs: number, rawResult: boolean, dispatcher: Dispatcher) {
+  constructor(o: ResolvedRelayWorkerOptions, token: string, pollTimeoutMs: number, rawResult: boolean, pullUrl: string, dispatcher: Dispatcher) {
     this.#o = o
     this.#auth = { authorization: `Bearer ${token}` }
     this.#pollTimeoutMs = pollTimeoutMs
     this.#rawResult = rawResult
+    this.#pullUrl = pullUrl
     this.#dispatcher = dispatcher
     this.ended = new Promise<string>((r) => (this.#onEnded = r))
     for (let i = 0; i < PULLERS; i++) void this.#pullLoop()
@@ -95,7 +102,7 @@ class LongPollConnection implements WorkerConnection {
       let status: number
       let text = ''
       try {
-        const res = await request(`${this.#o.relayUrl}/v1/relay/pull`, {
+        const res = await request(this.#pullUrl, {
           method: 'GET', dispatcher: this.#dispatcher, signal, headers: this.#auth, headersTimeout: wait, bodyTimeout: wait,
         })
         status = res.statusCode
@@ -118,6 +125,7 @@ class LongPollConnection implements WorkerConnection {
         return
       }
       void this.#serve(pull)
+      for (const extra of pull.more ?? []) void this.#serve(extra)
       // Let a quick handler post its result before the next pull queues behind it on the relay.
       await new Promise<void>((r) => setImmediate(r))
     }
