@@ -52,7 +52,9 @@ export type {
   Frame, NativeCodecError, NativeErrorCode, NativeMessageTypeName, EncodeFrameOptions, DecodeFrameResult, FramePushResult,
   FrameDecoderOptions, SniffResult,
 } from './native/frame.js'
+export { streamEvent, streamEventName, StreamSequence, STREAM_RELAY_BUFFER_EVENTS, STREAM_BACKPRESSURE_ERROR } from './native/streaming.js'
 export type { DecodeCborResult, DecodeCborOptions } from './native/cbor.js'
+export type { StreamStatus, StreamEventInit, StreamSequenceError, StreamSequenceErrorCode } from './native/streaming.js'
 export type {
   NativeMessage, NativeMessageKind, NativeInit, NativeAck, NativeDiscover, NativeDiscoverResponse, NativeSubProtocol,
   NativeCall, NativeResponse, NativeStreamEvent, NativeClose, NativeFeedback, NativePing, NativePong, NativeRelayBind,
