@@ -214,7 +214,8 @@ export async function runDetection(options: DetectReachabilityOptions): Promise<
   }
 
   gateway = await (options.findGateway ?? (async () => defaultGateway(options)))()
-  let cgnat = false
+  // Why we believe another NAT sits upstream (then a relay is the way out), if we do.
+  let upstreamNat: string | undefined
   let wanAddress: string | undefined
 
   // Tier 1a: map the port on the home router.
@@ -226,12 +227,19 @@ export async function runDetection(options: DetectReachabilityOptions): Promise<
       external = await mapper.externalAddress({ signal })
     } catch (err) {
       tried.push({ step, outcome: 'failed', detail: `${name}: ${describe(err)}` })
+      // A gateway that answers but withholds its WAN address usually has none worth mapping: miniupnpd
+      // does this for a 100.64/10 or private WAN, as do routers behind DS-Lite. A relay still works.
+      if (isIicpError(err) && err.extra?.wan_address_missing === true) {
+        upstreamNat = `the ${name} gateway withholds its WAN address (carrier-grade NAT, or the router wants permission for ${name} changes)`
+        tried.push({ step: 'cgnat', outcome: 'ok', detail: `${name} gateway withholds its WAN address: carrier-grade NAT suspected` })
+        break
+      }
       continue
     }
     wanAddress = external
     const wanClass = classifyHost(external)
     if (wanClass !== 'public') {
-      cgnat = true
+      upstreamNat = `the router's WAN address ${external} is ${wanClass === 'cgnat' ? 'in 100.64.0.0/10 (carrier-grade NAT)' : `${wanClass} (a second NAT in front)`}`
       tried.push({ step: 'cgnat', outcome: 'ok', detail: `${name} reports the WAN address ${external} (${wanClass}): carrier-grade NAT or a second router in front` })
       break
     }
@@ -254,7 +262,7 @@ export async function runDetection(options: DetectReachabilityOptions): Promise<
     tried.push({ step, outcome: 'failed', detail: `${name} mapped ${mapping.externalHost}:${mapping.externalPort} but ${url} ${unverifiedNote}; mapping removed` })
     await mapper.unmap(mapping).catch((err: unknown) => logger.warn({ code: isIicpError(err) ? err.code : 'unknown' }, 'could not remove an unverified mapping'))
     // A mapping that works on the router but not from outside means another NAT or a firewall upstream.
-    if (options.verifyReachable) cgnat = true
+    if (options.verifyReachable) upstreamNat = `the mapping on ${mapping.externalHost}:${mapping.externalPort} is not reachable from outside (another NAT or a firewall upstream)`
     break
   }
 
@@ -296,8 +304,8 @@ export async function runDetection(options: DetectReachabilityOptions): Promise<
     tried.push({ step: 'ipv6_direct', outcome: 'failed', detail: `${url} ${unverifiedNote}` })
   }
 
-  if (cgnat) {
-    advice.push('Behind carrier-grade NAT with no usable IPv6 route: the node will serve through a relay it elects. Ask the provider for a public IPv4 address or IPv6 to be reachable directly.')
+  if (upstreamNat) {
+    advice.push(`No direct route: ${upstreamNat}, and no usable IPv6. The node will serve through a relay it elects; a public IPv4 address or IPv6 from the provider would make it directly reachable.`)
     return done({ tier: '3', exposureMode: 'relay_required', transportMethod: 'turn_relay', relay: { elect: true }, ...(wanAddress ? { wanAddress } : {}) })
   }
   advice.push(

@@ -77,7 +77,7 @@ export function natPmp(options: NatPmpOptions = {}): PortMapper {
           cleanup()
           const result = msg.readUInt16BE(2)
           if (result !== 0) {
-            reject(new IicpError(result === 2 ? 'forbidden' : 'service_unavailable', `NAT-PMP gateway ${gateway} refused: ${RESULT_TEXT[result] ?? `result code ${result}`}`, { extra: { natpmp_result_code: result } }))
+            reject(new IicpError(result === 2 ? 'forbidden' : 'service_unavailable', `NAT-PMP gateway ${gateway} refused: ${RESULT_TEXT[result] ?? `result code ${result}`}`, { extra: { natpmp_result_code: result, ...(result === 3 ? { wan_address_missing: true } : {}) } }))
           } else if (msg.length < minLength) {
             reject(new IicpError('invalid_response', `NAT-PMP answer from ${gateway} is ${msg.length} bytes, expected ${minLength}`))
           } else {

@@ -25,18 +25,18 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 60_000 }, () => {
   beforeAll(async () => {
     netns = new GatewayNetns()
     netns.up()
-  }, 30_000)
+  }, 90_000)
 
   afterAll(async () => {
     await agent?.close()
     await netns?.down()
-  }, 30_000)
+  }, 90_000)
 
   describe('IGDv2 (miniupnpd default)', () => {
     beforeAll(async () => {
       await netns.startMiniupnpd()
       agent = await netns.agent(8080)
-    }, 30_000)
+    }, 90_000)
     afterAll(async () => {
       await agent?.close()
       agent = undefined
@@ -111,7 +111,7 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 60_000 }, () => {
     beforeAll(async () => {
       await netns.startMiniupnpd(['-1'])
       agent = await netns.agent(8081)
-    }, 30_000)
+    }, 90_000)
     afterAll(async () => {
       await agent?.close()
       agent = undefined
@@ -127,6 +127,27 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 60_000 }, () => {
       await agent!.call({ op: 'unmap', kind: 'upnp' })
       expect(netns.nft()).not.toMatch(/dport 40300/)
       expect(await netns.wanFetch('http://11.0.0.1:40300', 1500)).toMatch(/^ERR:/)
+    })
+  })
+
+  describe('a CGNAT-style gateway (WAN address in 100.64.0.0/10) with no IPv6 route', () => {
+    beforeAll(async () => {
+      netns.setWanAddress('100.64.0.1/24')
+      await netns.startMiniupnpd()
+      agent = await netns.agent(8082)
+    }, 90_000)
+    afterAll(async () => {
+      await agent?.close()
+      agent = undefined
+    })
+
+    it('decides on tier 3 (use a relay) and leaves nothing mapped on the gateway', async () => {
+      const { result } = await agent!.call<{ result: { tier: string; endpoint?: string; relay?: unknown; exposureMode: string; tried: Array<{ step: string; outcome: string }> } }>({ op: 'manager' })
+      expect(result).toMatchObject({ tier: '3', exposureMode: 'relay_required', relay: { elect: true } })
+      expect(result.endpoint).toBeUndefined()
+      expect(result.tried).toContainEqual(expect.objectContaining({ step: 'cgnat', outcome: 'ok' }))
+      expect(netns.nft()).not.toMatch(/dnat/)
+      await agent!.call({ op: 'closeManager' })
     })
   })
 })

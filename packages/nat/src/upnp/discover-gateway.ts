@@ -3,7 +3,7 @@
  * answer whose description holds the wanted service. One bad device never ends the search.
  */
 import type { Agent } from 'undici'
-import { IicpError } from '@iicp/protocol'
+import { classifyHost, IicpError } from '@iicp/protocol'
 import type { ResolvedUpnpOptions } from '../options.js'
 import { fetchDescription } from './device-description.js'
 import type { IgdDescription } from './device-description.js'
@@ -40,8 +40,8 @@ export async function discoverGateway(
     timeoutMs: options.discoveryTimeoutMs,
     signal,
   })) {
-    if (bareHost(answer.location) !== answer.from.split('%')[0]) {
-      skipped.push(`${answer.from}: LOCATION points at another host`)
+    if (!acceptableLocation(answer.location, answer.from)) {
+      skipped.push(`${answer.from}: LOCATION points at a public host`)
       continue
     }
     try {
@@ -78,4 +78,16 @@ export function defaultSsdpAddresses6(): string[] {
   }
   out.push('ff05::c')
   return out
+}
+
+/**
+ * A description is fetched from the answering host, or from another address on the local network
+ * (routers answer IPv6 searches from a link-local address but name their ULA or global one). A
+ * LOCATION on a public host is never fetched: a spoofed answer must not make us call the internet.
+ */
+export function acceptableLocation(location: string, from: string): boolean {
+  const host = bareHost(location)
+  if (host === from.split('%')[0]) return true
+  const cls = classifyHost(host)
+  return cls === 'private' || cls === 'link_local' || cls === 'loopback'
 }

@@ -58,7 +58,9 @@ export function upnp(options: UpnpOptions = {}): PortMapper {
     })
     const address = out.NewExternalIPAddress ?? ''
     if (isIP(address) !== 4 || address === '0.0.0.0') {
-      throw new IicpError('service_unavailable', 'The gateway reports no external IPv4 address (WAN down, or the router wants authorization)')
+      throw new IicpError('service_unavailable', `The gateway reports no usable external IPv4 address (${address || 'empty'}): its WAN side is down, needs authorization, or is itself behind carrier-grade NAT`, {
+        extra: { wan_address_missing: true },
+      })
     }
     return address
   }

@@ -81,7 +81,18 @@ export class GatewayNetns {
     if (!child || child.exitCode !== null) return
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
     child.kill('SIGTERM')
+    // miniupnpd removes its rules on SIGTERM; if it hangs, it goes anyway (it is ours, by pid).
+    const force = setTimeout(() => child.kill('SIGKILL'), 10_000)
     await exited
+    clearTimeout(force)
+  }
+
+  /** Replace the router's IPv4 WAN address (e.g. 100.64.0.1/24 to play a CGNAT customer router). */
+  setWanAddress(cidr: string): void {
+    for (const args of [['-4', 'addr', 'flush', 'dev', 'wan0'], ['addr', 'add', cidr, 'dev', 'wan0']]) {
+      const res = spawnSync('ip', ['-n', this.gw, ...args], { encoding: 'utf8' })
+      if (res.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${res.stderr.trim()}`)
+    }
   }
 
   /** The router's NAT and filter rules as miniupnpd left them. */
