@@ -1,2 +1,54 @@
-import type { RunContext } from "../program.js"
-export async function proxy(_ctx: RunContext<unknown>): Promise<number> { return 1 }
+/**
+ * `iicp proxy`: an OpenAI-compatible endpoint on 127.0.0.1:9483 that routes each chat through the mesh, so
+ * existing OpenAI tooling uses IICP by changing its base URL. Runs until Ctrl-C.
+ */
+import { isIicpError } from '@iicp/protocol'
+import { clientConfig, isLoopbackDirectory } from '../consumer.js'
+import { CliFailure, EXIT_FAILURE, EXIT_OK } from '../exit.js'
+import type { ConsumerFlags } from '../flags.js'
+import { Output } from '../output.js'
+import type { RunContext } from '../program.js'
+import { startProxy } from '../proxy/server.js'
+import type { RunningProxy } from '../proxy/server.js'
+
+/** Flags of `iicp proxy`. */
+export interface ProxyFlags extends ConsumerFlags {
+  port: number
+  host: string
+}
+
+/** Run `iicp proxy`. */
+export async function proxy(ctx: RunContext<ProxyFlags>): Promise<number> {
+  const { flags } = ctx
+  const out = new Output(ctx.io, flags.json === true)
+  let running: RunningProxy
+  try {
+    running = await startProxy({
+      client: clientConfig(flags),
+      port: flags.port,
+      host: flags.host,
+      ...(flags.qos !== undefined ? { qos: flags.qos } : {}),
+    })
+  } catch (err) {
+    if (isIicpError(err) && /cannot listen/.test(err.message)) {
+      throw new CliFailure({ code: 'listen_failed', message: `${err.message}; choose another with --port`, exitCode: EXIT_FAILURE })
+    }
+    throw err
+  }
+  try {
+    const base = `${running.url}/v1`
+    out.result({ event: 'ready', url: running.url, base_url: base, directory: flags.directory }, () => [
+      `${out.c.green('✔')} OpenAI-compatible proxy at ${out.c.bold(base)} → IICP directory ${flags.directory}`,
+      `${out.c.dim('use it:')} OPENAI_BASE_URL=${base} OPENAI_API_KEY=unused <your OpenAI tool>`,
+      `${out.c.dim('models:')} curl ${base}/models`,
+      ...(isLoopbackDirectory(flags.directory) ? [] : [out.c.dim('tip: for a local mesh, run `iicp mesh` and pass --directory http://127.0.0.1:9480/api')]),
+      out.c.dim('Ctrl-C stops it.'),
+    ].join('\n'))
+    const signal = await ctx.untilStopped()
+    out.note(out.ce.dim(`${signal}: stopping the proxy…`))
+  } finally {
+    await running.close()
+  }
+  out.event({ event: 'closed' }, `${out.ce.green('✔')} proxy closed`)
+  return EXIT_OK
+}

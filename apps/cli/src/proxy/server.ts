@@ -1,0 +1,170 @@
+/**
+ * The OpenAI-compatible proxy server (issue 6; wire.md §6.5 port 9483): the only file touching `req`/`res`.
+ * It bounds and parses bodies, dispatches to the handlers in `routes.ts`, and renders every failure as an
+ * OpenAI error. One IicpClient (one keep-alive pool) serves every request; `close()` is idempotent and
+ * leaves no socket behind.
+ */
+import { createServer } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { IicpClient, CHAT_INTENT } from '@iicp/client'
+import type { ClientConfig } from '@iicp/client'
+import { IicpError } from '@iicp/protocol'
+import type { Qos } from '@iicp/protocol'
+import { ModelCatalogue } from './model-catalogue.js'
+import { ProxyError, toProxyError } from './openai-errors.js'
+import { chatCompletions, getModel, listModels } from './routes.js'
+import type { ProxyContext, ProxyReply } from './routes.js'
+
+/** Options of {@link startProxy}. */
+export interface ProxyOptions {
+  /** How the proxy reaches the mesh (directory, private endpoints, timeout …). */
+  readonly client: ClientConfig
+  /** Listen port; 0 = any free port. @default 9483 */
+  readonly port?: number
+  /** Listen address. @default '127.0.0.1' */
+  readonly host?: string
+  /** QoS class asked of every routed task. */
+  readonly qos?: Qos
+  /** How long the model list from discover is reused. @default 2000 */
+  readonly modelsCacheMs?: number
+  /** Model names that mean "any chat node". @default ['auto'] */
+  readonly anyModel?: readonly string[]
+  /** Largest accepted request body. @default 1048576 */
+  readonly maxBodyBytes?: number
+  /** Milliseconds since the epoch (model-cache expiry). @default Date.now */
+  readonly clock?: () => number
+}
+
+/** A listening proxy. */
+export interface RunningProxy {
+  /** `http://127.0.0.1:<port>`; OpenAI clients take `url + '/v1'` as their base URL. */
+  readonly url: string
+  readonly port: number
+  /** Stop listening, drop connections, close the client. Idempotent. */
+  close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        reject(new BodyTooLarge())
+        req.resume()
+        return
+      }
+      chunks.push(chunk)
+    })
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.on('error', reject)
+  })
+}
+
+function send(res: ServerResponse, reply: ProxyReply): void {
+  if ('events' in reply) {
+    res.writeHead(reply.status, { ...reply.headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
+    for (const e of reply.events) res.write(`data: ${JSON.stringify(e)}\n\n`)
+    res.end('data: [DONE]\n\n')
+    return
+  }
+  const text = JSON.stringify(reply.body)
+  res.writeHead(reply.status, { ...reply.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+async function dispatch(ctx: ProxyContext, req: IncomingMessage, maxBodyBytes: number): Promise<ProxyReply> {
+  const method = req.method ?? 'GET'
+  const path = new URL(req.url ?? '/', 'http://proxy').pathname.replace(/\/+$/, '')
+  if (path === '/v1/chat/completions') {
+    if (method !== 'POST') throw new ProxyError(405, `Method ${method} not allowed on ${path}; use POST`, 'method_not_allowed')
+    let text: string
+    try {
+      text = await readBody(req, maxBodyBytes)
+    } catch (err) {
+      if (err instanceof BodyTooLarge) throw new ProxyError(413, `Request body exceeds ${maxBodyBytes} bytes`, 'payload_too_large')
+      throw err
+    }
+    let body: unknown
+    try {
+      body = JSON.parse(text)
+    } catch {
+      throw new ProxyError(400, 'The request body is not valid JSON', 'invalid_json')
+    }
+    return chatCompletions(ctx, body)
+  }
+  if (path === '/v1/models' || path.startsWith('/v1/models/')) {
+    if (method !== 'GET') throw new ProxyError(405, `Method ${method} not allowed on ${path}; use GET`, 'method_not_allowed')
+    if (path === '/v1/models') return listModels(ctx)
+    return getModel(ctx, decodeURIComponent(path.slice('/v1/models/'.length)))
+  }
+  throw new ProxyError(404, `Unknown request URL: ${method} ${path || '/'}`, 'unknown_url')
+}
+
+function listen(server: ReturnType<typeof createServer>, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      reject(new IicpError('invalid_config', `the proxy cannot listen on ${host}:${port} (${err.code ?? 'error'})`, { cause: err }))
+    }
+    server.once('error', onError)
+    server.listen(port, host, () => {
+      server.off('error', onError)
+      resolve()
+    })
+  })
+}
+
+/** Start the OpenAI-compatible proxy. Throws IicpError `invalid_config` on bad options or a taken port. */
+export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  const client = new IicpClient(options.client)
+  const clock = options.clock ?? Date.now
+  const ctx: ProxyContext = {
+    client,
+    catalogue: new ModelCatalogue(client, CHAT_INTENT, options.modelsCacheMs ?? 2000, clock),
+    anyModel: new Set(options.anyModel ?? ['auto']),
+    qos: options.qos,
+    directoryUrl: options.client.directoryUrl ?? 'https://iicp.network/api',
+    clock,
+  }
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
+  const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    dispatch(ctx, req, maxBodyBytes).then(
+      (reply) => send(res, reply),
+      (err: unknown) => {
+        const e = toProxyError(err)
+        if (res.headersSent) {
+          res.destroy()
+          return
+        }
+        send(res, { status: e.status, body: e.body() })
+      },
+    )
+  })
+  const host = options.host ?? '127.0.0.1'
+  try {
+    await listen(server, options.port ?? 9483, host)
+  } catch (err) {
+    await client.close()
+    throw err
+  }
+  const port = (server.address() as AddressInfo).port
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+        server.closeAllConnections()
+      })
+      await client.close()
+    })()
+    return closing
+  }
+  const shown = host.includes(':') ? `[${host}]` : host
+  return { url: `http://${shown}:${port}`, port, close, [Symbol.asyncDispose]: close }
+}

@@ -1,0 +1,185 @@
+/**
+ * The CLI as users meet it: a child process started like `pnpm iicp`. Proves that `mesh --demo` routes a
+ * real chat end to end and exits 0, that `discover --json` prints parseable JSON about a directory and node
+ * this test starts, that bad flags exit 2 with a usage line, that an unreachable directory exits 1 with one
+ * clear line, and that long-running commands shut down cleanly on SIGINT (nodes deregister).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startDirectory } from '@iicp/directory'
+import type { RunningDirectory } from '@iicp/directory'
+import { IicpNode, echo } from '@iicp/node'
+import { closedPort, finished, runCli, spawnCli, waitForJsonLine } from './run-cli.js'
+
+const HEX32 = /^[0-9a-f]{32}$/
+// Each case starts Node + tsx at least once on a shared 2-core machine; generous, never asserted on.
+const SLOW = 90_000
+
+describe('iicp mesh --demo', { timeout: SLOW }, () => {
+  it('starts a local mesh, routes one chat and prints the reply and its route, then exits 0', async () => {
+    const run = await runCli(['mesh', '--demo'])
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain('reply  echo: Hello from the IICP mesh')
+    expect(run.stdout).toMatch(/route {2}node [0-9a-f-]{36} {2}at http:\/\/127\.0\.0\.1:\d+ {2}attempts 1 {2}trace [0-9a-f]{32} {2}latency [\d.]+ ms/)
+    expect(run.stderr).toContain('local mesh up')
+    expect(run.stderr).not.toMatch(/at .*\.ts:\d+/)
+  })
+
+  it('prints only one JSON document with --json: reply, route and the mesh it ran on', async () => {
+    const run = await runCli(['mesh', '--demo', '--json', '--prompt', 'ping'])
+    expect(run.code).toBe(0)
+    const lines = run.stdout.trim().split('\n')
+    expect(lines).toHaveLength(1)
+    const doc = JSON.parse(lines[0] as string) as {
+      reply: string; discovered: number
+      route: { node_id: string; attempts: number; trace_id: string; latency_ms: number; endpoint: string }
+      mesh: { directory: string; nodes: { node_id: string; endpoint: string }[] }
+    }
+    expect(doc.reply).toBe('echo: ping')
+    expect(doc.discovered).toBe(2)
+    expect(doc.mesh.nodes).toHaveLength(2)
+    expect(doc.mesh.nodes.map((n) => n.node_id)).toContain(doc.route.node_id)
+    expect(doc.route.attempts).toBe(1)
+    expect(doc.route.trace_id).toMatch(HEX32)
+    expect(doc.route.latency_ms).toBeGreaterThan(0)
+    expect(doc.mesh.directory).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api$/)
+    expect(run.stderr).toBe('')
+  })
+})
+
+describe('consumer commands against a directory and node this test starts', { timeout: SLOW }, () => {
+  let dir: RunningDirectory
+  let node: IicpNode
+
+  beforeAll(async () => {
+    dir = await startDirectory({ port: 0 })
+    node = new IicpNode({ directoryUrl: dir.apiUrl, backend: echo(), host: '127.0.0.1', port: 0, persistState: false, region: 'local' })
+    await node.serve()
+    expect(node.isRegistered).toBe(true)
+  })
+  afterAll(async () => {
+    await node.close()
+    await dir.close()
+  })
+
+  it('discover --json prints the node list as JSON on stdout and nothing else', async () => {
+    const run = await runCli(['discover', 'urn:iicp:intent:llm:chat:v1', '--directory', dir.apiUrl, '--json'])
+    expect(run.code).toBe(0)
+    const doc = JSON.parse(run.stdout) as { count: number; intent: string; nodes: { node_id: string; endpoint: string; models: string[]; cx: boolean }[] }
+    expect(doc.intent).toBe('urn:iicp:intent:llm:chat:v1')
+    expect(doc.count).toBe(1)
+    expect(doc.nodes[0]).toMatchObject({ node_id: node.nodeId, endpoint: node.endpoint, models: ['echo-1'], cx: true })
+    expect(run.stderr).toBe('')
+  })
+
+  it('discover takes the short intent form and the directory from IICP_DIRECTORY_URL, and prints a table', async () => {
+    const run = await runCli(['discover', 'llm:chat:v1'], { IICP_DIRECTORY_URL: dir.apiUrl })
+    expect(run.code).toBe(0)
+    expect(run.stdout).toContain(node.nodeId)
+    expect(run.stdout).toContain('1 node(s) for urn:iicp:intent:llm:chat:v1')
+  })
+
+  it('chat prints the reply and the route through the node', async () => {
+    const run = await runCli(['chat', 'hello there', '--directory', dir.apiUrl])
+    expect(run.code).toBe(0)
+    expect(run.stdout.split('\n')[0]).toBe('echo: hello there')
+    expect(run.stdout).toContain(`node ${node.nodeId}`)
+  })
+
+  it('submit reads the payload from @file and prints the result as JSON', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'iicp-cli-'))
+    try {
+      const file = join(home, 'payload.json')
+      await writeFile(file, JSON.stringify({ prompt: 'complete me' }))
+      const run = await runCli(['submit', 'llm:completion:v1', '--payload', `@${file}`, '--directory', dir.apiUrl, '--json'])
+      expect(run.code).toBe(0)
+      const doc = JSON.parse(run.stdout) as { result: { choices: { text: string }[] }; route: { node_id: string } }
+      expect(doc.result.choices[0]?.text).toBe('complete me')
+      expect(doc.route.node_id).toBe(node.nodeId)
+    } finally {
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('usage errors exit 2 with a usage line', { timeout: SLOW }, () => {
+  it('rejects an unknown flag with its error and the command usage', async () => {
+    const run = await runCli(['discover', 'llm:chat:v1', '--bogus'])
+    expect(run.code).toBe(2)
+    expect(run.stdout).toBe('')
+    expect(run.stderr.trim().split('\n')).toEqual(["error: unknown option '--bogus'", 'usage: iicp discover [options] <intent>'])
+  })
+
+  it('rejects a value outside the choices, naming the flag', async () => {
+    const run = await runCli(['chat', 'hi', '--qos', 'fast'])
+    expect(run.code).toBe(2)
+    expect(run.stderr).toContain("option '--qos <class>' argument 'fast' is invalid")
+    expect(run.stderr).toContain('usage: iicp chat [options] <prompt>')
+  })
+
+  it('reports a usage error as JSON on stdout with --json', async () => {
+    const run = await runCli(['submit', 'llm:chat:v1', '--payload', '{not json', '--json'])
+    expect(run.code).toBe(2)
+    expect(JSON.parse(run.stdout)).toEqual({ error: { code: 'usage_error', message: '--payload: the value is not valid JSON', hint: 'usage: iicp submit [options] <intent>' } })
+  })
+})
+
+describe('an unreachable directory', { timeout: SLOW }, () => {
+  it('exits 1 with one line that suggests --directory or iicp mesh', async () => {
+    const port = await closedPort()
+    const run = await runCli(['discover', 'llm:chat:v1', '--directory', `http://127.0.0.1:${port}/api`])
+    expect(run.code).toBe(1)
+    expect(run.stdout).toBe('')
+    const lines = run.stderr.trim().split('\n')
+    expect(lines).toEqual([
+      `error: cannot reach the IICP directory at http://127.0.0.1:${port}/api (connection refused); point --directory at a running directory, or start a local mesh with \`iicp mesh\``,
+    ])
+  })
+
+  it('gives chat the same one-line answer, as JSON with --json', async () => {
+    const port = await closedPort()
+    const run = await runCli(['chat', 'hi', '--directory', `http://127.0.0.1:${port}`, '--json'])
+    expect(run.code).toBe(1)
+    const doc = JSON.parse(run.stdout) as { error: { code: string; message: string } }
+    expect(doc.error.code).toBe('directory_unreachable')
+    expect(doc.error.message).toContain('iicp mesh')
+    expect(run.stderr).toBe('')
+  })
+})
+
+describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () => {
+  it('node serve registers, then drains and deregisters on Ctrl-C and exits 0', async () => {
+    const dir = await startDirectory({ port: 0 })
+    const home = await mkdtemp(join(tmpdir(), 'iicp-cli-'))
+    try {
+      const child = spawnCli(['node', 'serve', '--directory', dir.apiUrl, '--host', '127.0.0.1', '--port', '0', '--json'], { IICP_HOME: home })
+      const done = finished(child)
+      const registered = await waitForJsonLine(child, (v) => v.event === 'registered')
+      expect(dir.directory.activeNodeCount).toBe(1)
+      expect(typeof registered.node_id).toBe('string')
+      child.kill('SIGINT')
+      const run = await done
+      expect(run.code).toBe(0)
+      expect(dir.directory.nodeCount).toBe(0)
+      expect(run.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(['registered', 'listening', 'closed'])
+    } finally {
+      await dir.close()
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+
+  it('mesh keeps running until SIGINT, serves consumers meanwhile, then closes and exits 0', async () => {
+    const child = spawnCli(['mesh', '--json', '--port', '0'])
+    const done = finished(child)
+    const ready = await waitForJsonLine(child, (v) => v.event === 'ready')
+    const directory = String(ready.directory)
+    const run = await runCli(['discover', 'llm:chat:v1', '--directory', directory, '--json'])
+    expect((JSON.parse(run.stdout) as { count: number }).count).toBe(2)
+    child.kill('SIGINT')
+    const result = await done
+    expect(result.code).toBe(0)
+    expect(result.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(['ready', 'closed'])
+  })
+})
