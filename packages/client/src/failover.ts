@@ -7,7 +7,8 @@
 import { IicpError, isIicpError } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
 import type { CircuitBreakers } from './breaker.js'
-import type { Deadline } from './deadline.js'
+import { AttemptBudget } from './deadline.js'
+import type { Cancellation, Deadline } from './deadline.js'
 import { classifyFailure, countsAsNodeFailure, retryDecision } from './retry.js'
 import type { Candidate } from './select-node.js'
 
@@ -52,16 +53,17 @@ function withAttempts(err: IicpError, errors: readonly AttemptError[], redact: (
   })
 }
 
-function attemptSignal(deadline: Deadline, ms: number | undefined): { signal: AbortSignal; done: () => void } {
-  if (ms === undefined || ms >= deadline.remaining()) return { signal: deadline.signal, done: () => {} }
-  const ctl = new AbortController()
-  const timer = setTimeout(() => ctl.abort(new IicpError('timeout', 'Attempt timed out', { retryable: true })), ms)
-  return { signal: AbortSignal.any([deadline.signal, ctl.signal]), done: () => clearTimeout(timer) }
+const nothing = (): void => {}
+
+function attemptCancel(deadline: Deadline, ms: number | undefined): { cancel: Cancellation; done: () => void } {
+  if (ms === undefined || ms >= deadline.remaining()) return { cancel: deadline, done: nothing }
+  const budget = new AttemptBudget(deadline, ms)
+  return { cancel: budget, done: () => budget.dispose() }
 }
 
 /** Run `attempt` over the candidates until one succeeds or the policy says stop. */
 export async function runFailover<T>(
-  candidates: readonly Candidate[], opts: FailoverOptions, attempt: (c: Candidate, signal: AbortSignal, remainingMs: number) => Promise<T>,
+  candidates: readonly Candidate[], opts: FailoverOptions, attempt: (c: Candidate, cancel: Cancellation, remainingMs: number) => Promise<T>,
 ): Promise<FailoverOutcome<T>> {
   const errors: AttemptError[] = []
   const excluded = new Set<string>()
@@ -87,9 +89,9 @@ export async function runFailover<T>(
     }
     breakers.begin(candidate.nodeId)
     attempts += 1
-    const { signal, done } = attemptSignal(deadline, opts.attemptTimeoutMs)
+    const { cancel, done } = attemptCancel(deadline, opts.attemptTimeoutMs)
     try {
-      const value = await attempt(candidate, signal, deadline.remaining())
+      const value = await attempt(candidate, cancel, deadline.remaining())
       breakers.success(candidate.nodeId)
       return { value, candidate, attempts, errors }
     } catch (caught) {

@@ -8,6 +8,7 @@ import { lookup as dnsLookup } from 'node:dns'
 import type { LookupAddress, LookupOptions } from 'node:dns'
 import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
+import type { Cancellation } from './deadline.js'
 import { IicpError, errorFromResponse, isIicpError, parseWire, safeParseWire } from '@iicp/protocol'
 import { addressAllowed } from './endpoint-security.js'
 
@@ -25,11 +26,11 @@ export interface HttpRequest {
   readonly path: string
   readonly method: 'GET' | 'POST'
   readonly headers: Record<string, string>
-  readonly body?: string
-  readonly signal: AbortSignal
+  readonly body?: string | undefined
+  readonly cancel: Cancellation
 }
 
-/** A buffered reply. */
+/** A buffered reply; headers are parsed on first access (the success path rarely needs them). */
 export interface HttpResponse {
   readonly status: number
   readonly headers: ResponseHeaders
@@ -68,14 +69,10 @@ function errorCode(err: unknown): string | undefined {
   return errorCode((err as { cause?: unknown }).cause)
 }
 
-/** Map anything undici throws to an IicpError; the abort reason wins when our own signal fired. */
-export function toIicpError(err: unknown, signal: AbortSignal): IicpError {
+/** Map anything undici throws to an IicpError; the cancellation reason wins when ours fired. */
+export function toIicpError(err: unknown, cancel: Cancellation): IicpError {
+  if (cancel.reason) return cancel.reason
   if (isIicpError(err)) return err
-  if (signal.aborted) {
-    const reason: unknown = signal.reason
-    if (isIicpError(reason)) return reason
-    return new IicpError('aborted', undefined, { cause: err })
-  }
   const code = errorCode(err)
   switch (code) {
     case ENDPOINT_REFUSED:
@@ -112,22 +109,59 @@ export class HttpTransport {
     }
   }
 
-  /** Send and buffer the whole reply. Throws IicpError only. */
-  async send(req: HttpRequest): Promise<HttpResponse> {
-    try {
-      const res = await this.#dispatcher.request({
-        origin: req.origin,
-        path: req.path,
-        method: req.method,
-        headers: req.headers,
-        body: req.body ?? null,
-        signal: req.signal,
+  /**
+   * Send and buffer the whole reply. Throws IicpError only. Uses the dispatcher's handler interface directly
+   * (no response stream, no AbortSignal): the cancellation calls undici's own abort function.
+   */
+  send(req: HttpRequest): Promise<HttpResponse> {
+    const { cancel } = req
+    if (cancel.reason) return Promise.reject(cancel.reason)
+    return new Promise<HttpResponse>((resolve, reject) => {
+      let settled = false
+      let abort: ((err?: Error) => void) | undefined
+      let status = 0
+      let rawHeaders: Buffer[] | string[] | null = null
+      const chunks: Buffer[] = []
+      const unsubscribe = cancel.subscribe((reason) => {
+        abort?.(reason)
+        finish(reason)
       })
-      const text = await res.body.text()
-      return { status: res.statusCode, headers: res.headers, text }
-    } catch (err) {
-      throw toIicpError(err, req.signal)
-    }
+      const finish = (err: IicpError | undefined): void => {
+        if (settled) return
+        settled = true
+        unsubscribe()
+        if (err) {
+          reject(err)
+          return
+        }
+        const text = chunks.length === 1 ? (chunks[0] as Buffer).toString('utf8') : Buffer.concat(chunks).toString('utf8')
+        resolve(new BufferedResponse(status, rawHeaders, text))
+      }
+      const handler: Dispatcher.DispatchHandler = {
+        onConnect: (fn: (err?: Error) => void) => {
+          abort = fn
+          if (cancel.reason) fn(cancel.reason)
+        },
+        onHeaders: (statusCode: number, headers: Buffer[] | string[] | null) => {
+          status = statusCode
+          rawHeaders = headers
+          return true
+        },
+        onData: (chunk: Buffer) => {
+          chunks.push(chunk)
+          return true
+        },
+        onComplete: () => finish(undefined),
+        onError: (err: Error) => finish(toIicpError(err, cancel)),
+      }
+      try {
+        this.#dispatcher.dispatch({
+          origin: req.origin, path: req.path, method: req.method, headers: req.headers, body: req.body ?? null,
+        }, handler)
+      } catch (err) {
+        finish(toIicpError(err, cancel))
+      }
+    })
   }
 
   /** Send; a 2xx JSON reply is parsed with `schema`, anything else becomes the node's/directory's IicpError. */
@@ -154,6 +188,31 @@ export function parseJsonBody<S extends WireSchema>(response: HttpResponse, sche
   const parsed = safeParseWire(schema, data, 'invalid_response')
   if (!parsed.ok) throw parsed.error
   return parsed.value
+}
+
+/** A buffered reply whose raw header list is parsed into lower-case names only when read. */
+class BufferedResponse implements HttpResponse {
+  #raw: Buffer[] | string[] | null
+  #parsed: ResponseHeaders | undefined
+  constructor(readonly status: number, raw: Buffer[] | string[] | null, readonly text: string) {
+    this.#raw = raw
+  }
+
+  get headers(): ResponseHeaders {
+    if (!this.#parsed) {
+      const out: ResponseHeaders = {}
+      const raw = this.#raw ?? []
+      for (let i = 0; i + 1 < raw.length; i += 2) {
+        const name = raw[i]?.toString('latin1').toLowerCase() as string
+        const value = raw[i + 1]?.toString('latin1') as string
+        const prev = out[name]
+        out[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+      }
+      this.#parsed = out
+      this.#raw = null
+    }
+    return this.#parsed
+  }
 }
 
 /** First value of a response header. */

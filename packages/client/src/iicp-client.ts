@@ -11,7 +11,7 @@ import type { Logger, NodeSummary, Qos } from '@iicp/protocol'
 import { CircuitBreakers } from './breaker.js'
 import { CHAT_INTENT, assertMessages, buildChatPayload, runtimeIdentityMessage, toChatCompletion } from './chat.js'
 import type { ChatCompletion, ChatMessage } from './chat.js'
-import { Deadline } from './deadline.js'
+import { Deadline, SignalCancellation } from './deadline.js'
 import { runFailover } from './failover.js'
 import type { AttemptError } from './failover.js'
 import { HttpTransport } from './http.js'
@@ -132,17 +132,16 @@ function noCandidateError(refused: readonly { reason: RefusalReason }[]): IicpEr
 
 /** Race a shared promise against one caller's deadline. */
 function untilDeadline<T>(promise: Promise<T>, deadline: Deadline): Promise<T> {
-  if (deadline.signal.aborted) return Promise.reject(deadline.error())
+  if (deadline.reason) return Promise.reject(deadline.reason)
   return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(deadline.error())
-    deadline.signal.addEventListener('abort', onAbort, { once: true })
+    const unsubscribe = deadline.subscribe(reject)
     promise.then(
       (v) => {
-        deadline.signal.removeEventListener('abort', onAbort)
+        unsubscribe()
         resolve(v)
       },
       (e: unknown) => {
-        deadline.signal.removeEventListener('abort', onAbort)
+        unsubscribe()
         reject(e)
       },
     )
@@ -205,7 +204,7 @@ export class IicpClient {
         limit: options.limit ?? 10,
         modality: options.modality,
         relayCapable: options.relayCapable,
-      }, trace, deadline.signal)
+      }, trace, deadline)
     } catch (err) {
       throw this.#surface(err, deadline)
     } finally {
@@ -237,7 +236,7 @@ export class IicpClient {
           intent, region: projected.route.region, qos: projected.route.qos, model: projected.route.model,
           minReputation: projected.route.minReputation, limit: projected.route.limit,
         }
-        const found = await untilDeadline(this.#routes.routes(query, trace, () => AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(this.#o.timeoutMs)])), deadline)
+        const found = await untilDeadline(this.#routes.routes(query, trace, () => new SignalCancellation(AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(this.#o.timeoutMs)]))), deadline)
         nodes = found.nodes
         source = found.source
       }
@@ -265,7 +264,7 @@ export class IicpClient {
         sleep: this.#o.sleep,
         logger: this.#log,
         redact: (t) => this.#redact(t),
-      }, (candidate: Candidate, signal, remainingMs) => callNode({
+      }, (candidate: Candidate, cancel, remainingMs) => callNode({
         http: this.#http,
         candidate,
         taskId,
@@ -276,7 +275,7 @@ export class IicpClient {
         trace,
         nodeToken: this.#o.nodeToken,
         allowPrivateEndpoints: this.#o.allowPrivateEndpoints,
-        signal,
+        cancel,
       }))
       const { value, candidate } = outcome
       return {

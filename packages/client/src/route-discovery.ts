@@ -15,6 +15,7 @@ import type { HttpResponse, HttpTransport } from './http.js'
 import { hopHeaders } from './trace.js'
 import type { TaskTrace } from './trace.js'
 import type { RouteDiscoveryMode } from './options.js'
+import type { Cancellation } from './deadline.js'
 
 /** Control-plane route options (sdk-request-projection profile: never sent to providers). */
 export interface RouteQuery {
@@ -103,7 +104,7 @@ export class RouteDiscovery {
   }
 
   /** `GET /v1/discover` (wire.md §1.5). */
-  async discover(query: RouteQuery, trace: TaskTrace, signal: AbortSignal): Promise<NodeListResult> {
+  async discover(query: RouteQuery, trace: TaskTrace, cancel: Cancellation): Promise<NodeListResult> {
     const params = new URLSearchParams({ intent: query.intent, limit: String(query.limit) })
     if (query.region !== undefined) params.set('region', query.region)
     if (query.qos !== undefined) params.set('qos', query.qos)
@@ -111,7 +112,7 @@ export class RouteDiscovery {
     if (query.minReputation !== undefined) params.set('min_reputation', String(query.minReputation))
     if (query.modality !== undefined) params.set('modality', query.modality)
     if (query.relayCapable !== undefined) params.set('relay_capable', String(query.relayCapable))
-    const res = await this.#call('GET', `/v1/discover?${params.toString()}`, undefined, trace, signal)
+    const res = await this.#call('GET', `/v1/discover?${params.toString()}`, undefined, trace, cancel)
     if (res.status !== 200) throw errorFromResponse(res.status, res.text, res.headers)
     const list = parseNodeList(res, this.#log)
     // SDK-DISC-02: never more than asked for, whatever the directory returns.
@@ -121,15 +122,15 @@ export class RouteDiscovery {
 
   /**
    * Candidate nodes for a task, from the cache when fresh. A miss is shared by concurrent callers, so it runs
-   * under its own signal (made only on a miss), and each caller races it against its own deadline.
+   * under its own cancellation (made only on a miss), and each caller races it against its own deadline.
    */
-  routes(query: RouteQuery, trace: TaskTrace, signal: () => AbortSignal): Promise<{ nodes: NodeSummary[]; source: RouteSource }> {
-    if (this.#cacheMs === 0) return this.#lookup(query, trace, signal())
+  routes(query: RouteQuery, trace: TaskTrace, cancel: () => Cancellation): Promise<{ nodes: NodeSummary[]; source: RouteSource }> {
+    if (this.#cacheMs === 0) return this.#lookup(query, trace, cancel())
     const key = `${query.intent}\u0000${query.region ?? ''}\u0000${query.qos ?? ''}\u0000${query.model ?? ''}\u0000${query.minReputation ?? ''}\u0000${query.limit}`
     const now = this.#clock()
     const hit = this.#cache.get(key)
     if (hit && hit.expiresAt > now) return hit.value
-    const value = this.#lookup(query, trace, signal())
+    const value = this.#lookup(query, trace, cancel())
     this.#cache.set(key, { expiresAt: now + this.#cacheMs, value })
     value.catch(() => {
       if (this.#cache.get(key)?.value === value) this.#cache.delete(key)
@@ -142,17 +143,17 @@ export class RouteDiscovery {
     this.#cache.clear()
   }
 
-  async #lookup(query: RouteQuery, trace: TaskTrace, signal: AbortSignal): Promise<{ nodes: NodeSummary[]; source: RouteSource }> {
+  async #lookup(query: RouteQuery, trace: TaskTrace, cancel: Cancellation): Promise<{ nodes: NodeSummary[]; source: RouteSource }> {
     if (this.#mode !== 'legacy' && !this.#ticketsUnsupported) {
-      const viaTickets = await this.#ticketRoutes(query, trace, signal)
+      const viaTickets = await this.#ticketRoutes(query, trace, cancel)
       if (viaTickets) return { nodes: viaTickets, source: 'ticket' }
     }
-    const list = await this.discover(query, trace, signal)
+    const list = await this.discover(query, trace, cancel)
     return { nodes: list.nodes, source: 'discover' }
   }
 
   /** Collect up to 3 verified ticket routes; undefined means "fall back to discover". */
-  async #ticketRoutes(query: RouteQuery, trace: TaskTrace, signal: AbortSignal): Promise<NodeSummary[] | undefined> {
+  async #ticketRoutes(query: RouteQuery, trace: TaskTrace, cancel: Cancellation): Promise<NodeSummary[] | undefined> {
     const nodes: NodeSummary[] = []
     const exclude: string[] = []
     const wanted = Math.min(query.limit, TICKET_CANDIDATES)
@@ -162,10 +163,10 @@ export class RouteDiscovery {
       if (query.region !== undefined) body.region = query.region
       if (query.model !== undefined) body.model = query.model
       if (query.minReputation !== undefined) body.min_reputation = query.minReputation
-      const res = await this.#call('POST', '/v1/dispatch/ticket', JSON.stringify(body), trace, signal)
+      const res = await this.#call('POST', '/v1/dispatch/ticket', JSON.stringify(body), trace, cancel)
       if (res.status === 201 || res.status === 200) {
         const ticket = parseJsonBody(res, DispatchTicketResponseSchema)
-        const node = await this.#verifiedRoute(ticket, query.intent, trace, signal)
+        const node = await this.#verifiedRoute(ticket, query.intent, trace, cancel)
         if (nodes.some((n) => n.node_id === node.node_id)) break
         nodes.push(node)
         // The whole id, not an 8-character prefix: ids sharing a prefix would otherwise hide each other.
@@ -189,9 +190,9 @@ export class RouteDiscovery {
   }
 
   async #verifiedRoute(
-    ticket: ReturnType<typeof parseJsonBody<typeof DispatchTicketResponseSchema>>, intent: string, trace: TaskTrace, signal: AbortSignal,
+    ticket: ReturnType<typeof parseJsonBody<typeof DispatchTicketResponseSchema>>, intent: string, trace: TaskTrace, cancel: Cancellation,
   ): Promise<NodeSummary> {
-    const publicKeyHex = await this.#directoryKey(trace, signal)
+    const publicKeyHex = await this.#directoryKey(trace, cancel)
     const verdict = await verifyDispatchTicket(ticket.ticket, {
       publicKeyHex, issuer: this.#issuer, audience: 'iicp.directory.dispatch', nodeId: ticket.node_id, intent,
       nowSeconds: Math.floor(this.#clock() / 1000),
@@ -205,10 +206,10 @@ export class RouteDiscovery {
     return parsed.value
   }
 
-  #directoryKey(trace: TaskTrace, signal: AbortSignal): Promise<string> {
+  #directoryKey(trace: TaskTrace, cancel: Cancellation): Promise<string> {
     if (!this.#key) {
       const p = (async () => {
-        const res = await this.#call('GET', '/v1/directory-key', undefined, trace, signal)
+        const res = await this.#call('GET', '/v1/directory-key', undefined, trace, cancel)
         if (res.status !== 200) throw errorFromResponse(res.status, res.text, res.headers)
         return parseJsonBody(res, DirectoryKeyResponseSchema).public_key
       })()
@@ -221,13 +222,13 @@ export class RouteDiscovery {
   }
 
   /** One directory request, following ≤ 3 consecutive 307/308 redirects with method and body kept. */
-  async #call(method: 'GET' | 'POST', apiPath: string, body: string | undefined, trace: TaskTrace, signal: AbortSignal): Promise<HttpResponse> {
+  async #call(method: 'GET' | 'POST', apiPath: string, body: string | undefined, trace: TaskTrace, cancel: Cancellation): Promise<HttpResponse> {
     let url = new URL(this.#base.pathname.replace(/\/+$/, '') + apiPath, this.#base)
     for (let hop = 0; ; hop++) {
       const headers: Record<string, string> = { accept: 'application/json' }
       if (body !== undefined) headers['content-type'] = 'application/json'
       hopHeaders(trace, headers)
-      const res = await this.#http.send({ origin: url.origin, path: url.pathname + url.search, method, headers, body, signal })
+      const res = await this.#http.send({ origin: url.origin, path: url.pathname + url.search, method, headers, body, cancel })
       if (res.status !== 307 && res.status !== 308) return res
       const location = headerValue(res.headers, 'location')
       if (!location) return res

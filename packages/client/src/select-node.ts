@@ -99,13 +99,32 @@ export function weightedV1Order(nodes: readonly { score: number; load?: number |
   return order
 }
 
+// Route lists are cached and reused, so the per-node work (URL parsing, endpoint checks) is done once per node
+// object and remembered here; the key includes the two flags that change the verdict.
+const candidateCache = new WeakMap<NodeSummary, Map<string, Candidate | RefusalReason>>()
+
+function cachedCandidate(node: NodeSummary, intent: string, allowPrivate: boolean, allowPlaintext: boolean): Candidate | RefusalReason {
+  const key = `${intent}|${allowPrivate ? 1 : 0}${allowPlaintext ? 1 : 0}`
+  let perNode = candidateCache.get(node)
+  if (!perNode) {
+    perNode = new Map()
+    candidateCache.set(node, perNode)
+  }
+  let c = perNode.get(key)
+  if (c === undefined) {
+    c = toCandidate(node, intent, allowPrivate, allowPlaintext)
+    perNode.set(key, c)
+  }
+  return c
+}
+
 /** Filter and order discovered nodes for one task. */
 export function selectNodes(nodes: readonly NodeSummary[], policy: SelectionPolicy): Selection {
   const direct: Candidate[] = []
   const relay: Candidate[] = []
   const refused: { nodeId: string; reason: RefusalReason }[] = []
   for (const node of nodes) {
-    const c = toCandidate(node, policy.intent, policy.allowPrivateEndpoints, policy.allowPlaintext)
+    const c = cachedCandidate(node, policy.intent, policy.allowPrivateEndpoints, policy.allowPlaintext)
     if (typeof c === 'string') {
       refused.push({ nodeId: node.node_id ?? node.endpoint ?? '?', reason: c })
       continue

@@ -13,6 +13,7 @@ import type { HttpTransport } from './http.js'
 import type { Candidate } from './select-node.js'
 import { hopHeaders } from './trace.js'
 import type { TaskTrace } from './trace.js'
+import type { Cancellation } from './deadline.js'
 
 /** Execution constraints sent to the provider (sdk-request-projection: route-only fields never appear here). */
 export interface ExecutionConstraints {
@@ -34,7 +35,7 @@ export interface TaskCall {
   readonly trace: TaskTrace
   readonly nodeToken: string | undefined
   readonly allowPrivateEndpoints: boolean
-  readonly signal: AbortSignal
+  readonly cancel: Cancellation
 }
 
 /** A successful exchange. */
@@ -101,7 +102,7 @@ export async function callNode(call: TaskCall): Promise<TaskCallResult> {
     }
     if (call.nodeToken !== undefined) headers.authorization = `Bearer ${call.nodeToken}`
     hopHeaders(call.trace, headers)
-    const res = await call.http.send({ origin, path, method: 'POST', headers, body, signal: call.signal })
+    const res = await call.http.send({ origin, path, method: 'POST', headers, body, cancel: call.cancel })
     if (res.status === 307 || res.status === 308 || res.status === 301 || res.status === 302 || res.status === 303) {
       const location = headerValue(res.headers, 'location')
       const next = location === undefined ? undefined : new URL(location, origin + path)
