@@ -151,6 +151,17 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
   }
 
   async bindSession(request: RelayBindRequest, source: string, makeLink: () => RelayLink): Promise<RelaySession> {
+    try {
+      return await this.#admit(request, source, makeLink)
+    } catch (err) {
+      this.#o.logger.info({
+        worker_id: request.worker_id, source: sourceTag(source), code: err instanceof IicpError ? err.code : 'server_error',
+      }, 'relay bind refused')
+      throw err
+    }
+  }
+
+  async #admit(request: RelayBindRequest, source: string, makeLink: () => RelayLink): Promise<RelaySession> {
     const o = this.#o
     const { claims } = await checkTicket(request.bind_ticket, request.worker_id, {
       keys: this.#keys, allowUnsignedBinds: o.allowUnsignedBinds, nodeId: o.nodeId, issuer: this.#issuer, nowMs: o.now(),
