@@ -53,8 +53,10 @@ export type {
   FrameDecoderOptions, SniffResult,
 } from './native/frame.js'
 export { streamEvent, streamEventName, StreamSequence, STREAM_RELAY_BUFFER_EVENTS, STREAM_BACKPRESSURE_ERROR } from './native/streaming.js'
+export { encodeJsonBytes, decodeJsonBytes, readCallPayload, readResponseResult } from './native/payload.js'
 export type { DecodeCborResult, DecodeCborOptions } from './native/cbor.js'
 export type { StreamStatus, StreamEventInit, StreamSequenceError, StreamSequenceErrorCode } from './native/streaming.js'
+export type { PayloadResult } from './native/payload.js'
 export type {
   NativeMessage, NativeMessageKind, NativeInit, NativeAck, NativeDiscover, NativeDiscoverResponse, NativeSubProtocol,
   NativeCall, NativeResponse, NativeStreamEvent, NativeClose, NativeFeedback, NativePing, NativePong, NativeRelayBind,

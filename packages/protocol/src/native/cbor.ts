@@ -124,3 +124,23 @@ export function encodeCbor(value: unknown): Uint8Array {
     throw new IicpError('validation_error', 'value cannot be encoded as CBOR', { cause: err })
   }
 }
+
+/**
+ * Text-keyed maps become plain objects (`Object.fromEntries` defines `__proto__` as an own key, so no
+ * prototype is touched); maps with other keys stay `Map`s so nothing is lost.
+ */
+export function plain(value: unknown): unknown {
+  if (value instanceof Map) {
+    let textKeys = true
+    for (const k of value.keys()) {
+      if (typeof k !== 'string') {
+        textKeys = false
+        break
+      }
+    }
+    if (textKeys) return Object.fromEntries(Array.from(value, ([k, v]: [unknown, unknown]) => [k, plain(v)]))
+    return new Map(Array.from(value, ([k, v]: [unknown, unknown]) => [k, plain(v)]))
+  }
+  if (Array.isArray(value)) return value.map(plain)
+  return value
+}

@@ -6,7 +6,7 @@
  * event has key 13, a DISCOVER reply key 20, anything else is a buffered response.
  */
 import { z } from 'zod'
-import { decodeCbor, encodeCbor } from './cbor.js'
+import { decodeCbor, encodeCbor, plain } from './cbor.js'
 import type { DecodeCborOptions } from './cbor.js'
 import { encodeFrame, NATIVE_FRAMING_VERSION, NativeFrameFlags, NativeMessageType } from './frame.js'
 import type { EncodeFrameOptions, Frame, NativeCodecError } from './frame.js'
@@ -476,26 +476,6 @@ export type DecodeMessageResult =
 
 function failure(code: NativeCodecError['code'], message: string): DecodeMessageResult {
   return { ok: false, error: { code, message } }
-}
-
-/**
- * Text-keyed maps become plain objects (`Object.fromEntries` defines `__proto__` as an own key, so no
- * prototype is touched); maps with other keys stay `Map`s so nothing is lost.
- */
-function plain(value: unknown): unknown {
-  if (value instanceof Map) {
-    let textKeys = true
-    for (const k of value.keys()) {
-      if (typeof k !== 'string') {
-        textKeys = false
-        break
-      }
-    }
-    if (textKeys) return Object.fromEntries(Array.from(value, ([k, v]: [unknown, unknown]) => [k, plain(v)]))
-    return new Map(Array.from(value, ([k, v]: [unknown, unknown]) => [k, plain(v)]))
-  }
-  if (Array.isArray(value)) return value.map(plain)
-  return value
 }
 
 function nestedFromWire(fields: Readonly<Record<string, number>>, value: unknown): unknown {
