@@ -213,7 +213,12 @@ export async function runDetection(options: DetectReachabilityOptions): Promise<
     return done({ tier: '4', exposureMode: 'outbound_only' })
   }
 
-  gateway = await (options.findGateway ?? (async () => defaultGateway(options)))()
+  try {
+    gateway = await (options.findGateway ?? (async () => defaultGateway(options)))()
+  } catch (err) {
+    tried.push({ step: 'upnp', outcome: 'failed', detail: `gateway finder failed: ${describe(err)}` })
+    gateway = { mappers: [] }
+  }
   // Why we believe another NAT sits upstream (then a relay is the way out), if we do.
   let upstreamNat: string | undefined
   let wanAddress: string | undefined
@@ -389,5 +394,6 @@ function endpointHost(url: string): { name: string } | undefined {
 
 function describe(err: unknown): string {
   if (isIicpError(err)) return `${err.code}: ${err.message}`
-  return 'unexpected failure'
+  // Foreign errors (from an injected seam) may carry anything; only their class name is shown.
+  return err instanceof Error ? `unexpected ${err.name}` : 'unexpected failure'
 }

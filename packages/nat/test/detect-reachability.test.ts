@@ -221,6 +221,20 @@ describe('detectReachability()', () => {
     expect(result).toMatchObject({ tier: '3', exposureMode: 'relay_required', transportMethod: 'turn_relay', relay: { endpoint: 'relay.example.org:9485', elect: false } })
   })
 
+  it('records a failing gateway finder in tried and carries on', async () => {
+    const result = await detectReachability({
+      port: 9484,
+      networkInterfaces: interfaces('192.168.1.10'),
+      detectContainer: noContainer,
+      findGateway: async () => {
+        throw new TypeError('boom')
+      },
+      ...verifier(),
+    })
+    expect(result.tier).toBe('4')
+    expect(result.tried).toContainEqual({ step: 'upnp', outcome: 'failed', detail: 'gateway finder failed: unexpected TypeError' })
+  })
+
   it('advertises nothing without a verifyReachable hook, and says so', async () => {
     const result = await detectReachability({ port: 9484, networkInterfaces: interfaces('11.22.33.44'), findGateway: async () => ({ mappers: [] }), detectContainer: noContainer })
     expect(result.tier).toBe('4')

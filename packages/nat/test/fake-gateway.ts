@@ -22,6 +22,8 @@ export interface FakeGatewayOptions {
   noAddAny?: boolean
   /** Refuse every non-zero lease with 725 OnlyPermanentLeasesSupported. */
   onlyPermanentLeases?: boolean
+  /** Loopback address to serve HTTP and SSDP on. @default '127.0.0.1' */
+  host?: '127.0.0.1' | '::1'
 }
 
 export interface SoapRecord {
@@ -63,8 +65,13 @@ export class FakeGateway {
 
   constructor(readonly options: FakeGatewayOptions) {}
 
+  get host(): string {
+    return this.options.host ?? '127.0.0.1'
+  }
+
   get descriptionUrl(): string {
-    return `http://127.0.0.1:${this.httpPort}/rootDesc.xml`
+    const host = this.host.includes(':') ? `[${this.host}]` : this.host
+    return `http://${host}:${this.httpPort}/rootDesc.xml`
   }
 
   get wanServiceType(): string {
@@ -101,21 +108,21 @@ export class FakeGateway {
         res.writeHead(404).end()
       })
     })
-    await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve))
+    await new Promise<void>((resolve) => this.server?.listen(0, this.host, resolve))
     this.httpPort = (this.server.address() as AddressInfo).port
-    const ssdp = createSocket('udp4')
+    const ssdp = createSocket(this.host.includes(':') ? 'udp6' : 'udp4')
     this.ssdp = ssdp
     ssdp.on('message', (msg, rinfo) => {
       const text = msg.toString('latin1')
       const st = /\r\nST:\s*(.+?)\r\n/i.exec(text)?.[1] ?? ''
-      if (!text.startsWith('M-SEARCH') || !st.includes('InternetGatewayDevice')) return
+      if (!text.startsWith('M-SEARCH') || !/InternetGatewayDevice|WANIPv6FirewallControl/.test(st)) return
       this.ssdpAnswers++
       const answer = (location: string): Buffer =>
         Buffer.from(`HTTP/1.1 200 OK\r\nCACHE-CONTROL: max-age=120\r\nST: ${st}\r\nUSN: uuid:fake::${st}\r\nEXT:\r\nSERVER: fake/1 UPnP/1.1\r\nLOCATION: ${location}\r\n\r\n`, 'latin1')
       if (this.decoyLocation) ssdp.send(answer(this.decoyLocation), rinfo.port, rinfo.address)
       ssdp.send(answer(this.descriptionUrl), rinfo.port, rinfo.address)
     })
-    await new Promise<void>((resolve) => ssdp.bind(0, '127.0.0.1', resolve))
+    await new Promise<void>((resolve) => ssdp.bind(0, this.host, resolve))
     this.ssdpPort = ssdp.address().port
     return this
   }
