@@ -234,7 +234,7 @@ export class IicpClient {
       } else {
         const query: RouteQuery = {
           intent, region: projected.route.region, qos: projected.route.qos, model: projected.route.model,
-          minReputation: projected.route.minReputation, limit: projected.route.limit,
+          minReputation: projected.route.minReputation, limit: projected.route.limit, profileRequest: projected.route.profileRequest,
         }
         const found = await untilDeadline(this.#routes.routes(query, trace, () => new SignalCancellation(AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(this.#o.timeoutMs)]))), deadline)
         nodes = found.nodes

@@ -16,6 +16,7 @@ import { hopHeaders } from './trace.js'
 import type { TaskTrace } from './trace.js'
 import type { RouteDiscoveryMode } from './options.js'
 import type { Cancellation } from './deadline.js'
+import type { ProfileRequest } from './projection.js'
 
 /** Control-plane route options (sdk-request-projection profile: never sent to providers). */
 export interface RouteQuery {
@@ -27,6 +28,8 @@ export interface RouteQuery {
   readonly limit: number
   readonly modality?: 'text' | 'image' | 'audio' | 'video' | undefined
   readonly relayCapable?: boolean | undefined
+  /** Draft capability-profile negotiation, sent as `profile_*` discover parameters. */
+  readonly profileRequest?: ProfileRequest | undefined
 }
 
 /** A parsed NODELIST: nodes that failed their schema are dropped, the rest keep directory order. */
@@ -112,6 +115,13 @@ export class RouteDiscovery {
     if (query.minReputation !== undefined) params.set('min_reputation', String(query.minReputation))
     if (query.modality !== undefined) params.set('modality', query.modality)
     if (query.relayCapable !== undefined) params.set('relay_capable', String(query.relayCapable))
+    const pr = query.profileRequest
+    if (pr) {
+      params.set('profile_id', pr.profileId)
+      params.set('profile_version', pr.profileVersion)
+      if (pr.profileFixtureSha256 !== undefined) params.set('profile_fixture_sha256', pr.profileFixtureSha256)
+      if (pr.required !== undefined) params.set('profile_required', String(pr.required))
+    }
     const res = await this.#call('GET', `/v1/discover?${params.toString()}`, undefined, trace, cancel)
     if (res.status !== 200) throw errorFromResponse(res.status, res.text, res.headers)
     const list = parseNodeList(res, this.#log)
@@ -126,7 +136,9 @@ export class RouteDiscovery {
    */
   routes(query: RouteQuery, trace: TaskTrace, cancel: () => Cancellation): Promise<{ nodes: NodeSummary[]; source: RouteSource }> {
     if (this.#cacheMs === 0) return this.#lookup(query, trace, cancel())
+    const pr = query.profileRequest
     const key = `${query.intent}\u0000${query.region ?? ''}\u0000${query.qos ?? ''}\u0000${query.model ?? ''}\u0000${query.minReputation ?? ''}\u0000${query.limit}`
+      + (pr ? `\u0000${pr.profileId}\u0000${pr.profileVersion}\u0000${pr.profileFixtureSha256 ?? ''}\u0000${String(pr.required)}` : '')
     const now = this.#clock()
     const hit = this.#cache.get(key)
     if (hit && hit.expiresAt > now) return hit.value
@@ -144,7 +156,8 @@ export class RouteDiscovery {
   }
 
   async #lookup(query: RouteQuery, trace: TaskTrace, cancel: Cancellation): Promise<{ nodes: NodeSummary[]; source: RouteSource }> {
-    if (this.#mode !== 'legacy' && !this.#ticketsUnsupported) {
+    // Tickets carry no profile negotiation, so a profile request goes through discover.
+    if (this.#mode !== 'legacy' && !this.#ticketsUnsupported && !query.profileRequest) {
       const viaTickets = await this.#ticketRoutes(query, trace, cancel)
       if (viaTickets) return { nodes: viaTickets, source: 'ticket' }
     }

@@ -229,6 +229,27 @@ describe('route discovery for submit', () => {
     expect(dir.requests.map((q) => q.url)).toEqual(['/api/v1/dispatch/ticket'])
   })
 
+  it('sends a profile request to discover as profile_* parameters, and keeps route-only options out of the task', async () => {
+    const node = track(await startTestNode())
+    const dir = track(await startFakeDirectory((req) => req.url.startsWith('/api/v1/discover')
+      ? { status: 200, body: { nodes: [node.summary()], count: 1 } }
+      : { status: 404, body: { error: { code: 'not_found', message: 'x' } } }))
+    await makeClient(dir.apiUrl).submit(CHAT, PAYLOAD, {
+      route: { region: 'eu-central', minReputation: 0.5, profileRequest: { profileId: 'urn:iicp:profile:x', profileVersion: '0', required: true } },
+    })
+    const q = Object.fromEntries(new URL(dir.requests[0]?.url ?? '', dir.origin).searchParams)
+    expect(q).toMatchObject({ region: 'eu-central', min_reputation: '0.5', profile_id: 'urn:iicp:profile:x', profile_version: '0', profile_required: 'true' })
+    expect(JSON.stringify(node.requests[0]?.body)).not.toMatch(/eu-central|profile|min_reputation/)
+  })
+
+  it('keeps only browser-usable (https) nodes when browserUsableOnly is asked for', async () => {
+    const node = track(await startTestNode())
+    const dir = track(await startFakeDirectory(() => ({ status: 200, body: { nodes: [node.summary()], count: 1 } })))
+    const err = await failure(makeClient(dir.apiUrl, { routeDiscovery: 'legacy' }).submit(CHAT, PAYLOAD, { route: { browserUsableOnly: true } }))
+    expect(err.code).toBe('IICP-E033')
+    expect(node.requests).toHaveLength(0)
+  })
+
   it('reuses a fresh route list, so steady-state submit is one POST to the node and no directory call', async () => {
     const node = track(await startTestNode())
     let now = 1_000_000

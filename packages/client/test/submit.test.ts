@@ -271,6 +271,51 @@ describe('submit: failover and backoff (README SDK-05, spec SDK-01)', () => {
   })
 })
 
+describe('submit: transport and routing details', () => {
+  it('reuses pooled keep-alive connections: six sequential tasks to one node travel over at most two sockets', async () => {
+    mesh = await startMesh([{}])
+    const { client } = makeClient(mesh)
+    for (let i = 0; i < 6; i++) await client.submit(CHAT, PAYLOAD)
+    const ports = new Set(mesh.nodes[0]?.requests.map((r) => r.remotePort))
+    expect(mesh.nodes[0]?.requests).toHaveLength(6)
+    expect(ports.size).toBeLessThanOrEqual(2)
+  })
+
+  it('follows a same-origin 307 from a node, and refuses a cross-origin one', async () => {
+    mesh = await startMesh([{}, {}])
+    const [a, b] = mesh.nodes
+    if (!a || !b) throw new Error('nodes missing')
+    const { client } = makeClient(mesh, { maxAttempts: 1 })
+    a.push({ kind: 'redirect', status: 307, location: '/moved/v1/task' })
+    const r = await client.submit(CHAT, PAYLOAD, { node: a.summary() })
+    expect(r.nodeId).toBe(a.nodeId)
+    expect(a.requests.map((q) => q.path)).toEqual(['/v1/task', '/moved/v1/task'])
+    a.push({ kind: 'redirect', status: 307, location: `${b.url}/v1/task` })
+    const err = await failure(client.submit(CHAT, PAYLOAD, { node: a.summary() }))
+    expect(attemptsOf(err).map((x) => x.code)).toEqual(['invalid_response'])
+    expect(b.requests).toHaveLength(0)
+  })
+
+  it('refuses a loopback endpoint without allowPrivateEndpoints (IICP-POLICY-ROUTING) and sends nothing', async () => {
+    mesh = await startMesh([{}])
+    const node = mesh.nodes[0]
+    if (!node) throw new Error('node missing')
+    client = new IicpClient({ allowPlaintext: true })
+    const err = await failure(client.submit(CHAT, PAYLOAD, { node: node.summary() }))
+    expect(err.code).toBe('IICP-POLICY-ROUTING')
+    expect(node.requests).toHaveLength(0)
+  })
+
+  it('reports the route kind: relay when the node is reached through a relay', async () => {
+    mesh = await startMesh([{}])
+    const node = mesh.nodes[0]
+    if (!node) throw new Error('node missing')
+    const { client } = makeClient(mesh)
+    const r = await client.submit(CHAT, PAYLOAD, { node: node.summary({ reachability_tier: 'relay' }) })
+    expect(r.route).toBe('relay')
+  })
+})
+
 describe('submit: terminal errors', () => {
   it('answers IICP-E033 when the directory has no node for the intent', async () => {
     mesh = await startMesh([{}])

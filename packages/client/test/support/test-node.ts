@@ -33,6 +33,8 @@ export interface RecordedRequest {
   readonly body: Record<string, unknown>
   /** The payload after CX decryption (or the plaintext payload). */
   readonly payload: unknown
+  /** Client-side port of the TCP connection (same port = reused keep-alive socket). */
+  readonly remotePort: number | undefined
 }
 
 export interface TestNodeOptions {
@@ -142,7 +144,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
           return
         }
       }
-      requests.push({ path: url, headers: req.headers, body, payload })
+      requests.push({ path: url, headers: req.headers, body, payload, remotePort: req.socket.remotePort })
       const b = queue.shift() ?? fallback
       const envelope = (result: unknown): Record<string, unknown> => ({
         task_id: taskId, status: 'success', result, metrics: { latency_ms: 1 }, model_used: 'echo-1', error: null,
