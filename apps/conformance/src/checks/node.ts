@@ -1,0 +1,293 @@
+/**
+ * Node checks against any provider node URL (wire.md §2; core §3, §7; cts §4): the health shape, the task
+ * envelope (single-level result, duplicate task ids), JSON error shapes without stack traces, and CORS.
+ * One probe task is sent and shared by the envelope checks; payloads are fixed probe text, never echoed.
+ */
+import { randomUUID } from 'node:crypto'
+import { TargetUnreachable } from '../target-http.js'
+import type { TargetResponse } from '../target-http.js'
+import { fail, pass, safeCode, skip } from './types.js'
+import type { Check, CheckContext, CheckResult } from './types.js'
+
+/** A provider node under check. */
+export interface NodeTarget {
+  /** Base URL the node serves `/v1/task` and `/iicp/health` under. */
+  readonly url: string
+  /** Token for nodes that require one (sent as `auth.node_token` and Bearer); never printed. */
+  readonly nodeToken?: string | undefined
+}
+
+const CHAT = 'urn:iicp:intent:llm:chat:v1'
+const PROBE_ORIGIN = 'https://conformance.iicp.invalid'
+const STACK_OR_PATH = [/\bat \S+ \(.*:\d+:\d+\)/, /\bat .*:\d+:\d+/, /\/(?:home|Users|var|usr|opt|tmp|root|srv)\//, /node_modules/, /Traceback \(most recent/, /[A-Za-z]:\\/]
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function memo<T>(ctx: CheckContext, key: string, make: () => Promise<T>): Promise<T> {
+  let p = ctx.memo.get(key) as Promise<T> | undefined
+  if (!p) {
+    p = make()
+    ctx.memo.set(key, p)
+  }
+  return p
+}
+
+type Answer = TargetResponse | 'unreachable'
+
+async function send(ctx: CheckContext, req: Parameters<CheckContext['http']['send']>[0]): Promise<Answer> {
+  try {
+    return await ctx.http.send({ ...req, signal: ctx.signal })
+  } catch (err) {
+    if (err instanceof TargetUnreachable) return 'unreachable'
+    throw err
+  }
+}
+
+function health(t: NodeTarget, ctx: CheckContext): Promise<Answer> {
+  return memo(ctx, 'node:health', () => send(ctx, { method: 'GET', url: `${t.url}/iicp/health` }))
+}
+
+function taskBody(intent: string, t: NodeTarget, taskId = randomUUID()): Record<string, unknown> {
+  return {
+    task_id: taskId,
+    intent,
+    payload: { messages: [{ role: 'user', content: 'iicp conformance probe' }] },
+    constraints: { timeout_ms: 10_000 },
+    auth: { node_token: t.nodeToken ?? 'iicp-conformance-probe' },
+  }
+}
+
+function authHeaders(t: NodeTarget): Record<string, string> {
+  return t.nodeToken === undefined ? {} : { authorization: `Bearer ${t.nodeToken}` }
+}
+
+interface Probe {
+  readonly body: Record<string, unknown>
+  readonly answer: Answer
+}
+
+/** The one probe task: chat if the node lists it (or lists nothing), else its first intent. */
+function probeTask(t: NodeTarget, ctx: CheckContext): Promise<Probe> {
+  return memo(ctx, 'node:task', async () => {
+    const h = await health(t, ctx)
+    const intents = h !== 'unreachable' && isRecord(h.json) && Array.isArray(h.json.intents) ? h.json.intents.filter((i): i is string => typeof i === 'string') : []
+    const intent = intents.length === 0 || intents.includes(CHAT) ? CHAT : (intents[0] as string)
+    const body = taskBody(intent, t)
+    const answer = await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body, headers: { origin: PROBE_ORIGIN, ...authHeaders(t) } })
+    return { body, answer }
+  })
+}
+
+/** Verdict on a task answer before envelope checks: unreachable, auth-gated or not 200. */
+function taskGate(id: string, t: NodeTarget, a: Answer): CheckResult | undefined {
+  if (a === 'unreachable') return fail(id, 'the node did not answer the probe task', 'request_failed', null)
+  if (a.status === 401 && t.nodeToken === undefined) return skip(id, 'the node requires a token; set IICP_CONFORMANCE_NODE_TOKEN to check tasks')
+  if (a.status !== 200) return fail(id, `probe task answered HTTP ${a.status}, expected 200`, 'unexpected_status', a.status)
+  if (!isRecord(a.json)) return fail(id, 'probe task answer is not a JSON object', 'assertion_failed', a.status)
+  return undefined
+}
+
+function jsonErrorProblem(a: TargetResponse): string | undefined {
+  if (!(a.headers['content-type'] ?? '').toLowerCase().includes('application/json')) return 'error is not served as application/json'
+  if (!isRecord(a.json) || !isRecord(a.json.error)) return 'body is not {"error":{...}}'
+  if (typeof a.json.error.code !== 'string' || a.json.error.code.length === 0) return 'error.code is missing'
+  if (typeof a.json.error.message !== 'string') return 'error.message is missing'
+  return undefined
+}
+
+function errorCase(id: string, a: Answer, okStatus: (s: number) => boolean, expected: string): CheckResult {
+  if (a === 'unreachable') return fail(id, 'the node did not answer', 'request_failed', null)
+  if (!okStatus(a.status)) return fail(id, `expected ${expected}, got HTTP ${a.status}`, 'unexpected_status', a.status)
+  const problem = jsonErrorProblem(a)
+  if (problem) return fail(id, `HTTP ${a.status} but ${problem}`, 'assertion_failed', a.status)
+  return pass(id, `HTTP ${a.status} with JSON error ${safeCode((a.json as { error: { code: unknown } }).error.code)}`, a.status)
+}
+
+const is4xx = (s: number): boolean => s >= 400 && s < 500
+
+function malformed(t: NodeTarget, ctx: CheckContext): Promise<Answer> {
+  return memo(ctx, 'node:malformed', () => send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: '{"task_id": ', headers: authHeaders(t) }))
+}
+
+function badEnvelopes(t: NodeTarget, ctx: CheckContext): Promise<Answer[]> {
+  return memo(ctx, 'node:bad-envelopes', async () => {
+    const badIntent = { ...taskBody(CHAT, t), intent: 'not-an-intent-urn' }
+    const { task_id: _omit, ...noTaskId } = taskBody(CHAT, t)
+    return [
+      await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: badIntent, headers: authHeaders(t) }),
+      await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: noTaskId, headers: authHeaders(t) }),
+    ]
+  })
+}
+
+function unknownRoute(t: NodeTarget, ctx: CheckContext): Promise<Answer> {
+  return memo(ctx, 'node:404', () => send(ctx, { method: 'GET', url: `${t.url}/iicp-conformance/no-such-route` }))
+}
+
+/** Checks of any node URL, one per NODE-* requirement. */
+export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
+  {
+    id: 'NODE-HEALTH-01',
+    async run(t, ctx) {
+      const id = this.id
+      const h = await health(t, ctx)
+      if (h === 'unreachable') return fail(id, 'GET /iicp/health did not answer', 'request_failed', null)
+      if (h.status !== 200) return fail(id, `GET /iicp/health answered HTTP ${h.status}`, 'unexpected_status', h.status)
+      if (!isRecord(h.json)) return fail(id, 'health body is not a JSON object', 'assertion_failed', h.status)
+      if (!(h.headers['content-type'] ?? '').includes('application/json')) return fail(id, 'health is not served as application/json', 'assertion_failed', h.status)
+      return pass(id, 'HTTP 200 with a JSON object', 200)
+    },
+  },
+  {
+    id: 'NODE-HEALTH-02',
+    async run(t, ctx) {
+      const id = this.id
+      const h = await health(t, ctx)
+      if (h === 'unreachable' || h.status !== 200 || !isRecord(h.json)) return fail(id, 'no JSON health body to inspect', 'request_failed', h === 'unreachable' ? null : h.status)
+      const b = h.json
+      if (b.status !== 'ok' && b.status !== 'degraded') return fail(id, 'status is neither ok nor degraded', 'assertion_failed', 200)
+      if (typeof b.load !== 'number' || typeof b.active_jobs !== 'number') return fail(id, 'load and active_jobs must be numbers', 'assertion_failed', 200)
+      return pass(id, `status ${b.status}, numeric load and active_jobs`, 200)
+    },
+  },
+  {
+    id: 'NODE-HEALTH-03',
+    async run(t, ctx) {
+      const id = this.id
+      const h = await health(t, ctx)
+      if (h === 'unreachable' || h.status !== 200 || !isRecord(h.json)) return fail(id, 'no JSON health body to inspect', 'request_failed', h === 'unreachable' ? null : h.status)
+      const b = h.json
+      if (typeof b.node_id !== 'string' || b.node_id.length === 0) return fail(id, 'node_id is missing', 'assertion_failed', 200)
+      if (!Array.isArray(b.models) || !b.models.every((m) => typeof m === 'string')) return fail(id, 'models[] is missing', 'assertion_failed', 200)
+      return pass(id, `node_id and ${b.models.length} model(s) listed`, 200)
+    },
+  },
+  {
+    id: 'NODE-TASK-01',
+    async run(t, ctx) {
+      const id = this.id
+      const { body, answer } = await probeTask(t, ctx)
+      const gate = taskGate(id, t, answer)
+      if (gate || answer === 'unreachable') return gate as CheckResult
+      const r = answer.json as Record<string, unknown>
+      if (r.task_id !== body.task_id) return fail(id, 'task_id is not echoed', 'assertion_failed', 200)
+      if (r.status !== 'success') return fail(id, `status is ${safeCode(r.status)}, expected success`, 'assertion_failed', 200)
+      const latency = isRecord(r.metrics) ? r.metrics.latency_ms : undefined
+      if (typeof latency !== 'number' || latency < 0) return fail(id, 'metrics.latency_ms is missing', 'assertion_failed', 200)
+      if (r.error !== null && r.error !== undefined) return fail(id, 'a successful task carries an error', 'assertion_failed', 200)
+      if (r.result === undefined || r.result === null) return fail(id, 'result is missing', 'assertion_failed', 200)
+      return pass(id, 'task_id echoed, status success, metrics.latency_ms present', 200)
+    },
+  },
+  {
+    id: 'NODE-TASK-02',
+    async run(t, ctx) {
+      const id = this.id
+      const { answer } = await probeTask(t, ctx)
+      const gate = taskGate(id, t, answer)
+      if (gate || answer === 'unreachable') return gate as CheckResult
+      const result = (answer.json as Record<string, unknown>).result
+      if (isRecord(result) && ('result' in result || ('task_id' in result && 'status' in result))) {
+        return fail(id, 'result holds another task envelope (double-wrapped)', 'assertion_failed', 200)
+      }
+      return pass(id, 'result is the inner value, wrapped once', 200)
+    },
+  },
+  {
+    id: 'NODE-TASK-03',
+    async run(t, ctx) {
+      const id = this.id
+      const { body, answer } = await probeTask(t, ctx)
+      const gate = taskGate(id, t, answer)
+      if (gate) return gate
+      const again = await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body, headers: authHeaders(t) })
+      if (again === 'unreachable') return fail(id, 'the node did not answer the repeated task', 'request_failed', null)
+      if (again.status === 409) {
+        const problem = jsonErrorProblem(again)
+        if (problem) return fail(id, `HTTP 409 but ${problem}`, 'assertion_failed', 409)
+        const code = (again.json as { error: { code: unknown } }).error.code
+        return code === 'conflict' ? pass(id, 'HTTP 409 conflict for the repeated task_id', 409) : fail(id, `HTTP 409 with code ${safeCode(code)}, expected conflict`, 'assertion_failed', 409)
+      }
+      if (again.status === 200 && isRecord(again.json) && again.json.task_id === body.task_id) return pass(id, 'repeated task_id replayed as the same task (sem §6.3)', 200)
+      return fail(id, `repeated task_id answered HTTP ${again.status}, expected 409 conflict`, 'unexpected_status', again.status)
+    },
+  },
+  {
+    id: 'NODE-TASK-04',
+    async run(t, ctx) {
+      const id = this.id
+      const { answer } = await probeTask(t, ctx)
+      const gate = taskGate(id, t, answer)
+      if (gate || answer === 'unreachable') return gate as CheckResult
+      const model = (answer.json as Record<string, unknown>).model_used
+      return typeof model === 'string' && model.length > 0 ? pass(id, 'model_used is named', 200) : fail(id, 'model_used is missing', 'assertion_failed', 200)
+    },
+  },
+  {
+    id: 'NODE-ERR-01',
+    async run(t, ctx) {
+      return errorCase(this.id, await malformed(t, ctx), is4xx, 'a 4xx error')
+    },
+  },
+  {
+    id: 'NODE-ERR-02',
+    async run(t, ctx) {
+      const id = this.id
+      const [badIntent, noTaskId] = await badEnvelopes(t, ctx)
+      const a = errorCase(id, badIntent as Answer, is4xx, 'a 4xx error for a malformed intent')
+      if (a.status !== 'pass') return a
+      const b = errorCase(id, noTaskId as Answer, is4xx, 'a 4xx error for a missing task_id')
+      if (b.status !== 'pass') return b
+      return pass(id, `malformed intent and missing task_id both refused with JSON errors (HTTP ${(badIntent as TargetResponse).status}, ${(noTaskId as TargetResponse).status})`)
+    },
+  },
+  {
+    id: 'NODE-ERR-03',
+    async run(t, ctx) {
+      return errorCase(this.id, await unknownRoute(t, ctx), (s) => s === 404, 'HTTP 404')
+    },
+  },
+  {
+    id: 'NODE-ERR-04',
+    async run(t, ctx) {
+      const id = this.id
+      const answers = [await malformed(t, ctx), ...(await badEnvelopes(t, ctx)), await unknownRoute(t, ctx)]
+      const bodies = answers.filter((a): a is TargetResponse => a !== 'unreachable' && a.status >= 400)
+      if (bodies.length === 0) return fail(id, 'no error answers to inspect', 'request_failed', null)
+      for (const a of bodies) {
+        if (STACK_OR_PATH.some((re) => re.test(a.text))) return fail(id, `an HTTP ${a.status} error body exposes a stack trace or file path`, 'assertion_failed', a.status)
+      }
+      return pass(id, `${bodies.length} error bodies carry no stack trace or path`)
+    },
+  },
+  {
+    id: 'NODE-CORS-01',
+    async run(t, ctx) {
+      const id = this.id
+      const a = await send(ctx, {
+        method: 'OPTIONS', url: `${t.url}/v1/task`,
+        headers: { origin: PROBE_ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization, traceparent' },
+      })
+      if (a === 'unreachable') return fail(id, 'the preflight got no answer', 'request_failed', null)
+      if (a.status !== 200 && a.status !== 204) return fail(id, `preflight answered HTTP ${a.status}`, 'unexpected_status', a.status)
+      const allowOrigin = a.headers['access-control-allow-origin']
+      if (allowOrigin !== '*' && allowOrigin !== PROBE_ORIGIN) return fail(id, 'preflight does not allow the origin', 'assertion_failed', a.status)
+      const methods = (a.headers['access-control-allow-methods'] ?? '').toUpperCase()
+      if (!methods.includes('POST') && methods !== '*') return fail(id, 'preflight does not allow POST', 'assertion_failed', a.status)
+      return pass(id, `HTTP ${a.status}, origin and POST allowed`, a.status)
+    },
+  },
+  {
+    id: 'NODE-CORS-02',
+    async run(t, ctx) {
+      const id = this.id
+      const { answer } = await probeTask(t, ctx)
+      if (answer === 'unreachable') return fail(id, 'the node did not answer the probe task', 'request_failed', null)
+      const allowOrigin = answer.headers['access-control-allow-origin']
+      if (allowOrigin !== '*' && allowOrigin !== PROBE_ORIGIN) return fail(id, 'task response lacks Access-Control-Allow-Origin', 'assertion_failed', answer.status)
+      return pass(id, 'task response allows the origin', answer.status)
+    },
+  },
+]

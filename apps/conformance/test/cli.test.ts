@@ -1,0 +1,83 @@
+/**
+ * The conformance command as users run it, with injected output: exit 0 and spec JSON when every MUST passes,
+ * exit 1 when one fails, exit 2 for a remote target without --allow-remote (nothing is contacted), and
+ * Markdown output for the README table. Runs against small loopback targets to keep it quick.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { startDirectory } from '@iicp/directory'
+import { runCli } from '../src/index.js'
+import type { CommandIo } from '../src/index.js'
+import { startDirectoryAcceptingMissingIntent } from './support/broken-directory.js'
+
+const cleanup: Array<() => Promise<void>> = []
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn()
+})
+
+function io(): CommandIo & { out: string; err: string; code: number | undefined } {
+  const state = {
+    out: '', err: '', code: undefined as number | undefined, env: {},
+    stdout(t: string) {
+      state.out += t
+    },
+    stderr(t: string) {
+      state.err += t
+    },
+    setExitCode(c: number) {
+      state.code = c
+    },
+  }
+  return state
+}
+
+const PUBLIC_IDS = 'DIR-DISC-01,DIR-DISC-04,DIR-DISC-09,DIR-DISC-10'
+
+describe('iicp conformance', () => {
+  it('exits 0 and prints content-free JSON for a conformant directory', async () => {
+    const dir = await startDirectory({ port: 0, mode: 'local', pruneIntervalMs: 0 })
+    cleanup.push(() => dir.close())
+    const o = io()
+    await runCli(['node', 'conformance', '--', '--directory', dir.apiUrl, '--json', '--only', PUBLIC_IDS], o)
+    expect(o.code).toBe(0)
+    const docs = JSON.parse(o.out) as Array<{ profile: string; summary: { passed: number; failed: number } }>
+    expect(docs.map((d) => [d.profile, d.summary.passed, d.summary.failed])).toEqual([['directory-public-v1', 4, 0]])
+    expect(o.out).not.toContain(String(dir.port))
+  })
+
+  it('exits 1 and shows the failing id in the table when a MUST fails', async () => {
+    const dir = await startDirectoryAcceptingMissingIntent()
+    cleanup.push(() => dir.close())
+    const o = io()
+    await runCli(['node', 'conformance', '--directory', dir.url, '--only', PUBLIC_IDS], o)
+    expect(o.code).toBe(1)
+    expect(o.out).toMatch(/DIR-DISC-10\s+MUST\s+FAIL\s+expected HTTP 422, got 200/)
+    expect(o.out).toContain('NOT conformant')
+  })
+
+  it('exits 2 for a remote target without --allow-remote, before contacting it', async () => {
+    const o = io()
+    await runCli(['node', 'conformance', '--node', 'https://node.example.org'], o)
+    expect(o.code).toBe(2)
+    expect(o.err).toBe('error: --node is not a loopback address; pass --allow-remote to check remote targets\n')
+    expect(o.out).toBe('')
+  })
+
+  it('exits 2 for an unknown requirement id and for --json with --markdown', async () => {
+    const unknown = io()
+    await runCli(['node', 'conformance', '--only', 'SDK-99'], unknown)
+    expect(unknown.code).toBe(2)
+    expect(unknown.err).toContain('SDK-99')
+    const both = io()
+    await runCli(['node', 'conformance', '--json', '--markdown'], both)
+    expect(both.code).toBe(2)
+  })
+
+  it('prints the README six rows as Markdown with --markdown', async () => {
+    const o = io()
+    await runCli(['node', 'conformance', '--markdown', '--only', 'SDK-01,SDK-02,SDK-03,SDK-04,SDK-05,SDK-06'], o)
+    expect(o.code).toBe(0)
+    const rows = o.out.split('\n').filter((l) => l.startsWith('| SDK-0'))
+    expect(rows.map((l) => l.split(' | ')[0])).toEqual(['| SDK-01', '| SDK-02', '| SDK-03', '| SDK-04', '| SDK-05', '| SDK-06'])
+    expect(rows.every((l) => l.includes('✅ pass'))).toBe(true)
+  })
+})
