@@ -46,7 +46,7 @@ export {
 } from './native/frame.js'
 export { encodeCbor, decodeCbor } from './native/cbor.js'
 export {
-  encodeNativeMessage, encodeNativePayload, decodeNativeMessage, nativeTypeOf, isNativeMessageType,
+  encodeNativeMessage, encodeNativePayload, decodeNativeMessage, nativeTypeOf, isNativeMessageType, closeFor,
 } from './native/messages.js'
 export type {
   Frame, NativeCodecError, NativeErrorCode, NativeMessageTypeName, EncodeFrameOptions, DecodeFrameResult, FramePushResult,

@@ -223,3 +223,18 @@ describe('sniffProtocol', () => {
     expect(sniffProtocol(ascii('IICQ'))).toBe('http')
   })
 })
+
+describe('the @iicp/protocol index', () => {
+  it('exports the native codec by name', async () => {
+    const api = await import('../src/index.js')
+    for (const name of [
+      'NATIVE_FRAME_MAGIC', 'NATIVE_FRAME_HEADER_BYTES', 'NATIVE_MAX_PAYLOAD_BYTES', 'NATIVE_FRAMING_VERSION', 'NativeMessageType',
+      'NativeFrameFlags', 'encodeFrame', 'decodeFrame', 'FrameDecoder', 'sniffProtocol', 'encodeCbor', 'decodeCbor',
+      'encodeNativeMessage', 'encodeNativePayload', 'decodeNativeMessage', 'nativeTypeOf', 'isNativeMessageType', 'closeFor',
+      'streamEvent', 'streamEventName', 'StreamSequence', 'STREAM_RELAY_BUFFER_EVENTS', 'STREAM_BACKPRESSURE_ERROR',
+      'encodeJsonBytes', 'decodeJsonBytes', 'readCallPayload', 'readResponseResult',
+    ]) {
+      expect(Reflect.get(api, name), name).toBeDefined()
+    }
+  })
+})

@@ -7,7 +7,7 @@ import { decodeCbor, encodeCbor } from '../src/native/cbor.js'
 import { decodeFrame, encodeFrame, NativeFrameFlags, NativeMessageType } from '../src/native/frame.js'
 import type { Frame } from '../src/native/frame.js'
 import {
-  decodeNativeMessage, encodeNativeMessage, encodeNativePayload, isNativeMessageType, nativeTypeOf,
+  closeFor, decodeNativeMessage, encodeNativeMessage, encodeNativePayload, isNativeMessageType, nativeTypeOf,
 } from '../src/native/messages.js'
 import type { NativeMessage, NativeMessageKind } from '../src/native/messages.js'
 
@@ -266,6 +266,17 @@ describe('decodeNativeMessage refusals', () => {
     const payload = new Uint8Array([0xa1, 0x05, ...deep, 0x00])
     const decoded = decodeNativeMessage(frameOf(NativeMessageType.CALL, payload))
     expect(decoded.ok).toBe(false)
+  })
+})
+
+describe('closeFor', () => {
+  it('names the codec error as the CLOSE reason', () => {
+    expect(closeFor({ code: 'frame_too_large', message: 'too big' })).toEqual({ kind: 'close', reason: 'frame_too_large', message: 'too big' })
+    expect(toHex(encodeNativeMessage({ kind: 'close', reason: 'graceful' }))).toBe('49494350010700000000000b' + 'a10168677261636566756c')
+  })
+
+  it('stays silent on a wrong magic, where the peer is likely not IICP', () => {
+    expect(closeFor({ code: 'invalid_magic', message: 'x' })).toBeUndefined()
   })
 })
 

@@ -572,3 +572,12 @@ export function decodeNativeMessage(frame: Frame, options: DecodeCborOptions = {
 export function isNativeMessageType(type: number): boolean {
   return KIND_BY_TYPE.has(type)
 }
+
+/**
+ * The CLOSE to send before dropping a connection for a codec error (frm §8.4, §9.6): reason = the error code.
+ * `undefined` for a wrong magic, where the spec says close silently because the peer likely is not IICP.
+ */
+export function closeFor(error: NativeCodecError): NativeClose | undefined {
+  if (error.code === 'invalid_magic') return undefined
+  return { kind: 'close', reason: error.code, message: error.message }
+}
