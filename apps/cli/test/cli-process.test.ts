@@ -5,6 +5,7 @@
  * clear line, and that long-running commands shut down cleanly on SIGINT (nodes deregister).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import OpenAI from 'openai'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -181,5 +182,26 @@ describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () =
     const result = await done
     expect(result.code).toBe(0)
     expect(result.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(['ready', 'closed'])
+  })
+
+  it('proxy serves OpenAI clients against a loopback directory (private endpoints implied) until SIGINT', async () => {
+    const dir = await startDirectory({ port: 0 })
+    const node = new IicpNode({ directoryUrl: dir.apiUrl, backend: echo(), host: '127.0.0.1', port: 0, persistState: false })
+    await node.serve()
+    const child = spawnCli(['proxy', '--port', '0', '--json'], { IICP_DIRECTORY_URL: dir.apiUrl })
+    const done = finished(child)
+    try {
+      const ready = await waitForJsonLine(child, (v) => v.event === 'ready')
+      expect(ready.base_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/)
+      const client = new OpenAI({ baseURL: String(ready.base_url), apiKey: 'unused', maxRetries: 0 })
+      const res = await client.chat.completions.create({ model: 'echo-1', messages: [{ role: 'user', content: 'via the cli' }] })
+      expect(res.choices[0]?.message.content).toBe('echo: via the cli')
+    } finally {
+      child.kill('SIGINT')
+      const run = await done
+      await node.close()
+      await dir.close()
+      expect(run.code).toBe(0)
+    }
   })
 })
