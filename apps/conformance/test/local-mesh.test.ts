@@ -1,0 +1,89 @@
+/**
+ * The local mesh is real: the in-repo directory routes each scenario intent to the nodes the SDK checks
+ * expect (healthy node for chat, a 503 node ahead of it in its own region, single fault nodes elsewhere),
+ * the directory counts what it receives, fault nodes misbehave as scripted, and close() is idempotent
+ * and leaves no listener behind.
+ */
+import { randomUUID } from 'node:crypto'
+import { afterEach, describe, expect, it } from 'vitest'
+import { request } from 'undici'
+import { CHAT_INTENT, FAULT_REGION, SCENARIO_INTENTS, startFaultNode, startLocalMesh } from '../src/index.js'
+import type { LocalMesh } from '../src/index.js'
+
+let mesh: LocalMesh | undefined
+afterEach(async () => {
+  await mesh?.close()
+  mesh = undefined
+})
+
+async function get(url: string): Promise<{ status: number; json: unknown }> {
+  const res = await request(url)
+  const text = await res.body.text()
+  return { status: res.statusCode, json: text === '' ? undefined : JSON.parse(text) }
+}
+
+async function post(url: string, body: unknown): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
+  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
+}
+
+function endpoints(json: unknown): string[] {
+  return ((json as { nodes: Array<{ endpoint: string }> }).nodes).map((n) => n.endpoint)
+}
+
+describe('startLocalMesh', () => {
+  it('routes chat to the healthy node and puts the 503 node first for a client preferring the fault region', async () => {
+    mesh = await startLocalMesh()
+    const chat = await get(`${mesh.apiUrl}/v1/discover?intent=${encodeURIComponent(CHAT_INTENT)}`)
+    expect(endpoints(chat.json)).toEqual([mesh.nodeUrl])
+    const failover = await get(`${mesh.apiUrl}/v1/discover?intent=${encodeURIComponent(SCENARIO_INTENTS.failover)}&region=${FAULT_REGION}`)
+    expect(endpoints(failover.json)).toEqual([mesh.faults.unavailable?.url, mesh.nodeUrl])
+    for (const intent of [SCENARIO_INTENTS.hang, SCENARIO_INTENTS.reset, SCENARIO_INTENTS.html, SCENARIO_INTENTS.leak, SCENARIO_INTENTS.retryAfter]) {
+      expect(endpoints((await get(`${mesh.apiUrl}/v1/discover?intent=${encodeURIComponent(intent)}`)).json)).toHaveLength(1)
+    }
+    expect(mesh.traffic.count('GET', '/api/v1/discover')).toBe(7)
+  })
+
+  it('closes idempotently and leaves no listener behind', async () => {
+    const m = await startLocalMesh()
+    const urls = [m.origin, m.nodeUrl, ...Object.values(m.faults).map((f) => f.url)]
+    await Promise.all([m.close(), m.close()])
+    await m.close()
+    for (const url of urls) await expect(request(`${url}/iicp/health`)).rejects.toThrow()
+  })
+})
+
+describe('fault nodes', () => {
+  it('answers 429 with Retry-After the first time a task id is seen and succeeds on its retry', async () => {
+    const node = await startFaultNode({ behaviour: 'rate-limited-once', intents: [CHAT_INTENT], retryAfterSeconds: 7 })
+    try {
+      const task = { task_id: randomUUID(), intent: CHAT_INTENT, payload: {} }
+      const first = await post(`${node.url}/v1/task`, task)
+      expect([first.status, first.headers['retry-after'], JSON.parse(first.text)]).toEqual([429, '7', { error: { code: 'rate_limited', message: 'Too many requests' } }])
+      const second = await post(`${node.url}/v1/task`, task)
+      expect(second.status).toBe(200)
+      expect(JSON.parse(second.text)).toMatchObject({ task_id: task.task_id, status: 'success', error: null })
+      expect(node.requestsFor(task.task_id)).toBe(2)
+    } finally {
+      await node.close()
+    }
+  })
+
+  it('double-wraps results, serves HTML errors and quotes the credential it was sent, as scripted', async () => {
+    const wrap = await startFaultNode({ behaviour: 'double-wrap', intents: [CHAT_INTENT] })
+    const html = await startFaultNode({ behaviour: 'html', intents: [CHAT_INTENT] })
+    const echo = await startFaultNode({ behaviour: 'token-echo', intents: [CHAT_INTENT] })
+    try {
+      const task = (): Record<string, unknown> => ({ task_id: randomUUID(), intent: CHAT_INTENT, payload: {}, auth: { node_token: 'quoted.token' } })
+      const wrapped = JSON.parse((await post(`${wrap.url}/v1/task`, task())).text) as { result: { result?: unknown; status?: string } }
+      expect(wrapped.result.status).toBe('success')
+      expect(wrapped.result.result).toMatchObject({ object: 'chat.completion' })
+      const page = await post(`${html.url}/v1/task`, task())
+      expect([page.status, page.headers['content-type']]).toEqual([500, 'text/html'])
+      expect((await post(`${echo.url}/v1/task`, task())).text).toContain('quoted.token')
+      expect((await post(`${wrap.url}/v1/task`, { ...task(), intent: 'bad' })).status).toBe(422)
+    } finally {
+      await Promise.all([wrap.close(), html.close(), echo.close()])
+    }
+  })
+})
