@@ -58,6 +58,16 @@ describe('readResponseResult', () => {
     expect(result.ok && result.value).toMatchObject({ id: 'chatcmpl-call-native-1', choices: [{ message: { content: 'echo: hello native' } }] })
   })
 
+  it('re-encodes every captured direct result to the same CBOR bytes the Python node wrote', () => {
+    for (const i of [9, 11]) {
+      const response = message(direct, i)
+      if (response.kind !== 'response' || !(response.result instanceof Uint8Array)) throw new Error('not a direct RESPONSE')
+      const result = readResponseResult(response, 'direct')
+      if (!result.ok) throw new Error(result.error.code)
+      expect(Buffer.from(encodeCbor(result.value)).equals(Buffer.from(response.result))).toBe(true)
+    }
+  })
+
   it('reads a relay RESPONSE result from JSON bytes as the handler return value', () => {
     const response = message(relay, 9)
     if (response.kind !== 'response') throw new Error('not a RESPONSE')
