@@ -157,9 +157,9 @@ describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () =
     try {
       const child = spawnCli(['node', 'serve', '--directory', dir.apiUrl, '--host', '127.0.0.1', '--port', '0', '--json'], { IICP_HOME: home })
       const done = finished(child)
-      const registered = await waitForJsonLine(child, (v) => v.event === 'registered')
+      const listening = await waitForJsonLine(child, (v) => v.event === 'listening')
       expect(dir.directory.activeNodeCount).toBe(1)
-      expect(typeof registered.node_id).toBe('string')
+      expect(listening.backend).toBe('echo')
       child.kill('SIGINT')
       const run = await done
       expect(run.code).toBe(0)

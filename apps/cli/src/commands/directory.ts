@@ -20,6 +20,8 @@ export async function directoryServe(ctx: RunContext<DirectoryServeFlags>): Prom
   const out = new Output(ctx.io, flags.json === true)
   const options: DirectoryOptions = { port: flags.port, host: flags.host, mode: flags.mode }
   if (flags.dataFile !== undefined) options.dataFile = flags.dataFile
+  // Listen for Ctrl-C from the start: a signal during startup then shuts down cleanly once up.
+  const stopped = ctx.untilStopped()
   const dir = await startDirectory(options)
   try {
     out.result({ event: 'ready', url: dir.url, api_url: dir.apiUrl, mode: flags.mode, public_key: dir.publicKeyHex }, () => [
@@ -28,7 +30,7 @@ export async function directoryServe(ctx: RunContext<DirectoryServeFlags>): Prom
       `${out.c.dim('consumers:')} iicp discover llm:chat:v1 --directory ${dir.apiUrl}`,
       out.c.dim('Ctrl-C stops it.'),
     ].join('\n'))
-    const signal = await ctx.untilStopped()
+    const signal = await stopped
     out.note(out.ce.dim(`${signal}: stopping the directory…`))
   } finally {
     await dir.close()

@@ -63,6 +63,8 @@ export async function mesh(ctx: RunContext<MeshFlags>): Promise<number> {
   const out = new Output(ctx.io, flags.json === true)
   const kinds: BackendKind[] = flags.backend ?? ['echo', 'echo']
   const backends = kinds.map((k) => buildBackend(k, flags, ctx.usage))
+  // A live mesh listens for Ctrl-C from the start, so a signal during startup still closes it cleanly.
+  const stopped = flags.demo === true ? undefined : ctx.untilStopped()
   const progress = out.progress('starting a local directory and nodes on 127.0.0.1')
   let local: LocalMesh | undefined
   let client: IicpClient | undefined
@@ -122,7 +124,7 @@ export async function mesh(ctx: RunContext<MeshFlags>): Promise<number> {
     }
     draw()
     const timer = out.interactive ? setInterval(draw, 1000) : undefined
-    const signal = await ctx.untilStopped()
+    const signal = await (stopped ?? ctx.untilStopped())
     if (timer) clearInterval(timer)
     out.clearStatus()
     out.note(out.ce.dim(`${signal}: stopping nodes (deregistering) and the directory…`))

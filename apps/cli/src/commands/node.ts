@@ -44,6 +44,8 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
   const { flags } = ctx
   const out = new Output(ctx.io, flags.json === true)
   const backend = buildBackend(flags.backend, flags, ctx.usage)
+  // Listen for Ctrl-C from the start: a signal during startup then shuts down cleanly once up.
+  const stopped = ctx.untilStopped()
   const node = new IicpNode({ ...nodeOptions(flags), backend })
   node.on('registered', (e) => out.event(
     { event: 'registered', node_id: e.nodeId, endpoint: e.endpoint, observed_source_ip: e.observedSourceIp ?? null },
@@ -60,7 +62,7 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
       { event: 'listening', url: node.url ?? null, endpoint: node.endpoint ?? null, backend: flags.backend },
       `${out.ce.green('●')} node serving ${flags.backend} at ${node.url ?? '?'} (advertised ${node.endpoint ?? '?'}); Ctrl-C stops it`,
     )
-    const signal = await ctx.untilStopped()
+    const signal = await stopped
     out.note(out.ce.dim(`${signal}: draining and deregistering…`))
   } finally {
     await node.close()

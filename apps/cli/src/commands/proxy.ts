@@ -22,6 +22,8 @@ export async function proxy(ctx: RunContext<ProxyFlags>): Promise<number> {
   const { flags } = ctx
   const out = new Output(ctx.io, flags.json === true)
   let running: RunningProxy
+  // Listen for Ctrl-C from the start: a signal during startup then shuts down cleanly once up.
+  const stopped = ctx.untilStopped()
   try {
     running = await startProxy({
       client: clientConfig(flags),
@@ -44,7 +46,7 @@ export async function proxy(ctx: RunContext<ProxyFlags>): Promise<number> {
       ...(isLoopbackDirectory(flags.directory) ? [] : [out.c.dim('tip: for a local mesh, run `iicp mesh` and pass --directory http://127.0.0.1:9480/api')]),
       out.c.dim('Ctrl-C stops it.'),
     ].join('\n'))
-    const signal = await ctx.untilStopped()
+    const signal = await stopped
     out.note(out.ce.dim(`${signal}: stopping the proxy…`))
   } finally {
     await running.close()
