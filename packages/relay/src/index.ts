@@ -5,6 +5,8 @@ export { createRelayWorker } from './worker/relay-worker.js'
 export { electRelay, rankRelays, relayEndpointFor, RELAY_MIN_REPUTATION } from './election.js'
 export {
   parseRelayBindRequest, parseRelayBindResponse, parseRelayPullResponse, parseRelayResultRequest, isValidWorkerId,
+  WorkerIdSchema, RelayBindRequestSchema, RelayBindResponseSchema, RelayPulledCallSchema, RelayPullResponseSchema,
+  RelayResultRequestSchema, RelayForHealthResponseSchema,
 } from './schemas.js'
 
 export type {
@@ -16,5 +18,5 @@ export type { RelayWorker, RelayWorkerEvents, RelayWorkerState } from './worker/
 export type { RelayServerOptions, RelayWorkerOptions, RelayTaskHandler, RelayTaskResponse } from './options.js'
 export type { RelayCandidate, ElectRelayOptions } from './election.js'
 export type {
-  RelayBindRequest, RelayBindResponse, RelayPullResponse, RelayResultRequest, RelayForHealthResponse,
+  RelayBindRequest, RelayBindResponse, RelayPulledCall, RelayPullResponse, RelayResultRequest, RelayForHealthResponse,
 } from './schemas.js'

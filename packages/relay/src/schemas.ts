@@ -1,104 +1,106 @@
 /**
  * Wire bodies of the relay's HTTP long-poll transport (IICP-DIR §7.1; wire.md §9 item 27 leaves them open, so
- * these match what the reference Python relay sends and accepts, official-sdks.md §5.4, and add optional fields
- * it ignores). Hand-written parsers: @iicp/relay does not depend on zod, so these are the schemas until the
- * shapes move to @iicp/protocol.
+ * these match what the reference Python relay sends and accepts, official-sdks.md §5.4 and fixtures/interop
+ * capture d, plus optional fields it ignores). Strict on what this relay receives, lenient on what workers read.
  */
-import { IicpError } from '@iicp/protocol'
+import { z } from 'zod'
+import { parseWire } from '@iicp/protocol'
 
 /** A worker id travels in URL paths (`/v1/relay-for/{worker_id}`), so it stays URL-safe. */
 const WORKER_ID_RE = /^[A-Za-z0-9._:@-]{1,128}$/
 
+/** Header maps arrive with any case; names are kept lower-case. */
+const HeaderMapSchema = z.record(z.string(), z.string()).transform((h) => {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(h)) out[k.toLowerCase()] = v
+  return out
+})
+
+/** A bindable worker id (IICP-DIR §7.2). */
+export const WorkerIdSchema = z.string().regex(WORKER_ID_RE, 'required: 1-128 characters of A-Z a-z 0-9 . _ : @ -')
+
 /** `POST /v1/relay/bind` request (IICP-DIR §7.1, §7.4). */
-export interface RelayBindRequest {
-  /** The worker's node id; consumers reach it at `/v1/relay-for/{worker_id}`. */
-  worker_id: string
-  /** The worker's intent (informational, echoed in relay-for health). */
-  intent?: string
-  /** Models the worker serves (echoed in relay-for health). */
-  models?: string[]
-  /** Directory-signed bind ticket (IICP-DIR §7.4). */
-  bind_ticket?: string
-}
+export const RelayBindRequestSchema = z.looseObject({
+  /** IICP-DIR §7.2: the worker's node id; consumers reach it at `/v1/relay-for/{worker_id}`. */
+  worker_id: WorkerIdSchema,
+  /** official-sdks.md §5.4: the worker's intent (echoed nowhere; informational). */
+  intent: z.string().max(256).nullish().transform((v) => v ?? undefined),
+  /** official-sdks.md §5.3: models the worker serves (echoed in relay-for health). */
+  models: z.array(z.string().max(256)).max(64).nullish().transform((v) => v ?? undefined),
+  /** IICP-DIR §7.4: directory-signed bind ticket; an empty string counts as none. */
+  bind_ticket: z.string().max(4096).nullish().transform((v) => (v ? v : undefined)),
+})
+export type RelayBindRequest = z.infer<typeof RelayBindRequestSchema>
 
-/** `POST /v1/relay/bind` 200 response (official-sdks.md §5.4). */
-export interface RelayBindResponse {
-  /** Bearer token for pull, result and unbind. */
-  session_token: string
-  /** Longest a pull is held open, in seconds (IICP-DIR §7.1: ≤ 25). */
-  poll_timeout_s: number
-  /** Path-scoped endpoint consumers use: `/v1/relay-for/{worker_id}`. */
-  worker_endpoint_path: string
-  /** The relay takes `body` (raw response text) in results, sparing a parse and re-encode; an @iicp/relay addition. */
-  raw_result?: boolean
-  /** Most calls one pull may carry (`GET /v1/relay/pull?max=N`, extras in `more`); an @iicp/relay addition. */
-  max_pull_batch?: number
-}
+/** `POST /v1/relay/bind` 200 response (official-sdks.md §5.4), read leniently by workers. */
+export const RelayBindResponseSchema = z.looseObject({
+  /** official-sdks.md §5.4: bearer token for pull, result and unbind. */
+  session_token: z.string().min(1),
+  /** IICP-DIR §7.1: longest a pull is held open, seconds (≤ 25). */
+  poll_timeout_s: z.number().positive().catch(25),
+  /** official-sdks.md §5.4: path-scoped endpoint consumers use, `/v1/relay-for/{worker_id}`. */
+  worker_endpoint_path: z.string().catch(''),
+  /** @iicp/relay addition: results may carry `body` (raw response text) instead of `result`. */
+  raw_result: z.boolean().optional().catch(undefined),
+  /** @iicp/relay addition: most calls one pull may carry (`?max=N`, extras in `more`). */
+  max_pull_batch: z.number().int().min(2).optional().catch(undefined),
+})
+export type RelayBindResponse = z.input<typeof RelayBindResponseSchema>
 
-/** `GET /v1/relay/pull` 200 response: one consumer task (official-sdks.md §5.4). */
-export interface RelayPullResponse {
-  /** Relay-made id of this call (not the task_id). */
-  call_id: string
-  /** The consumer's task body as sent. */
-  task: unknown
-  /** Consumer request headers (traceparent, content-type, …); an @iicp/relay addition. */
-  headers?: Record<string, string>
-  /** Further queued calls, when the pull asked for `?max=N`; an @iicp/relay addition. */
-  more?: RelayPullResponse[]
-}
+/** One call as a pull hands it out. */
+export const RelayPulledCallSchema = z.looseObject({
+  /** official-sdks.md §5.4: relay-made id of this call (not the task_id). */
+  call_id: z.string().min(1),
+  /** official-sdks.md §5.4: the consumer's task body as sent. */
+  task: z.unknown().refine((t) => t !== undefined, 'required'),
+  /** @iicp/relay addition: consumer request headers (traceparent, content-type, …). */
+  headers: HeaderMapSchema.optional().catch(undefined),
+})
+export type RelayPulledCall = z.infer<typeof RelayPulledCallSchema>
+
+/** `GET /v1/relay/pull` 200 response: one consumer task, plus `more` when the pull asked `?max=N`. */
+export const RelayPullResponseSchema = RelayPulledCallSchema.extend({
+  /** @iicp/relay addition: further queued calls. */
+  more: z.array(RelayPulledCallSchema).optional(),
+})
+export type RelayPullResponse = z.infer<typeof RelayPullResponseSchema>
 
 /** `POST /v1/relay/result` request (official-sdks.md §5.4). */
-export interface RelayResultRequest {
-  call_id: string
+export const RelayResultRequestSchema = z.looseObject({
+  /** official-sdks.md §5.4: the call being answered. */
+  call_id: z.string().min(1).max(128),
   /**
-   * Without `http_status`: the handler's return value, merged by the relay into
-   * `{task_id, status:"completed", ...result, generated_by_ai:true}` as the reference relay does.
-   * With `http_status`: the worker node's complete response body, passed through unchanged.
+   * official-sdks.md §5.4: without `http_status`, the handler's return value, merged by the relay into
+   * `{task_id, status:"completed", ...result, generated_by_ai:true}`; with it, the node's whole response body.
    */
-  result: unknown
-  /** The worker node's HTTP status for this task; an @iicp/relay addition. */
-  http_status?: number
-  /** The worker node's response headers; an @iicp/relay addition. */
-  http_headers?: Record<string, string>
-  /** With `http_status`, instead of `result`: the node's response body as text, sent on unchanged (only when the bind answer said `raw_result`). */
-  body?: string
-}
+  result: z.unknown().optional(),
+  /** @iicp/relay addition: the worker node's HTTP status for this task. */
+  http_status: z.number().int().min(200).max(599).optional(),
+  /** @iicp/relay addition: the worker node's response headers. */
+  http_headers: HeaderMapSchema.optional(),
+  /** @iicp/relay addition: with `http_status`, the node's response body as text, sent on unchanged. */
+  body: z.string().optional(),
+}).superRefine((v, ctx) => {
+  if (v.body !== undefined && v.http_status === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['body'], message: 'must be sent with http_status' })
+  }
+  if (v.result === undefined && v.body === undefined) {
+    const streaming = (v as Record<string, unknown>).event !== undefined
+    ctx.addIssue({ code: 'custom', path: ['result'], message: streaming ? 'streaming relay events are not supported; post result' : 'required' })
+  }
+})
+export type RelayResultRequest = z.input<typeof RelayResultRequestSchema>
 
 /** `GET /v1/relay-for/{worker_id}/iicp/health` 200 response (official-sdks.md §5.3). */
-export interface RelayForHealthResponse {
-  status: 'ok'
-  node_id: string
-  via_relay: true
-  models: string[]
-  transport: string
-}
-
-type Fields = Record<string, string[]>
-
-function fail(fields: Fields): never {
-  throw new IicpError('validation_error', 'Input validation failed', { fields })
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
-function stringMap(value: unknown, key: string, fields: Fields): Record<string, string> | undefined {
-  if (value === undefined) return undefined
-  if (!isRecord(value)) {
-    fields[key] = ['must be an object of strings']
-    return undefined
-  }
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(value)) {
-    if (typeof v !== 'string') {
-      fields[`${key}.${k}`] = ['must be a string']
-      continue
-    }
-    out[k.toLowerCase()] = v
-  }
-  return out
-}
+export const RelayForHealthResponseSchema = z.looseObject({
+  status: z.literal('ok'),
+  node_id: z.string(),
+  via_relay: z.literal(true),
+  models: z.array(z.string()),
+  /** @iicp/relay addition: the worker's transport. */
+  transport: z.string(),
+})
+export type RelayForHealthResponse = z.infer<typeof RelayForHealthResponseSchema>
 
 /** True when `id` may be bound as a worker id. */
 export function isValidWorkerId(id: string): boolean {
@@ -106,87 +108,21 @@ export function isValidWorkerId(id: string): boolean {
 }
 
 /** Parse a bind request or throw IicpError `validation_error` (422) naming the fields. */
-export function parseRelayBindRequest(value: unknown): RelayBindRequest {
-  if (!isRecord(value)) fail({ '(root)': ['must be a JSON object'] })
-  const fields: Fields = {}
-  const { worker_id, intent, models, bind_ticket } = value
-  if (typeof worker_id !== 'string' || !isValidWorkerId(worker_id)) {
-    fields.worker_id = ['required: 1-128 characters of A-Z a-z 0-9 . _ : @ -']
-  }
-  if (intent !== undefined && intent !== null && (typeof intent !== 'string' || intent.length > 256)) {
-    fields.intent = ['must be a string of at most 256 characters']
-  }
-  if (models !== undefined && models !== null &&
-    (!Array.isArray(models) || models.length > 64 || !models.every((m) => typeof m === 'string' && m.length <= 256))) {
-    fields.models = ['must be at most 64 strings']
-  }
-  if (bind_ticket !== undefined && bind_ticket !== null && (typeof bind_ticket !== 'string' || bind_ticket.length > 4096)) {
-    fields.bind_ticket = ['must be a string of at most 4096 characters']
-  }
-  if (Object.keys(fields).length > 0) fail(fields)
-  const out: RelayBindRequest = { worker_id: worker_id as string }
-  if (typeof intent === 'string') out.intent = intent
-  if (Array.isArray(models)) out.models = models as string[]
-  if (typeof bind_ticket === 'string' && bind_ticket.length > 0) out.bind_ticket = bind_ticket
-  return out
+export function parseRelayBindRequest(value: unknown): z.output<typeof RelayBindRequestSchema> {
+  return parseWire(RelayBindRequestSchema, value)
 }
 
 /** Parse a bind response (worker side) or throw IicpError `invalid_response`. */
-export function parseRelayBindResponse(value: unknown): RelayBindResponse {
-  if (!isRecord(value) || typeof value.session_token !== 'string' || value.session_token.length === 0) {
-    throw new IicpError('invalid_response', 'relay bind answer has no session_token')
-  }
-  const poll = typeof value.poll_timeout_s === 'number' && value.poll_timeout_s > 0 ? value.poll_timeout_s : 25
-  const path = typeof value.worker_endpoint_path === 'string' ? value.worker_endpoint_path : ''
-  const out: RelayBindResponse = { session_token: value.session_token, poll_timeout_s: poll, worker_endpoint_path: path }
-  if (value.raw_result === true) out.raw_result = true
-  if (typeof value.max_pull_batch === 'number' && Number.isInteger(value.max_pull_batch) && value.max_pull_batch > 1) {
-    out.max_pull_batch = value.max_pull_batch
-  }
-  return out
+export function parseRelayBindResponse(value: unknown): z.output<typeof RelayBindResponseSchema> {
+  return parseWire(RelayBindResponseSchema, value, 'invalid_response')
 }
 
 /** Parse a pull answer (worker side) or throw IicpError `invalid_response`. */
 export function parseRelayPullResponse(value: unknown): RelayPullResponse {
-  const out = parseOneCall(value)
-  if (isRecord(value) && Array.isArray(value.more)) out.more = value.more.map(parseOneCall)
-  return out
-}
-
-function parseOneCall(value: unknown): RelayPullResponse {
-  if (!isRecord(value) || typeof value.call_id !== 'string' || value.call_id.length === 0 || !('task' in value)) {
-    throw new IicpError('invalid_response', 'relay pull answer needs call_id and task')
-  }
-  const fields: Fields = {}
-  const headers = stringMap(value.headers, 'headers', fields)
-  const out: RelayPullResponse = { call_id: value.call_id, task: value.task }
-  if (headers && Object.keys(fields).length === 0) out.headers = headers
-  return out
+  return parseWire(RelayPullResponseSchema, value, 'invalid_response')
 }
 
 /** Parse a result post (relay side) or throw IicpError `validation_error` (422). */
-export function parseRelayResultRequest(value: unknown): RelayResultRequest {
-  if (!isRecord(value)) fail({ '(root)': ['must be a JSON object'] })
-  const fields: Fields = {}
-  if (typeof value.call_id !== 'string' || value.call_id.length === 0 || value.call_id.length > 128) {
-    fields.call_id = ['required string']
-  }
-  const status = value.http_status
-  const raw = value.body
-  if (raw !== undefined && (typeof raw !== 'string' || status === undefined)) {
-    fields.body = ['must be a string, sent with http_status']
-  }
-  if (!('result' in value) && raw === undefined) {
-    fields.result = [('event' in value) ? 'streaming relay events are not supported; post result' : 'required']
-  }
-  if (status !== undefined && (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599)) {
-    fields.http_status = ['must be an integer HTTP status 200-599']
-  }
-  const headers = stringMap(value.http_headers, 'http_headers', fields)
-  if (Object.keys(fields).length > 0) fail(fields)
-  const out: RelayResultRequest = { call_id: value.call_id as string, result: value.result }
-  if (typeof status === 'number') out.http_status = status
-  if (headers) out.http_headers = headers
-  if (typeof raw === 'string') out.body = raw
-  return out
+export function parseRelayResultRequest(value: unknown): z.output<typeof RelayResultRequestSchema> {
+  return parseWire(RelayResultRequestSchema, value)
 }
