@@ -66,7 +66,7 @@ export async function runFailover<T>(
   candidates: readonly Candidate[], opts: FailoverOptions, attempt: (c: Candidate, cancel: Cancellation, remainingMs: number) => Promise<T>,
 ): Promise<FailoverOutcome<T>> {
   const errors: AttemptError[] = []
-  const excluded = new Set<string>()
+  let excluded: Set<string> | undefined
   const n = candidates.length
   const { deadline, breakers } = opts
   let index = 0
@@ -77,7 +77,7 @@ export async function runFailover<T>(
     for (let k = 0; k < n; k++) {
       const i = (from + k) % n
       const c = candidates[i] as Candidate
-      if (!excluded.has(c.nodeId) && breakers.allows(c.nodeId)) return i
+      if (!excluded?.has(c.nodeId) && breakers.allows(c.nodeId)) return i
     }
     return -1
   }
@@ -107,7 +107,7 @@ export async function runFailover<T>(
       else breakers.release(candidate.nodeId)
       opts.logger.debug({ node_id: candidate.nodeId, attempt: attempts, code: err.code, status: err.status }, 'task attempt failed')
       const cls = classifyFailure(err)
-      if (cls === 'switch') excluded.add(candidate.nodeId)
+      if (cls === 'switch') (excluded ??= new Set()).add(candidate.nodeId)
       const peek = nextIndex((index + 1) % n)
       const decision = retryDecision({
         error: err,

@@ -157,6 +157,8 @@ export class IicpClient {
   readonly #log: Logger
   readonly #shutdown = new AbortController()
   readonly #intents = new Set<string>()
+  readonly #breakerAllows = (id: string): boolean => this.#breakers.allows(id)
+  readonly #redactFn = (t: string): string => this.#redact(t)
   #closed: Promise<void> | undefined
 
   /** Parse the config (throws `invalid_config`), build the one keep-alive Agent and the directory client. */
@@ -251,7 +253,7 @@ export class IicpClient {
         strategy: this.#o.selection,
         topK: this.#o.selectionTopK,
         random: this.#o.random,
-        breakerAllows: (id) => this.#breakers.allows(id),
+        breakerAllows: this.#breakerAllows,
       })
       if (selection.candidates.length === 0) throw noCandidateError(selection.refused)
       const outcome = await runFailover(selection.candidates, {
@@ -263,7 +265,7 @@ export class IicpClient {
         random: this.#o.random,
         sleep: this.#o.sleep,
         logger: this.#log,
-        redact: (t) => this.#redact(t),
+        redact: this.#redactFn,
       }, (candidate: Candidate, cancel, remainingMs) => callNode({
         http: this.#http,
         candidate,

@@ -7,6 +7,7 @@
 import { IICP_VERSION_HEADER_VALUE, IicpError, TaskResponseSchema, errorFromResponse } from '@iicp/protocol'
 import type { Qos, TaskResponse } from '@iicp/protocol'
 import { openResponse, sealPayload } from './cx.js'
+import type { SealedPayload } from './cx.js'
 import { redirectDecision } from './endpoint-security.js'
 import { headerValue, parseJsonBody } from './http.js'
 import type { HttpTransport } from './http.js'
@@ -70,19 +71,17 @@ export function errorFromTaskResponse(response: TaskResponse): IicpError {
   return new IicpError('backend_error', 'Node reported a failed task without an error object')
 }
 
-function buildBody(call: TaskCall, sealed: Record<string, unknown>, timeoutMs: number): string {
+function buildBody(call: TaskCall, sealed: SealedPayload | undefined, timeoutMs: number): string {
   const constraints: Record<string, unknown> = { timeout_ms: timeoutMs }
   const c = call.constraints
   if (c.qos !== undefined) constraints.qos = c.qos
   if (c.model !== undefined) constraints.model = c.model
   if (c.maxTokens !== undefined) constraints.max_tokens = c.maxTokens
-  const body: Record<string, unknown> = {
-    task_id: call.taskId,
-    intent: call.intent,
-    ...sealed,
-    constraints,
-    trace: { trace_id: call.trace.context.traceId },
-  }
+  const body: Record<string, unknown> = { task_id: call.taskId, intent: call.intent }
+  if (sealed) Object.assign(body, sealed.fields)
+  else body.payload = call.payload
+  body.constraints = constraints
+  body.trace = { trace_id: call.trace.context.traceId }
   if (call.nodeToken !== undefined) body.auth = { node_token: call.nodeToken }
   return JSON.stringify(body)
 }
@@ -90,8 +89,9 @@ function buildBody(call: TaskCall, sealed: Record<string, unknown>, timeoutMs: n
 /** POST the task to one candidate and return its result, or throw the node's IicpError. */
 export async function callNode(call: TaskCall): Promise<TaskCallResult> {
   const { candidate } = call
-  const sealed = await sealPayload(candidate, call.payload, call.taskId, call.intent)
-  const body = buildBody(call, sealed.fields, Math.min(300_000, Math.max(100, Math.floor(call.timeoutMs))))
+  // Keyless nodes (plaintext allowed by selection) skip the async CX step entirely.
+  const sealed = candidate.cxKey ? await sealPayload(candidate, call.payload, call.taskId, call.intent) : undefined
+  const body = buildBody(call, sealed, Math.min(300_000, Math.max(100, Math.floor(call.timeoutMs))))
   let origin = candidate.origin
   let path = candidate.taskPath
   for (let hop = 0; ; hop++) {
@@ -124,10 +124,15 @@ export async function callNode(call: TaskCall): Promise<TaskCallResult> {
     if (res.status < 200 || res.status >= 300) throw errorFromResponse(res.status, res.text, res.headers)
     if (res.status !== 200 && res.text.length === 0) throw new IicpError('invalid_response', `Node answered HTTP ${res.status} without a body`)
     const parsed = parseJsonBody(res, TaskResponseSchema)
-    const opened = await openResponse(parsed, candidate, sealed.context)
-    const response = opened.response
+    let response = parsed
+    let encrypted = false
+    if (sealed?.context || parsed.status === 'encrypted' || parsed.iicp_conf_resp !== undefined) {
+      const opened = await openResponse(parsed, candidate, sealed?.context)
+      response = opened.response
+      encrypted = opened.encrypted
+    }
     if (response.task_id !== call.taskId) throw new IicpError('invalid_response', 'Node answered for a different task_id')
     if (response.status !== 'success') throw errorFromTaskResponse(response)
-    return { response, result: unwrapResult(response.result), encrypted: opened.encrypted }
+    return { response, result: unwrapResult(response.result), encrypted }
   }
 }

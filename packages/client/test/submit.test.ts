@@ -281,6 +281,15 @@ describe('submit: transport and routing details', () => {
     expect(ports.size).toBeLessThanOrEqual(2)
   })
 
+  it('close() drops the pooled keep-alive sockets, so the node sees every connection closed', async () => {
+    mesh = await startMesh([{}])
+    const { client } = makeClient(mesh)
+    await client.submit(CHAT, PAYLOAD)
+    await client.close()
+    await mesh.nodes[0]?.idle()
+    await expect(client.submit(CHAT, PAYLOAD)).rejects.toMatchObject({ code: 'aborted' })
+  })
+
   it('follows a same-origin 307 from a node, and refuses a cross-origin one', async () => {
     mesh = await startMesh([{}, {}])
     const [a, b] = mesh.nodes

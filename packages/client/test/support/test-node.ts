@@ -60,6 +60,8 @@ export interface TestNode {
   readonly cxPublicKey: Record<string, unknown> | undefined
   /** A NodeSummary as a directory would list it. */
   summary(overrides?: Partial<NodeSummary>): NodeSummary
+  /** Resolves once no client connection is open (e.g. after the client closed its pool). */
+  idle(): Promise<void>
   /** A REGISTER body for a real directory. */
   registerBody(): Record<string, unknown>
   close(): Promise<void>
@@ -195,9 +197,16 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       }
     })
   })
+  let idleWaiters: (() => void)[] = []
   server.on('connection', (s: Socket) => {
     sockets.add(s)
-    s.on('close', () => sockets.delete(s))
+    s.on('close', () => {
+      sockets.delete(s)
+      if (sockets.size === 0) {
+        for (const w of idleWaiters) w()
+        idleWaiters = []
+      }
+    })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
@@ -208,6 +217,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     requests,
     cxPublicKey,
     push: (...b) => void queue.push(...b),
+    idle: () => (sockets.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     summary: (overrides = {}) => ({
       node_id: nodeId, endpoint: url, score: 0.9, available: true, region, load: 0,
       capabilities: intents.map((intent) => ({ intent, models: ['echo-1'] })),
