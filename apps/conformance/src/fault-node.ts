@@ -43,6 +43,8 @@ export interface FaultNodeOptions {
 export interface FaultNode {
   readonly behaviour: FaultBehaviour
   readonly url: string
+  /** The node id it registers under. */
+  readonly nodeId: string
   /** Task requests received so far. */
   readonly taskRequests: number
   /** Task requests received for one task_id. */
@@ -183,6 +185,7 @@ export async function startFaultNode(options: FaultNodeOptions): Promise<FaultNo
   return {
     behaviour,
     url,
+    nodeId,
     get taskRequests() {
       return taskRequests
     },

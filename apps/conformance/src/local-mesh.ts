@@ -20,6 +20,8 @@ export const CHAT_INTENT = 'urn:iicp:intent:llm:chat:v1'
 
 /** Scenario intents: each routes to a known set of nodes (custom `x.` URNs, sem §1.2). */
 export const SCENARIO_INTENTS = Object.freeze({
+  /** A well-behaved fault-region node and the healthy node: the client's region preference decides the order. */
+  select: 'urn:iicp:intent:x.conformance:select:v1',
   /** A 503 node (region `conformance-fault`) and the healthy node. */
   failover: 'urn:iicp:intent:x.conformance:failover:v1',
   /** Only a node that answers 429 + Retry-After once per task. */
@@ -84,6 +86,7 @@ function chatCompletion(task: TaskInput, ctx: TaskContext): InnerResult {
 }
 
 const FAULTS: ReadonlyArray<{ behaviour: FaultBehaviour; intents: string[] }> = [
+  { behaviour: 'ok', intents: [SCENARIO_INTENTS.select] },
   { behaviour: 'unavailable', intents: [SCENARIO_INTENTS.failover, SCENARIO_INTENTS.exhaust] },
   { behaviour: 'rate-limited-once', intents: [SCENARIO_INTENTS.retryAfter] },
   { behaviour: 'token-echo', intents: [SCENARIO_INTENTS.leak] },
@@ -158,6 +161,7 @@ export async function startLocalMesh(): Promise<LocalMesh> {
       capabilities: [
         { intent: CHAT_INTENT, models: ['conformance-echo'] },
         { intent: SCENARIO_INTENTS.failover, models: ['conformance-echo'] },
+        { intent: SCENARIO_INTENTS.select, models: ['conformance-echo'] },
       ],
       handler: (task, ctx) => {
         if (tasks.length < 10_000) tasks.push({ taskId: task.taskId, intent: task.intent, traceparent: ctx.traceparent })

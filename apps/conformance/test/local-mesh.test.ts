@@ -1,13 +1,14 @@
 /**
  * The local mesh is real: the in-repo directory routes each scenario intent to the nodes the SDK checks
- * expect (healthy node for chat, a 503 node ahead of it in its own region, single fault nodes elsewhere),
+ * expect (the healthy node for chat, a second node ordered by region preference, a 503 node ahead of the
+ * healthy one in its own region, single fault nodes elsewhere),
  * the directory counts what it receives, fault nodes misbehave as scripted, and close() is idempotent
  * and leaves no listener behind.
  */
 import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
-import { CHAT_INTENT, FAULT_REGION, SCENARIO_INTENTS, startFaultNode, startLocalMesh } from '../src/index.js'
+import { CHAT_INTENT, FAULT_REGION, MAIN_REGION, SCENARIO_INTENTS, startFaultNode, startLocalMesh } from '../src/index.js'
 import type { LocalMesh } from '../src/index.js'
 
 let mesh: LocalMesh | undefined
@@ -41,7 +42,11 @@ describe('startLocalMesh', () => {
     for (const intent of [SCENARIO_INTENTS.hang, SCENARIO_INTENTS.reset, SCENARIO_INTENTS.html, SCENARIO_INTENTS.leak, SCENARIO_INTENTS.retryAfter]) {
       expect(endpoints((await get(`${mesh.apiUrl}/v1/discover?intent=${encodeURIComponent(intent)}`)).json)).toHaveLength(1)
     }
-    expect(mesh.traffic.count('GET', '/api/v1/discover')).toBe(7)
+    const select = (region: string): Promise<{ status: number; json: unknown }> =>
+      get(`${mesh?.apiUrl ?? ''}/v1/discover?intent=${encodeURIComponent(SCENARIO_INTENTS.select)}&region=${region}`)
+    expect(endpoints((await select(FAULT_REGION)).json)).toEqual([mesh.faults.ok?.url, mesh.nodeUrl])
+    expect(endpoints((await select(MAIN_REGION)).json)).toEqual([mesh.nodeUrl, mesh.faults.ok?.url])
+    expect(mesh.traffic.count('GET', '/api/v1/discover')).toBe(9)
   })
 
   it('closes idempotently and leaves no listener behind', async () => {

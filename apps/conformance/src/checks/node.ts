@@ -73,20 +73,24 @@ function probeTask(t: NodeTarget, ctx: CheckContext): Promise<Probe> {
   return memo(ctx, 'node:task', async () => {
     const h = await health(t, ctx)
     const intents = h !== 'unreachable' && isRecord(h.json) && Array.isArray(h.json.intents) ? h.json.intents.filter((i): i is string => typeof i === 'string') : []
-    const intent = intents.length === 0 || intents.includes(CHAT) ? CHAT : (intents[0] as string)
+    const intent = intents.includes(CHAT) ? CHAT : (intents[0] ?? CHAT)
     const body = taskBody(intent, t)
     const answer = await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body, headers: { origin: PROBE_ORIGIN, ...authHeaders(t) } })
     return { body, answer }
   })
 }
 
-/** Verdict on a task answer before envelope checks: unreachable, auth-gated or not 200. */
-function taskGate(id: string, t: NodeTarget, a: Answer): CheckResult | undefined {
-  if (a === 'unreachable') return fail(id, 'the node did not answer the probe task', 'request_failed', null)
-  if (a.status === 401 && t.nodeToken === undefined) return skip(id, 'the node requires a token; set IICP_CONFORMANCE_NODE_TOKEN to check tasks')
-  if (a.status !== 200) return fail(id, `probe task answered HTTP ${a.status}, expected 200`, 'unexpected_status', a.status)
-  if (!isRecord(a.json)) return fail(id, 'probe task answer is not a JSON object', 'assertion_failed', a.status)
-  return undefined
+/** A 200 JSON-object task answer, or the verdict that stops an envelope check before it starts. */
+type Gated = { readonly ok: true; readonly res: TargetResponse; readonly body: Record<string, unknown> } | { readonly ok: false; readonly result: CheckResult }
+
+function taskGate(id: string, t: NodeTarget, a: Answer): Gated {
+  if (a === 'unreachable') return { ok: false, result: fail(id, 'the node did not answer the probe task', 'request_failed', null) }
+  if (a.status === 401 && t.nodeToken === undefined) {
+    return { ok: false, result: skip(id, 'the node requires a token; set IICP_CONFORMANCE_NODE_TOKEN to check tasks') }
+  }
+  if (a.status !== 200) return { ok: false, result: fail(id, `probe task answered HTTP ${a.status}, expected 200`, 'unexpected_status', a.status) }
+  if (!isRecord(a.json)) return { ok: false, result: fail(id, 'probe task answer is not a JSON object', 'assertion_failed', a.status) }
+  return { ok: true, res: a, body: a.json }
 }
 
 function jsonErrorProblem(a: TargetResponse): string | undefined {
@@ -97,12 +101,16 @@ function jsonErrorProblem(a: TargetResponse): string | undefined {
   return undefined
 }
 
+function errorCode(a: TargetResponse): unknown {
+  return isRecord(a.json) && isRecord(a.json.error) ? a.json.error.code : undefined
+}
+
 function errorCase(id: string, a: Answer, okStatus: (s: number) => boolean, expected: string): CheckResult {
   if (a === 'unreachable') return fail(id, 'the node did not answer', 'request_failed', null)
   if (!okStatus(a.status)) return fail(id, `expected ${expected}, got HTTP ${a.status}`, 'unexpected_status', a.status)
   const problem = jsonErrorProblem(a)
   if (problem) return fail(id, `HTTP ${a.status} but ${problem}`, 'assertion_failed', a.status)
-  return pass(id, `HTTP ${a.status} with JSON error ${safeCode((a.json as { error: { code: unknown } }).error.code)}`, a.status)
+  return pass(id, `HTTP ${a.status} with JSON error ${safeCode(errorCode(a))}`, a.status)
 }
 
 const is4xx = (s: number): boolean => s >= 400 && s < 500
@@ -170,8 +178,8 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
       const id = this.id
       const { body, answer } = await probeTask(t, ctx)
       const gate = taskGate(id, t, answer)
-      if (gate || answer === 'unreachable') return gate as CheckResult
-      const r = answer.json as Record<string, unknown>
+      if (!gate.ok) return gate.result
+      const r = gate.body
       if (r.task_id !== body.task_id) return fail(id, 'task_id is not echoed', 'assertion_failed', 200)
       if (r.status !== 'success') return fail(id, `status is ${safeCode(r.status)}, expected success`, 'assertion_failed', 200)
       const latency = isRecord(r.metrics) ? r.metrics.latency_ms : undefined
@@ -185,10 +193,9 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
     id: 'NODE-TASK-02',
     async run(t, ctx) {
       const id = this.id
-      const { answer } = await probeTask(t, ctx)
-      const gate = taskGate(id, t, answer)
-      if (gate || answer === 'unreachable') return gate as CheckResult
-      const result = (answer.json as Record<string, unknown>).result
+      const gate = taskGate(id, t, (await probeTask(t, ctx)).answer)
+      if (!gate.ok) return gate.result
+      const result = gate.body.result
       if (isRecord(result) && ('result' in result || ('task_id' in result && 'status' in result))) {
         return fail(id, 'result holds another task envelope (double-wrapped)', 'assertion_failed', 200)
       }
@@ -201,13 +208,13 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
       const id = this.id
       const { body, answer } = await probeTask(t, ctx)
       const gate = taskGate(id, t, answer)
-      if (gate) return gate
+      if (!gate.ok) return gate.result
       const again = await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body, headers: authHeaders(t) })
       if (again === 'unreachable') return fail(id, 'the node did not answer the repeated task', 'request_failed', null)
       if (again.status === 409) {
         const problem = jsonErrorProblem(again)
         if (problem) return fail(id, `HTTP 409 but ${problem}`, 'assertion_failed', 409)
-        const code = (again.json as { error: { code: unknown } }).error.code
+        const code = errorCode(again)
         return code === 'conflict' ? pass(id, 'HTTP 409 conflict for the repeated task_id', 409) : fail(id, `HTTP 409 with code ${safeCode(code)}, expected conflict`, 'assertion_failed', 409)
       }
       if (again.status === 200 && isRecord(again.json) && again.json.task_id === body.task_id) return pass(id, 'repeated task_id replayed as the same task (sem §6.3)', 200)
@@ -218,10 +225,9 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
     id: 'NODE-TASK-04',
     async run(t, ctx) {
       const id = this.id
-      const { answer } = await probeTask(t, ctx)
-      const gate = taskGate(id, t, answer)
-      if (gate || answer === 'unreachable') return gate as CheckResult
-      const model = (answer.json as Record<string, unknown>).model_used
+      const gate = taskGate(id, t, (await probeTask(t, ctx)).answer)
+      if (!gate.ok) return gate.result
+      const model = gate.body.model_used
       return typeof model === 'string' && model.length > 0 ? pass(id, 'model_used is named', 200) : fail(id, 'model_used is missing', 'assertion_failed', 200)
     },
   },
@@ -236,11 +242,11 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
     async run(t, ctx) {
       const id = this.id
       const [badIntent, noTaskId] = await badEnvelopes(t, ctx)
-      const a = errorCase(id, badIntent as Answer, is4xx, 'a 4xx error for a malformed intent')
+      const a = errorCase(id, badIntent ?? 'unreachable', is4xx, 'a 4xx error for a malformed intent')
       if (a.status !== 'pass') return a
-      const b = errorCase(id, noTaskId as Answer, is4xx, 'a 4xx error for a missing task_id')
+      const b = errorCase(id, noTaskId ?? 'unreachable', is4xx, 'a 4xx error for a missing task_id')
       if (b.status !== 'pass') return b
-      return pass(id, `malformed intent and missing task_id both refused with JSON errors (HTTP ${(badIntent as TargetResponse).status}, ${(noTaskId as TargetResponse).status})`)
+      return pass(id, `malformed intent and missing task_id both refused with JSON errors (HTTP ${a.observedStatus ?? '?'}, ${b.observedStatus ?? '?'})`)
     },
   },
   {

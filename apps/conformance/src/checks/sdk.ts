@@ -10,7 +10,7 @@ import type { ClientConfig, IicpClient } from '@iicp/client'
 import type { IicpNode, InnerResult, TaskContext, TaskInput } from '@iicp/node'
 import { IicpError, errorFromResponse, isIicpError, parseTraceparent } from '@iicp/protocol'
 import { CapturingLogger } from '../capturing-logger.js'
-import { CHAT_INTENT, FAULT_REGION, SCENARIO_INTENTS } from '../local-mesh.js'
+import { CHAT_INTENT, FAULT_REGION, MAIN_REGION, SCENARIO_INTENTS } from '../local-mesh.js'
 import type { LocalMesh } from '../local-mesh.js'
 import { ManualTimers } from '../manual-timers.js'
 import type { SdkUnderTest } from '../sdk-under-test.js'
@@ -126,16 +126,26 @@ export const SDK_CHECKS: readonly Check<SdkTarget>[] = [
     id: 'SDK-01',
     async run(t) {
       const id = this.id
-      return withClient(t, {}, async (c) => {
-        const found = await c.discover(CHAT_INTENT, { limit: 10 })
-        if (!found.nodes.some((n) => n.node_id === t.mesh.nodeId)) return fail(id, 'discover() did not list the mesh node')
-        const before = t.mesh.tasks.length
-        const r = await c.submit(CHAT_INTENT, PAYLOAD)
-        if (r.nodeId !== t.mesh.nodeId) return fail(id, 'submit() did not use the directory\'s first eligible node')
-        const ran = t.mesh.tasks.slice(before)
-        if (ran.length !== 1 || ran[0]?.taskId !== r.taskId) return fail(id, `the node ran ${ran.length} task(s) for one submit()`)
-        return pass(id, `discovered ${found.nodes.length} node(s), selected the first, task ran there once`)
-      })
+      const other = t.mesh.faults.ok
+      if (!other) return fail(id, 'the mesh has no second node for the selection scenario')
+      // Two nodes serve the select intent; the client's region preference flips the directory's order.
+      const served: string[] = []
+      for (const region of [FAULT_REGION, MAIN_REGION]) {
+        const verdict = await withClient(t, { region }, async (c) => {
+          const found = await c.discover(SCENARIO_INTENTS.select, { limit: 10 })
+          const first = found.nodes[0]?.node_id
+          if (found.nodes.length < 2 || first === undefined) return fail(id, `discover() listed ${found.nodes.length} of the 2 nodes`)
+          const r = await c.submit(SCENARIO_INTENTS.select, PAYLOAD)
+          if (r.nodeId !== first || r.attempts !== 1) return fail(id, 'submit() did not send to the directory\'s first eligible node')
+          const ranOn = t.mesh.tasks.some((x) => x.taskId === r.taskId) ? t.mesh.nodeId : other.requestsFor(r.taskId) === 1 ? other.nodeId : undefined
+          if (ranOn !== first) return fail(id, 'the task did not run on the node submit() reported')
+          served.push(first)
+          return undefined
+        })
+        if (verdict) return verdict
+      }
+      if (new Set(served).size !== 2) return fail(id, 'the directory order did not follow the region preference, so selection is unproven')
+      return pass(id, 'discover → first node → submit, for both directory orders of two nodes')
     },
   },
   {
