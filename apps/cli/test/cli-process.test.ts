@@ -6,6 +6,8 @@
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import OpenAI from 'openai'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -47,6 +49,39 @@ describe('iicp mesh --demo', { timeout: SLOW }, () => {
     expect(doc.route.latency_ms).toBeGreaterThan(0)
     expect(doc.mesh.directory).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api$/)
     expect(run.stderr).toBe('')
+  })
+})
+
+describe('iicp mesh --backend openai', { timeout: SLOW }, () => {
+  it('runs a node in front of an OpenAI-compatible server and routes the demo chat to it', async () => {
+    const seen: { model: unknown; content: unknown }[] = []
+    // A small real OpenAI-style server standing in for Ollama or vLLM.
+    const upstream = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c: Buffer) => (body += c.toString()))
+      req.on('end', () => {
+        const parsed = JSON.parse(body) as { model: unknown; messages: { content: unknown }[] }
+        seen.push({ model: parsed.model, content: parsed.messages[0]?.content })
+        res.writeHead(req.url === '/v1/chat/completions' ? 200 : 404, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({
+          id: 'chatcmpl-fake', object: 'chat.completion', created: 1, model: 'fake-1',
+          choices: [{ index: 0, message: { role: 'assistant', content: 'hello from upstream' }, finish_reason: 'stop' }],
+        }))
+      })
+    })
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+    try {
+      const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+      const run = await runCli(['mesh', '--demo', '--json', '--backend', 'openai', '--base-url', base, '--model', 'fake-1'])
+      expect(run.code).toBe(0)
+      const doc = JSON.parse(run.stdout) as { reply: string; discovered: number; mesh: { nodes: { backend: string; models: string[] }[] } }
+      expect(doc.reply).toBe('hello from upstream')
+      expect(doc.discovered).toBe(1)
+      expect(doc.mesh.nodes).toEqual([expect.objectContaining({ backend: 'openai', models: ['fake-1'] })])
+      expect(seen).toEqual([{ model: 'fake-1', content: 'Hello from the IICP mesh' }])
+    } finally {
+      await new Promise<void>((resolve) => upstream.close(() => resolve()))
+    }
   })
 })
 
