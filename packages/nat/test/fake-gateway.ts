@@ -57,6 +57,7 @@ export class FakeGateway {
   /** Answer SSDP searches with this extra LOCATION first (a broken device on the LAN). */
   decoyLocation: string | undefined
   firewallInboundAllowed = true
+  private readonly holds = new Map<string, { arrived: () => void; released: Promise<void> }>()
   private server: Server | undefined
   private ssdp: Socket | undefined
   private nextPinhole = 1
@@ -82,6 +83,16 @@ export class FakeGateway {
     this.failures.set(action, [...(this.failures.get(action) ?? []), ...codes])
   }
 
+  /** Hold the next call of `action` until `release()`; `arrived` resolves when it came in. */
+  hold(action: string): { arrived: Promise<void>; release: () => void } {
+    let arrived: () => void = () => {}
+    let release: () => void = () => {}
+    const arrivedP = new Promise<void>((resolve) => (arrived = resolve))
+    const released = new Promise<void>((resolve) => (release = resolve))
+    this.holds.set(action, { arrived, released })
+    return { arrived: arrivedP, release }
+  }
+
   callsOf(action: string): SoapRecord[] {
     return this.calls.filter((c) => c.action === action)
   }
@@ -101,8 +112,17 @@ export class FakeGateway {
           return
         }
         if (req.method === 'POST' && (req.url === '/ctl/IPConn' || req.url === '/ctl/IP6FCtl')) {
-          const { status, xml } = this.control(req.url, String(req.headers.soapaction ?? ''), body)
-          res.writeHead(status, { 'content-type': 'text/xml; charset="utf-8"' }).end(xml)
+          const path = req.url
+          const soapAction = String(req.headers.soapaction ?? '')
+          const held = this.holds.get(/#([^"]+)/.exec(soapAction)?.[1] ?? '')
+          const answer = (): void => {
+            const { status, xml } = this.control(path, soapAction, body)
+            res.writeHead(status, { 'content-type': 'text/xml; charset="utf-8"' }).end(xml)
+          }
+          if (!held) return answer()
+          this.holds.delete(/#([^"]+)/.exec(soapAction)?.[1] ?? '')
+          held.arrived()
+          void held.released.then(answer)
           return
         }
         res.writeHead(404).end()

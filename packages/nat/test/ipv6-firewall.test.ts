@@ -79,4 +79,17 @@ describe('upnpFirewall()', () => {
     expect(gw.pinholes.size).toBe(0)
     expect(gw.callsOf('DeletePinhole').every((c) => c.path === '/ctl/IP6FCtl')).toBe(true)
   })
+
+  it('undoes a pinhole that was still being opened when close() was called', async () => {
+    const { gw, fw } = await setup()
+    const held = gw.hold('AddPinhole')
+    const opening = fw.open({ internalHost: '2a00:1450::10', internalPort: 9484 })
+    await held.arrived
+    const closed = fw.close()
+    held.release()
+    await closed
+    await expect(opening).rejects.toMatchObject({ code: 'service_unavailable' })
+    expect(gw.callsOf('DeletePinhole')).toHaveLength(1)
+    expect(gw.pinholes.size).toBe(0)
+  })
 })

@@ -190,4 +190,18 @@ describe('upnp() mappings', () => {
     expect(gw.callsOf('DeletePortMapping').map((c) => `${c.args.NewProtocol}:${c.args.NewExternalPort}`).sort()).toEqual(['TCP:8080', 'UDP:8081'])
     await expect(m.map({ internalPort: 8082 })).rejects.toMatchObject({ code: 'service_unavailable' })
   })
+
+  it('undoes a mapping that was still being made when close() was called', async () => {
+    const gw = await gateway({ version: 2 })
+    const m = upnp({ gatewayUrl: gw.descriptionUrl, internalClient: '127.0.0.1' })
+    const held = gw.hold('AddAnyPortMapping')
+    const mapping = m.map({ internalPort: 8080 })
+    await held.arrived
+    const closed = m.close()
+    held.release()
+    await closed
+    await expect(mapping).rejects.toMatchObject({ code: 'service_unavailable' })
+    expect(gw.callsOf('DeletePortMapping')[0]?.args).toMatchObject({ NewExternalPort: '8080', NewProtocol: 'TCP' })
+    expect(gw.mappings.size).toBe(0)
+  })
 })

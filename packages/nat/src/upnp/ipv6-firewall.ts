@@ -28,6 +28,8 @@ export function upnpFirewall(options: UpnpOptions = {}): Ipv6Firewall {
   const shutdown = new AbortController()
   let gateway: Promise<IgdDescription> | undefined
   let closing: Promise<void> | undefined
+  // Opens still in flight; close() waits for them so each can undo itself before the pool closes.
+  const inflight = new Set<Promise<unknown>>()
 
   const signalFor = (call?: CallOptions): AbortSignal =>
     call?.signal ? AbortSignal.any([call.signal, shutdown.signal]) : shutdown.signal
@@ -66,15 +68,28 @@ export function upnpFirewall(options: UpnpOptions = {}): Ipv6Firewall {
     return { firewallEnabled: out.FirewallEnabled === '1', inboundPinholeAllowed: out.InboundPinholeAllowed === '1' }
   }
 
-  async function open(request: PinholeRequest, options?: CallOptions): Promise<Pinhole> {
+  function open(request: PinholeRequest, options?: CallOptions): Promise<Pinhole> {
+    const running = openOnce(request, options)
+    inflight.add(running)
+    void running.then(
+      () => inflight.delete(running),
+      () => inflight.delete(running),
+    )
+    return running
+  }
+
+  async function openOnce(request: PinholeRequest, options?: CallOptions): Promise<Pinhole> {
     if (isIP(request.internalHost) !== 6) {
       throw new IicpError('invalid_config', 'A pinhole needs an IPv6 internalHost', { fields: { internalHost: ['must be an IPv6 address'] } })
     }
     const protocol = request.protocol ?? 'TCP'
     const leaseSeconds = int('leaseSeconds', request.leaseSeconds, defaultLease, 1, MAX_PINHOLE_LEASE)
-    const out = await call(
-      'AddPinhole',
-      [
+    const svc = await service(options)
+    const out = await soapCall(dispatcher, {
+      controlUrl: svc.controlUrl,
+      serviceType: svc.serviceType,
+      action: 'AddPinhole',
+      args: [
         // Empty RemoteHost and RemotePort 0 are the wildcards: any consumer may connect.
         ['RemoteHost', ''],
         ['RemotePort', 0],
@@ -83,8 +98,9 @@ export function upnpFirewall(options: UpnpOptions = {}): Ipv6Firewall {
         ['Protocol', PROTOCOL_NUMBER[protocol]],
         ['LeaseTime', leaseSeconds],
       ],
-      options,
-    )
+      timeoutMs: opts.requestTimeoutMs,
+      signal: signalFor(options),
+    })
     const uniqueId = out.UniqueID ?? ''
     if (!/^\d{1,5}$/.test(uniqueId)) throw new IicpError('invalid_response', 'The gateway answered AddPinhole without a UniqueID')
     const pinhole: Pinhole = {
@@ -95,9 +111,24 @@ export function upnpFirewall(options: UpnpOptions = {}): Ipv6Firewall {
       leaseSeconds,
       expiresAt: opts.clock.now() + leaseSeconds * 1000,
     }
+    if (closing) {
+      // close() ran while this pinhole was being opened: undo it rather than leave it behind.
+      await deleteOn(svc, pinhole).catch(() => undefined)
+      throw new IicpError('service_unavailable', 'The IPv6 firewall client was closed while opening a pinhole')
+    }
     held.set(uniqueId, pinhole)
     opts.logger.info({ uniqueId, internalPort: pinhole.internalPort, leaseSeconds }, 'IPv6 pinhole opened')
     return pinhole
+  }
+
+  function deleteOn(svc: IgdService, pinhole: Pinhole): Promise<Record<string, string>> {
+    return soapCall(dispatcher, {
+      controlUrl: svc.controlUrl,
+      serviceType: svc.serviceType,
+      action: 'DeletePinhole',
+      args: [['UniqueID', pinhole.uniqueId]],
+      timeoutMs: opts.requestTimeoutMs,
+    })
   }
 
   async function refresh(pinhole: Pinhole, options?: CallOptions): Promise<Pinhole> {
@@ -119,18 +150,13 @@ export function upnpFirewall(options: UpnpOptions = {}): Ipv6Firewall {
 
   async function close(): Promise<void> {
     closing ??= (async () => {
+      await Promise.allSettled([...inflight])
       const pending = [...held.values()]
       const svc = pending.length > 0 && gateway ? await gateway.then((g) => g.ipv6Firewall).catch(() => undefined) : undefined
       if (svc) {
         for (const pinhole of pending) {
           try {
-            await soapCall(dispatcher, {
-              controlUrl: svc.controlUrl,
-              serviceType: svc.serviceType,
-              action: 'DeletePinhole',
-              args: [['UniqueID', pinhole.uniqueId]],
-              timeoutMs: opts.requestTimeoutMs,
-            })
+            await deleteOn(svc, pinhole)
           } catch (err) {
             // Best effort at shutdown: the pinhole's lease still ends on its own.
             opts.logger.warn({ uniqueId: pinhole.uniqueId, code: isIicpError(err) ? err.code : 'unknown' }, 'could not delete an IPv6 pinhole on close')

@@ -12,6 +12,7 @@ import type { CallOptions, MapRequest, MappingProtocol, PortMapper, PortMapping 
 import type { IgdDescription, IgdService } from './device-description.js'
 import { discoverGateway } from './discover-gateway.js'
 import { gatewayDispatcher } from './http.js'
+import { bareHost } from './ssdp.js'
 import { soapCall, UPNP_ERROR, upnpErrorCode } from './soap.js'
 
 const MAX_CONFLICT_RETRIES = 3
@@ -24,6 +25,8 @@ export function upnp(options: UpnpOptions = {}): PortMapper {
   const shutdown = new AbortController()
   let gateway: Promise<IgdDescription> | undefined
   let closing: Promise<void> | undefined
+  // Maps still in flight; close() waits for them so each can undo itself before the pool closes.
+  const inflight = new Set<Promise<unknown>>()
 
   const signalFor = (call?: CallOptions): AbortSignal =>
     call?.signal ? AbortSignal.any([call.signal, shutdown.signal]) : shutdown.signal
@@ -92,10 +95,20 @@ export function upnp(options: UpnpOptions = {}): PortMapper {
     return reserved
   }
 
-  async function map(request: MapRequest, call?: CallOptions): Promise<PortMapping> {
+  function map(request: MapRequest, call?: CallOptions): Promise<PortMapping> {
+    const running = mapOnce(request, call)
+    inflight.add(running)
+    void running.then(
+      () => inflight.delete(running),
+      () => inflight.delete(running),
+    )
+    return running
+  }
+
+  async function mapOnce(request: MapRequest, call?: CallOptions): Promise<PortMapping> {
     const svc = await service(call)
     const protocol: MappingProtocol = request.protocol ?? 'TCP'
-    const internalHost = opts.internalClient ?? (await localAddressToward(new URL(svc.controlUrl).hostname))
+    const internalHost = opts.internalClient ?? (await localAddressToward(bareHost(svc.controlUrl)))
     const externalHost = await externalAddress(call)
     let wanted: Omit<PortMapping, 'expiresAt'> = {
       method: 'upnp',
@@ -140,6 +153,11 @@ export function upnp(options: UpnpOptions = {}): PortMapper {
       }
     }
     const mapping: PortMapping = { ...granted, expiresAt: expiry(granted.leaseSeconds) }
+    if (closing) {
+      // close() ran while this mapping was being made: undo it rather than leave it behind.
+      await deletePortMapping(svc, mapping).catch(() => undefined)
+      throw new IicpError('service_unavailable', 'The UPnP mapper was closed while mapping')
+    }
     held.set(key(mapping.protocol, mapping.externalPort), mapping)
     opts.logger.info(
       { protocol, internalPort: mapping.internalPort, externalPort: mapping.externalPort, leaseSeconds: mapping.leaseSeconds, service: svc.serviceType },
@@ -189,6 +207,7 @@ export function upnp(options: UpnpOptions = {}): PortMapper {
 
   async function close(): Promise<void> {
     closing ??= (async () => {
+      await Promise.allSettled([...inflight])
       // Deletions run before the shutdown signal fires, so they are not aborted by it.
       const pending = [...held.values()]
       const svc = pending.length > 0 && gateway ? await gateway.then((g) => g.wanConnection).catch(() => undefined) : undefined
