@@ -4,6 +4,7 @@
  */
 import { IicpNode } from '@iicp/node'
 import type { NodeOptions } from '@iicp/node'
+import { isLoopbackDirectory } from '../consumer.js'
 import { EXIT_OK } from '../exit.js'
 import { buildBackend } from '../node-backends.js'
 import type { BackendKind } from '../node-backends.js'
@@ -56,6 +57,9 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
     { event: 'degraded', reason: e.reason, code: e.code, retry_in_ms: e.retryInMs ?? null },
     `${out.ce.yellow('!')} ${e.reason} (${e.code})${e.retryInMs !== undefined ? `, retrying in ${Math.round(e.retryInMs / 1000)} s` : ''}`,
   ))
+  if (flags.publicEndpoint === undefined && !isLoopbackDirectory(flags.directory)) {
+    out.note(out.ce.dim('tip: a public directory only lists routable endpoints; pass --public-endpoint <url> (IICP_PUBLIC_ENDPOINT)'))
+  }
   try {
     await node.serve()
     out.event(
