@@ -3,6 +3,7 @@ export { createRelayServer, startRelayServer } from './server/relay-server.js'
 export { RelaySession, RelaySessionTable } from './server/relay-session.js'
 export { createRelayWorker } from './worker/relay-worker.js'
 export { electRelay, rankRelays, relayEndpointFor, RELAY_MIN_REPUTATION } from './election.js'
+export { RelayServerOptionsSchema, RelayWorkerOptionsSchema } from './options.js'
 export {
   parseRelayBindRequest, parseRelayBindResponse, parseRelayPullResponse, parseRelayResultRequest, isValidWorkerId,
   WorkerIdSchema, RelayBindRequestSchema, RelayBindResponseSchema, RelayPulledCallSchema, RelayPullResponseSchema,
