@@ -1,7 +1,7 @@
 /**
  * The `conformance` command (commander): `pnpm --filter @iicp/conformance start` runs it directly and
  * apps/cli mounts {@link conformanceCommand} as `iicp conformance`. Exit code 0 only when every MUST passes,
- * 1 when one fails, 2 for bad usage. Output is a table, `--markdown`, or `--json` (content-free documents).
+ * 1 when one fails, 2 when the runner cannot run (bad usage, no local mesh). Output is a table, `--markdown`, or `--json` (content-free documents).
  */
 import { Command, Option } from 'commander'
 import { isIicpError } from '@iicp/protocol'
@@ -68,8 +68,8 @@ export function conformanceCommand(io: CommandIo = processIo): Command {
         else io.stdout(`${renderTable(report)}\n`)
         io.setExitCode(report.ok ? 0 : 1)
       } catch (err) {
-        if (!isIicpError(err) || err.code !== 'invalid_config') throw err
-        io.stderr(`error: ${err.message}\n`)
+        // The runner could not run (bad usage or no local mesh): say why in one line, no stack trace.
+        io.stderr(`error: ${isIicpError(err) ? err.message : 'the runner failed unexpectedly'}\n`)
         io.setExitCode(2)
       }
     })

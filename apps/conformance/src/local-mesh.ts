@@ -8,6 +8,7 @@ import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { Agent, request } from 'undici'
+import { IicpError, isIicpError } from '@iicp/protocol'
 import { createDirectory } from '@iicp/directory'
 import type { Directory } from '@iicp/directory'
 import { IicpNode } from '@iicp/node'
@@ -103,7 +104,7 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port
 }
 
-/** Start the in-repo directory behind a request-counting server, the healthy node and the fault nodes. */
+/** Start the in-repo directory behind a request-counting server, the healthy node and the fault nodes. Fails with IicpError `service_unavailable`. */
 export async function startLocalMesh(): Promise<LocalMesh> {
   const cleanup: Array<() => Promise<void>> = []
   const closeAll = async (): Promise<void> => {
@@ -146,7 +147,7 @@ export async function startLocalMesh(): Promise<LocalMesh> {
         method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body: JSON.stringify(node.registrationBody()),
       })
       await res.body.dump()
-      if (res.statusCode !== 201) throw new Error(`local mesh: the directory refused the ${f.behaviour} fault node (HTTP ${res.statusCode})`)
+      if (res.statusCode !== 201) throw new IicpError('service_unavailable', `local mesh: the directory refused the ${f.behaviour} fault node (HTTP ${res.statusCode})`)
       faults[f.behaviour] = node
     }
 
@@ -170,7 +171,7 @@ export async function startLocalMesh(): Promise<LocalMesh> {
     })
     cleanup.push(() => healthy.close())
     await healthy.serve()
-    if (!healthy.isRegistered || healthy.url === undefined) throw new Error('local mesh: the healthy node did not register')
+    if (!healthy.isRegistered || healthy.url === undefined) throw new IicpError('service_unavailable', 'local mesh: the healthy node did not register')
 
     let closing: Promise<void> | undefined
     const close = (): Promise<void> => (closing ??= closeAll())
@@ -192,6 +193,6 @@ export async function startLocalMesh(): Promise<LocalMesh> {
     }
   } catch (err) {
     await closeAll()
-    throw err
+    throw isIicpError(err) ? err : new IicpError('service_unavailable', 'local mesh: could not start', { cause: err })
   }
 }

@@ -98,7 +98,10 @@ async function runOne(check: Check<unknown>, target: unknown, base: Omit<CheckCo
   }
 }
 
-/** Run the conformance checks; see {@link ConformanceOptions}. Throws IicpError `invalid_config` for bad targets. */
+/**
+ * Run the conformance checks; see {@link ConformanceOptions}. Throws IicpError `invalid_config` for bad targets
+ * or an `only` list that selects nothing, and `service_unavailable` when the local mesh cannot start.
+ */
 export async function runConformance(options: ConformanceOptions = {}): Promise<ConformanceReport> {
   const allowRemote = options.allowRemote === true
   const dirTarget = options.directory === undefined ? undefined : checkTarget('--directory', options.directory, allowRemote)
@@ -131,6 +134,9 @@ export async function runConformance(options: ConformanceOptions = {}): Promise<
       }
     }
     const only = options.only ? new Set(options.only) : undefined
+    if (only && !plans.some((p) => p.checks.some((c) => only.has(c.id)))) {
+      throw new IicpError('invalid_config', '--only selects no check for the chosen targets')
+    }
     const base = { http, memo: new Map<string, Promise<unknown>>() }
     const byId = new Map<string, CheckOutcome>()
     for (const plan of plans) {

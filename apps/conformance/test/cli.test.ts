@@ -81,3 +81,13 @@ describe('iicp conformance', () => {
     expect(rows.every((l) => l.includes('✅ pass'))).toBe(true)
   })
 })
+
+describe('iicp conformance usage errors', () => {
+  it('exits 2 when --only selects nothing for the chosen targets', async () => {
+    const dir = await startDirectory({ port: 0, mode: 'local', pruneIntervalMs: 0 })
+    cleanup.push(() => dir.close())
+    const o = io()
+    await runCli(['node', 'conformance', '--directory', dir.url, '--only', 'SDK-01'], o)
+    expect([o.code, o.err]).toEqual([2, 'error: --only selects no check for the chosen targets\n'])
+  })
+})
