@@ -54,9 +54,13 @@ export type {
 } from './native/frame.js'
 export { streamEvent, streamEventName, StreamSequence, STREAM_RELAY_BUFFER_EVENTS, STREAM_BACKPRESSURE_ERROR } from './native/streaming.js'
 export { encodeJsonBytes, decodeJsonBytes, readCallPayload, readResponseResult } from './native/payload.js'
+export {
+  fragmentFrame, FragmentAssembler, MAX_FRAGMENTS, FRAGMENT_TIMEOUT_MS, FRAGMENT_THRESHOLD_BYTES,
+} from './native/fragments.js'
 export type { DecodeCborResult, DecodeCborOptions } from './native/cbor.js'
 export type { StreamStatus, StreamEventInit, StreamSequenceError, StreamSequenceErrorCode } from './native/streaming.js'
 export type { PayloadResult } from './native/payload.js'
+export type { FragmentOptions, FragmentAssemblerOptions, FragmentResult } from './native/fragments.js'
 export type {
   NativeMessage, NativeMessageKind, NativeInit, NativeAck, NativeDiscover, NativeDiscoverResponse, NativeSubProtocol,
   NativeCall, NativeResponse, NativeStreamEvent, NativeClose, NativeFeedback, NativePing, NativePong, NativeRelayBind,

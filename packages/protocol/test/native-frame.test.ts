@@ -233,6 +233,7 @@ describe('the @iicp/protocol index', () => {
       'encodeNativeMessage', 'encodeNativePayload', 'decodeNativeMessage', 'nativeTypeOf', 'isNativeMessageType', 'closeFor',
       'streamEvent', 'streamEventName', 'StreamSequence', 'STREAM_RELAY_BUFFER_EVENTS', 'STREAM_BACKPRESSURE_ERROR',
       'encodeJsonBytes', 'decodeJsonBytes', 'readCallPayload', 'readResponseResult',
+      'fragmentFrame', 'FragmentAssembler', 'MAX_FRAGMENTS', 'FRAGMENT_TIMEOUT_MS', 'FRAGMENT_THRESHOLD_BYTES',
     ]) {
       expect(Reflect.get(api, name), name).toBeDefined()
     }

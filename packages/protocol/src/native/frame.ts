@@ -63,6 +63,8 @@ export type NativeErrorCode =
   | 'cbor_decode_error'
   | 'invalid_payload'
   | 'protocol_error'
+  | 'fragment_timeout'
+  | 'fragment_limit_exceeded'
 
 /** A refusal as a value: decoders return these instead of throwing (frm §9.6). Messages never echo payload bytes. */
 export interface NativeCodecError {

@@ -516,8 +516,8 @@ function describeIssues(error: z.ZodError, keys: ReadonlyMap<string, number>): s
 
 /**
  * Decodes a frame's payload into a typed message (frm §4, §9.6). Never throws: an unknown, reserved or
- * custom type, an empty CALL/RESPONSE, a compressed or fragmented frame (neither is negotiated by this
- * SDK), bad CBOR, text keys at the top level, or a field of the wrong type each return an error value.
+ * custom type, an empty CALL/RESPONSE, a compressed frame (this SDK never negotiates compression), a fragment
+ * not yet reassembled, bad CBOR, text keys at the top level, or a field of the wrong type each return an error value.
  * Unknown integer keys are ignored (frm §4.16).
  */
 export function decodeNativeMessage(frame: Frame, options: DecodeCborOptions = {}): DecodeMessageResult {
@@ -529,7 +529,7 @@ export function decodeNativeMessage(frame: Frame, options: DecodeCborOptions = {
   }
   if (!KIND_BY_TYPE.has(frame.type)) return typeError(frame.type)
   if ((frame.flags & NativeFrameFlags.COMPRESSED) !== 0) return failure('protocol_error', 'compressed payloads were not negotiated')
-  if ((frame.flags & NativeFrameFlags.FRAGMENTED) !== 0) return failure('protocol_error', 'fragmented frames are not supported')
+  if ((frame.flags & NativeFrameFlags.FRAGMENTED) !== 0) return failure('protocol_error', 'fragment frames must be reassembled (FragmentAssembler) before decoding')
 
   let map: ReadonlyMap<unknown, unknown>
   if (frame.payload.length === 0) {
