@@ -4,6 +4,7 @@
  * assertion, and capture values for later cases. Facts follow the spec's reference runner; the code is ours.
  */
 import { createHash } from 'node:crypto'
+import { IicpError } from '@iicp/protocol'
 import { PROFILE_MANIFESTS } from './fixtures.js'
 import { PROFILE_FILES } from './fixtures-source.js'
 import type { DirectoryProfile } from './fixtures-source.js'
@@ -52,13 +53,21 @@ function references(value: unknown, into: Set<string>): Set<string> {
   return into
 }
 
-function bad(message: string): Error {
-  return new Error(`invalid conformance manifest: ${message}`)
+function bad(message: string): IicpError {
+  return new IicpError('validation_error', `invalid conformance manifest: ${message}`)
 }
 
-/** Parse and validate one manifest's text (the rules the spec's runner applies before it sends anything). */
+/**
+ * Parse and validate one manifest's text (the rules the spec's runner applies before it sends anything).
+ * Throws IicpError `validation_error` naming the rule broken.
+ */
 export function parseManifest(text: string): ProfileManifest {
-  const raw: unknown = JSON.parse(text)
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    throw bad('not JSON')
+  }
   if (!isRecord(raw) || raw.schema !== MANIFEST_SCHEMA) throw bad('unsupported schema')
   const profile = raw.profile
   if (typeof profile !== 'string' || !(profile in PROFILE_FILES)) throw bad('unsupported profile')

@@ -24,6 +24,7 @@ describe('parseManifest', () => {
     expect(() => parseManifest(JSON.stringify({ ...base, tests: [{ ...ok, path: '/api/v1/node/${node_id}' }] }))).toThrow(/unresolved/)
     expect(() => parseManifest(JSON.stringify({ ...base, tests: [{ ...ok, assertion: 'made_up' }] }))).toThrow(/assertion/)
     expect(() => parseManifest(JSON.stringify({ ...base, tests: [{ ...ok, path: '//evil.example/x' }] }))).toThrow(/path/)
+    expect(() => parseManifest('{"schema":')).toThrow(expect.objectContaining({ code: 'validation_error', message: 'invalid conformance manifest: not JSON' }))
   })
 })
 
