@@ -32,6 +32,8 @@ export function natPmp(options: NatPmpOptions = {}): PortMapper {
   let socket: Promise<{ socket: Socket; gateway: string }> | undefined
   let queue: Promise<unknown> = Promise.resolve()
   let closing: Promise<void> | undefined
+  // Maps still in flight; close() waits for them so each can undo itself before the socket closes.
+  const inflight = new Set<Promise<unknown>>()
 
   function connect(): Promise<{ socket: Socket; gateway: string }> {
     socket ??= (async () => {
@@ -135,7 +137,17 @@ export function natPmp(options: NatPmpOptions = {}): PortMapper {
     signal: call?.signal ? AbortSignal.any([call.signal, shutdown.signal]) : shutdown.signal,
   })
 
-  async function map(req: MapRequest, call?: CallOptions): Promise<PortMapping> {
+  function map(req: MapRequest, call?: CallOptions): Promise<PortMapping> {
+    const running = mapOnce(req, call)
+    inflight.add(running)
+    void running.then(
+      () => inflight.delete(running),
+      () => inflight.delete(running),
+    )
+    return running
+  }
+
+  async function mapOnce(req: MapRequest, call?: CallOptions): Promise<PortMapping> {
     assertOpen()
     const protocol = req.protocol ?? 'TCP'
     const externalHost = await externalAddress(call)
@@ -153,6 +165,11 @@ export function natPmp(options: NatPmpOptions = {}): PortMapper {
       leaseSeconds: granted.lifetime,
       expiresAt: opts.clock.now() + granted.lifetime * 1000,
       description: req.description ?? '',
+    }
+    if (closing) {
+      // close() ran while this mapping was being made: undo it rather than leave it behind.
+      await request(protocol, req.internalPort, 0, 0).catch(() => undefined)
+      throw new IicpError('service_unavailable', 'The NAT-PMP mapper was closed while mapping')
     }
     held.set(`${protocol}:${mapping.internalPort}`, mapping)
     opts.logger.info({ protocol, internalPort: mapping.internalPort, externalPort: mapping.externalPort, leaseSeconds: mapping.leaseSeconds }, 'NAT-PMP port mapping created')
@@ -176,6 +193,7 @@ export function natPmp(options: NatPmpOptions = {}): PortMapper {
 
   async function close(): Promise<void> {
     closing ??= (async () => {
+      await Promise.allSettled([...inflight])
       for (const mapping of [...held.values()]) {
         try {
           await unmap(mapping)

@@ -21,6 +21,8 @@ export class FakeNatPmp {
   dropNext = 0
   /** Never answer. */
   silent = false
+  /** Called with each map request before it is answered; resolve to let the answer go out. */
+  beforeMapAnswer: (() => Promise<void>) | undefined
   /** Cap granted lifetimes, as a gateway may (RFC 6886 §3.3). */
   maxLifetime = 7200
   externalIp = [11, 22, 33, 44]
@@ -56,31 +58,41 @@ export class FakeNatPmp {
         return
       }
       if (op === 1 || op === 2) {
-        const key = `${op}:${record.internalPort}`
-        let external = 0
-        let lifetime = 0
-        if (this.resultCode === 0) {
-          if (record.lifetime === 0) {
-            this.mappings.delete(key)
-          } else {
-            external = record.externalPort || 40000 + (record.internalPort ?? 0) % 1000
-            lifetime = Math.min(record.lifetime ?? 0, this.maxLifetime)
-            this.mappings.set(key, { externalPort: external, lifetime })
-          }
+        const gate = this.beforeMapAnswer
+        this.beforeMapAnswer = undefined
+        if (gate) {
+          void gate().then(() => this.answerMap(s, record, op, epoch, rinfo.port, rinfo.address))
+          return
         }
-        const out = Buffer.alloc(16)
-        out[1] = 128 + op
-        out.writeUInt16BE(this.resultCode, 2)
-        out.writeUInt32BE(epoch, 4)
-        out.writeUInt16BE(record.internalPort ?? 0, 8)
-        out.writeUInt16BE(external, 10)
-        out.writeUInt32BE(lifetime, 12)
-        s.send(out, rinfo.port, rinfo.address)
+        this.answerMap(s, record, op, epoch, rinfo.port, rinfo.address)
       }
     })
     await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve))
     this.port = s.address().port
     return this
+  }
+
+  private answerMap(s: Socket, record: NatPmpRequestRecord, op: number, epoch: number, port: number, address: string): void {
+    const key = `${op}:${record.internalPort}`
+    let external = 0
+    let lifetime = 0
+    if (this.resultCode === 0) {
+      if (record.lifetime === 0) {
+        this.mappings.delete(key)
+      } else {
+        external = record.externalPort || 40000 + (record.internalPort ?? 0) % 1000
+        lifetime = Math.min(record.lifetime ?? 0, this.maxLifetime)
+        this.mappings.set(key, { externalPort: external, lifetime })
+      }
+    }
+    const out = Buffer.alloc(16)
+    out[1] = 128 + op
+    out.writeUInt16BE(this.resultCode, 2)
+    out.writeUInt32BE(epoch, 4)
+    out.writeUInt16BE(record.internalPort ?? 0, 8)
+    out.writeUInt16BE(external, 10)
+    out.writeUInt32BE(lifetime, 12)
+    s.send(out, port, address)
   }
 
   async close(): Promise<void> {

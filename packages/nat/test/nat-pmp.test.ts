@@ -84,4 +84,23 @@ describe('natPmp()', () => {
     expect(server.mappings.size).toBe(0)
     await expect(m.map({ internalPort: 8082 })).rejects.toMatchObject({ code: 'service_unavailable' })
   })
+
+  it('undoes a mapping that was still being made when close() was called', async () => {
+    const { server, m } = await setup()
+    let release: () => void = () => {}
+    let arrived: () => void = () => {}
+    const came = new Promise<void>((resolve) => (arrived = resolve))
+    server.beforeMapAnswer = () => {
+      arrived()
+      return new Promise<void>((resolve) => (release = resolve))
+    }
+    const mapping = m.map({ internalPort: 8080 })
+    await came
+    const closed = m.close()
+    release()
+    await closed
+    await expect(mapping).rejects.toMatchObject({ code: 'service_unavailable' })
+    expect(server.requests.filter((r) => r.op === 2).map((r) => r.lifetime)).toEqual([3600, 0])
+    expect(server.mappings.size).toBe(0)
+  })
 })
