@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { inspect } from 'node:util'
-import { DISCOVER_MAX_LIMIT, IicpError, MAX_TIMEOUT_MS, SDK_VERSION, isIicpError, validateIntent } from '@iicp/protocol'
+import { DISCOVER_DEFAULT_LIMIT, DISCOVER_MAX_LIMIT, IicpError, MAX_TIMEOUT_MS, SDK_VERSION, isIicpError, validateIntent } from '@iicp/protocol'
 import type { Logger, NodeSummary, Qos } from '@iicp/protocol'
 import { CircuitBreakers } from './breaker.js'
 import { CHAT_INTENT, assertMessages, buildChatPayload, runtimeIdentityMessage, toChatCompletion } from './chat.js'
@@ -203,7 +203,7 @@ export class IicpClient {
         qos: options.qos,
         model: options.model,
         minReputation: options.minReputation,
-        limit: options.limit ?? 10,
+        limit: options.limit ?? DISCOVER_DEFAULT_LIMIT,
         modality: options.modality,
         relayCapable: options.relayCapable,
       }, trace, deadline)
