@@ -6,7 +6,7 @@
 import { networkInterfaces as osNetworkInterfaces } from 'node:os'
 import type { NetworkInterfaceInfo } from 'node:os'
 import { isIP } from 'node:net'
-import { classifyHost, isIicpError, silentLogger } from '@iicp/protocol'
+import { classifyHost, IicpError, isIicpError, silentLogger } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
 import { detectContainer } from './container.js'
 import { reachabilityOptionsFromEnv } from './env.js'
@@ -130,6 +130,9 @@ export async function detectReachability(options: DetectReachabilityOptions): Pr
 
 /** The ladder itself; the manager keeps the leases, the probe releases them. */
 export async function runDetection(options: DetectReachabilityOptions): Promise<Detection> {
+  if (typeof options.port !== 'number') {
+    throw new IicpError('invalid_config', 'Option port is required: the local port the node listens on', { fields: { port: ['is required'] } })
+  }
   const port = int('port', options.port, 0, 1, 65535)
   const fromEnv = reachabilityOptionsFromEnv(options.env ?? {})
   const autoDetect = options.autoDetect ?? fromEnv.autoDetect ?? true

@@ -221,6 +221,11 @@ describe('detectReachability()', () => {
     expect(result).toMatchObject({ tier: '3', exposureMode: 'relay_required', transportMethod: 'turn_relay', relay: { endpoint: 'relay.example.org:9485', elect: false } })
   })
 
+  it('rejects a missing or impossible port with invalid_config', async () => {
+    await expect(detectReachability({ port: 0 })).rejects.toMatchObject({ code: 'invalid_config', message: expect.stringContaining('port') })
+    await expect(detectReachability({} as DetectReachabilityOptions)).rejects.toMatchObject({ code: 'invalid_config' })
+  })
+
   it('records a failing gateway finder in tried and carries on', async () => {
     const result = await detectReachability({
       port: 9484,
