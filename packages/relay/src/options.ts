@@ -146,15 +146,18 @@ export const RelayWorkerOptionsSchema = z.object({
   logger: LoggerSchema.optional(),
   /** Randomness for jitter, injected by tests. @default Math.random */
   random: fn<() => number>('random').optional(),
+  /** Clock (ms since epoch), injected by tests. @default Date.now */
+  now: fn<() => number>('now').optional(),
 })
 /** Options of {@link createRelayWorker}. */
 export type RelayWorkerOptions = z.input<typeof RelayWorkerOptionsSchema>
 
 /** Parsed, frozen worker options. */
-export type ResolvedRelayWorkerOptions = Readonly<Omit<z.output<typeof RelayWorkerOptionsSchema>, 'logger' | 'random' | 'ticketProvider'> & {
+export type ResolvedRelayWorkerOptions = Readonly<Omit<z.output<typeof RelayWorkerOptionsSchema>, 'logger' | 'random' | 'now' | 'ticketProvider'> & {
   ticketProvider: () => Promise<string | undefined>
   logger: Logger
   random: () => number
+  now: () => number
 }>
 
 /** Parse worker options (throws `invalid_config`). */
@@ -166,5 +169,6 @@ export function resolveWorkerOptions(o: RelayWorkerOptions): ResolvedRelayWorker
     ticketProvider: r.data.ticketProvider ?? (() => Promise.resolve(undefined)),
     logger: (r.data.logger ?? silentLogger).child({ component: 'relay-worker', worker_id: r.data.workerId }),
     random: r.data.random ?? Math.random,
+    now: r.data.now ?? Date.now,
   })
 }

@@ -218,6 +218,49 @@ describe('reconnect and failover', () => {
     expect(res.json).toEqual({ ok: true })
   })
 
+  it('keeps retrying without spending attempts while the relay still counts its old session alive (409 IICP-E038)', async () => {
+    const r = await relay({ pingIntervalMs: 10, pongTimeoutMs: 30 })
+    let tickets = 0
+    let holdSecond: () => void = () => undefined
+    const secondAsked = new Promise<void>((resolve) => (holdSecond = resolve))
+    let release: () => void = () => undefined
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const w = worker({
+      relayUrl: r.url, workerId: 'w-stale', transport: 'ws', reconnectBaseMs: 0, maxReconnectAttempts: 1, pingIntervalMs: 10,
+      handleTask: async () => ({ status: 200, body: { ok: 1 } }),
+      ticketProvider: async () => {
+        tickets++
+        if (tickets === 2) {
+          holdSecond()
+          await released
+        }
+        return undefined
+      },
+    })
+    await w.start()
+    const errors: string[] = []
+    const rebound = new Promise<void>((resolve) => {
+      w.once('bound', () => resolve())
+      // Giving up would be the bug; settle at once so the test fails fast instead of timing out.
+      w.on('error', (e) => {
+        errors.push(e.code)
+        resolve()
+      })
+    })
+    const session = r.relay.sessions.get('w-stale')
+    if (!session) throw new Error('no session')
+    r.relay.dropSession(session, 'test_kick')
+    await secondAsked
+    // A stale holder of the same worker id that never pongs: the relay counts it alive until its pong deadline.
+    await rawWsWorker(r, 'w-stale', { autoPong: false })
+    release()
+    await rebound
+    expect(errors).toEqual([])
+    expect(tickets).toBeGreaterThan(2)
+    expect(r.relay.sessions.get('w-stale')?.link.isAlive(Date.now())).toBe(true)
+    expect((await post(`${w.relayEndpoint}/v1/task`, task('back'))).json).toEqual({ ok: 1 })
+  })
+
   it('reports a relay that is gone for good, so the node can elect the next relay and serve through it', async () => {
     const a = await startRelayServer({ allowUnsignedBinds: true, nodeId: 'relay-a' })
     const b = await relay({ nodeId: 'relay-b' })

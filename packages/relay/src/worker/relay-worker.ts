@@ -15,6 +15,9 @@ import { connectLongPoll } from './long-poll-connection.js'
 import { reconnectDelayMs } from './reconnect.js'
 import { connectWs } from './ws-connection.js'
 
+/** How long a worker keeps retrying a bind that the relay refuses as still alive (IICP-DIR §7.2 liveness window). */
+const ALIVE_CONFLICT_WAIT_MS = 90_000
+
 /** Lifecycle of a relay worker. */
 export type RelayWorkerState = 'idle' | 'connecting' | 'bound' | 'reconnecting' | 'closed'
 
@@ -62,6 +65,7 @@ class RelayWorkerImpl extends EventEmitter implements RelayWorker {
   #agent: Agent | undefined
   #wsUnsupported = false
   #retryTimer: NodeJS.Timeout | undefined
+  #lostAtMs = 0
   #starting: Promise<void> | undefined
   #closing: Promise<void> | undefined
 
@@ -158,13 +162,14 @@ class RelayWorkerImpl extends EventEmitter implements RelayWorker {
     if (this.#conn !== conn || this.#closing) return
     this.#conn = undefined
     this.#state = 'reconnecting'
+    this.#lostAtMs = this.#o.now()
     this.#o.logger.warn({ reason }, 'relay session ended')
     this.emit('unbound', { reason })
     void conn.close()
-    this.#scheduleReconnect(0)
+    this.#scheduleReconnect(0, 0)
   }
 
-  #scheduleReconnect(attempt: number): void {
+  #scheduleReconnect(attempt: number, floorMs: number): void {
     if (this.#closing) return
     if (attempt >= this.#o.maxReconnectAttempts) {
       const err = new IicpError('connection_failed', `relay session lost and ${attempt} reconnects failed`)
@@ -172,12 +177,19 @@ class RelayWorkerImpl extends EventEmitter implements RelayWorker {
       this.#emitError(err)
       return
     }
-    const delay = reconnectDelayMs(attempt, this.#o.reconnectBaseMs, this.#o.reconnectMaxMs, this.#o.random)
+    const delay = Math.max(floorMs, reconnectDelayMs(attempt, this.#o.reconnectBaseMs, this.#o.reconnectMaxMs, this.#o.random))
     this.#retryTimer = setTimeout(() => {
       this.#connectOnce().catch((err: unknown) => {
         if (this.#closing) return
-        this.#o.logger.warn({ attempt, code: isIicpError(err) ? err.code : 'unknown' }, 'relay reconnect failed')
-        this.#scheduleReconnect(attempt + 1)
+        const code = isIicpError(err) ? err.code : 'unknown'
+        this.#o.logger.warn({ attempt, code }, 'relay reconnect failed')
+        // The relay still holds our old session (it has not seen it die yet): wait for its liveness check
+        // (IICP-DIR §7.2) instead of spending attempts, paced so the relay is not hammered.
+        if (code === 'IICP-E038' && this.#o.now() - this.#lostAtMs < ALIVE_CONFLICT_WAIT_MS) {
+          this.#scheduleReconnect(attempt, Math.min(1_000, this.#o.pingIntervalMs))
+          return
+        }
+        this.#scheduleReconnect(attempt + 1, 0)
       })
     }, delay)
   }
