@@ -1,11 +1,10 @@
 /**
- * Client configuration (wire.md §5.1 SDK-04/SDK-05, §10): parsed once at construction, defaults filled in,
- * frozen. A bad value fails right here with `invalid_config`, naming the option and its allowed range.
- *
- * zod is not a dependency of @iicp/client (only @iicp/protocol and undici are), so the option table below is a
- * small declarative validator instead of a zod schema; it keeps the same contract (one parse, defaults, freeze).
+ * Client configuration (wire.md §5.1 SDK-04/SDK-05, §10): one zod schema with the defaults in it, parsed once
+ * at construction and frozen. A bad value fails right here with `invalid_config`, naming the option and its
+ * allowed range.
  */
 import type { Dispatcher } from 'undici'
+import { z } from 'zod'
 import {
   BREAKER_POLICY, DEFAULT_DIRECTORY_URL, DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS, RETRY_POLICY, IicpError,
   isPrivateOrLocalHost, normalizeDirectoryUrl, silentLogger,
@@ -84,42 +83,61 @@ export interface ClientOptions {
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>
 }
 
-const KNOWN_KEYS = new Set<string>([
-  'directoryUrl', 'timeoutMs', 'region', 'nodeToken', 'allowPrivateEndpoints', 'allowPlaintext', 'tlsVerify',
-  'routeDiscovery', 'selection', 'selectionTopK', 'maxAttempts', 'retryBaseDelayMs', 'routeCacheMs',
-  'breakerFailureThreshold', 'breakerOpenMs', 'dispatcher', 'logger', 'clock', 'random', 'sleep',
-])
+const fnOf = <T>() => z.custom<T>((v) => typeof v === 'function')
+
+/** What each option must be, in the words of the `invalid_config` message. */
+const EXPECTED: Record<string, string> = {
+  config: 'an object',
+  directoryUrl: 'an http(s) URL',
+  timeoutMs: `an integer in 1..${MAX_TIMEOUT_MS}`,
+  region: 'a string of 1..64 characters',
+  nodeToken: 'a non-empty single-line string',
+  allowPrivateEndpoints: 'a boolean',
+  allowPlaintext: 'a boolean',
+  tlsVerify: 'true: TLS verification cannot be disabled in this build',
+  routeDiscovery: 'one of auto, ticketed, legacy',
+  selection: 'one of directory_order, weighted_v1',
+  selectionTopK: 'an integer in 1..50',
+  maxAttempts: 'an integer in 1..10',
+  retryBaseDelayMs: 'an integer in 0..10000',
+  routeCacheMs: 'an integer in 0..10000',
+  breakerFailureThreshold: 'an integer in 1..100',
+  breakerOpenMs: 'an integer in 0..600000',
+  dispatcher: 'an undici Dispatcher',
+  logger: 'a pino-compatible logger',
+  clock: 'a function',
+  random: 'a function',
+  sleep: 'a function',
+}
+
+const intIn = (min: number, max: number, def: number) => z.number().int().min(min).max(max).default(def)
+
+/** The ClientConfig schema, with the defaults in it; built once at module load. */
+const ClientConfigSchema = z.strictObject({
+  directoryUrl: z.string().optional(),
+  timeoutMs: intIn(1, MAX_TIMEOUT_MS, DEFAULT_TIMEOUT_MS),
+  region: z.string().min(1).max(64).optional(),
+  nodeToken: z.string().min(1).regex(/^[^\r\n]+$/).optional(),
+  allowPrivateEndpoints: z.boolean().default(false),
+  allowPlaintext: z.boolean().default(false),
+  tlsVerify: z.literal(true).optional(),
+  routeDiscovery: z.enum(['auto', 'ticketed', 'legacy']).default('auto'),
+  selection: z.enum(['directory_order', 'weighted_v1']).default('directory_order'),
+  selectionTopK: intIn(1, 50, 3),
+  maxAttempts: intIn(1, 10, RETRY_POLICY.maxAttempts),
+  retryBaseDelayMs: intIn(0, 10_000, RETRY_POLICY.baseDelayMs),
+  routeCacheMs: intIn(0, 10_000, 5_000),
+  breakerFailureThreshold: intIn(1, 100, BREAKER_POLICY.failureThreshold),
+  breakerOpenMs: intIn(0, 600_000, BREAKER_POLICY.openMs),
+  dispatcher: z.custom<Dispatcher>((v) => typeof v === 'object' && v !== null && typeof (v as Dispatcher).dispatch === 'function').optional(),
+  logger: z.custom<Logger>((v) => typeof v === 'object' && v !== null && typeof (v as Logger).child === 'function' && typeof (v as Logger).debug === 'function').optional(),
+  clock: fnOf<() => number>().optional(),
+  random: fnOf<() => number>().optional(),
+  sleep: fnOf<(ms: number, signal?: AbortSignal) => Promise<void>>().optional(),
+})
 
 function invalid(option: string, expected: string): IicpError {
   return new IicpError('invalid_config', `${option} must be ${expected}`, { fields: { [option]: [expected] } })
-}
-
-function int(raw: Record<string, unknown>, key: string, def: number, min: number, max: number): number {
-  const v = raw[key]
-  if (v === undefined) return def
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw invalid(key, `an integer in ${min}..${max}`)
-  return v
-}
-
-function bool(raw: Record<string, unknown>, key: string, def: boolean): boolean {
-  const v = raw[key]
-  if (v === undefined) return def
-  if (typeof v !== 'boolean') throw invalid(key, 'a boolean')
-  return v
-}
-
-function oneOf<T extends string>(raw: Record<string, unknown>, key: string, def: T, allowed: readonly T[]): T {
-  const v = raw[key]
-  if (v === undefined) return def
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw invalid(key, `one of ${allowed.join(', ')}`)
-  return v as T
-}
-
-function fn<T>(raw: Record<string, unknown>, key: string, def: T): T {
-  const v = raw[key]
-  if (v === undefined) return def
-  if (typeof v !== 'function') throw invalid(key, 'a function')
-  return v as T
 }
 
 /** Default backoff sleep: a timer that rejects early when the signal aborts. */
@@ -141,9 +159,8 @@ export function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   })
 }
 
-function parseDirectoryUrl(value: unknown, allowPrivate: boolean): string {
+function parseDirectoryUrl(value: string | undefined, allowPrivate: boolean): string {
   if (value === undefined) return DEFAULT_DIRECTORY_URL
-  if (typeof value !== 'string') throw invalid('directoryUrl', 'an http(s) URL')
   let url: URL
   try {
     url = new URL(value)
@@ -161,53 +178,33 @@ function parseDirectoryUrl(value: unknown, allowPrivate: boolean): string {
 
 /** Parse and freeze a ClientConfig; throws IicpError `invalid_config` naming the option and range. */
 export function parseClientOptions(config: ClientConfig = {}): ClientOptions {
-  if (typeof config !== 'object' || config === null) throw invalid('config', 'an object')
-  const raw = config as Record<string, unknown>
-  for (const key of Object.keys(raw)) {
-    if (!KNOWN_KEYS.has(key)) throw invalid(key, 'a known ClientConfig option')
+  const r = ClientConfigSchema.safeParse(config)
+  if (!r.success) {
+    const issue = r.error.issues[0]
+    const keys = issue && issue.code === 'unrecognized_keys' ? issue.keys : undefined
+    const option = keys?.[0] ?? (issue?.path[0] === undefined ? 'config' : String(issue.path[0]))
+    throw invalid(option, EXPECTED[option] ?? 'a known ClientConfig option')
   }
-  if (raw.tlsVerify !== undefined && raw.tlsVerify !== true) {
-    throw invalid('tlsVerify', 'true: TLS verification cannot be disabled in this build')
-  }
-  if (raw.timeoutMs !== undefined && (typeof raw.timeoutMs !== 'number' || !Number.isInteger(raw.timeoutMs) || raw.timeoutMs <= 0 || raw.timeoutMs > MAX_TIMEOUT_MS)) {
-    throw invalid('timeoutMs', `an integer in 1..${MAX_TIMEOUT_MS}`)
-  }
-  const region = raw.region
-  if (region !== undefined && (typeof region !== 'string' || region.length === 0 || region.length > 64)) {
-    throw invalid('region', 'a string of 1..64 characters')
-  }
-  const token = raw.nodeToken
-  if (token !== undefined && (typeof token !== 'string' || token.length === 0 || /[\r\n]/.test(token))) {
-    throw invalid('nodeToken', 'a non-empty single-line string')
-  }
-  const logger = raw.logger
-  if (logger !== undefined && (typeof logger !== 'object' || logger === null || typeof (logger as Logger).child !== 'function')) {
-    throw invalid('logger', 'a pino-compatible logger')
-  }
-  const dispatcher = raw.dispatcher
-  if (dispatcher !== undefined && (typeof dispatcher !== 'object' || dispatcher === null || typeof (dispatcher as Dispatcher).request !== 'function')) {
-    throw invalid('dispatcher', 'an undici Dispatcher')
-  }
-  const allowPrivateEndpoints = bool(raw, 'allowPrivateEndpoints', false)
+  const o = r.data
   return Object.freeze({
-    directoryUrl: parseDirectoryUrl(raw.directoryUrl, allowPrivateEndpoints),
-    timeoutMs: int(raw, 'timeoutMs', DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS),
-    region: region as string | undefined,
-    nodeToken: token as string | undefined,
-    allowPrivateEndpoints,
-    allowPlaintext: bool(raw, 'allowPlaintext', false),
-    routeDiscovery: oneOf<RouteDiscoveryMode>(raw, 'routeDiscovery', 'auto', ['auto', 'ticketed', 'legacy']),
-    selection: oneOf<SelectionStrategy>(raw, 'selection', 'directory_order', ['directory_order', 'weighted_v1']),
-    selectionTopK: int(raw, 'selectionTopK', 3, 1, 50),
-    maxAttempts: int(raw, 'maxAttempts', RETRY_POLICY.maxAttempts, 1, 10),
-    retryBaseDelayMs: int(raw, 'retryBaseDelayMs', RETRY_POLICY.baseDelayMs, 0, 10_000),
-    routeCacheMs: int(raw, 'routeCacheMs', 5_000, 0, 10_000),
-    breakerFailureThreshold: int(raw, 'breakerFailureThreshold', BREAKER_POLICY.failureThreshold, 1, 100),
-    breakerOpenMs: int(raw, 'breakerOpenMs', BREAKER_POLICY.openMs, 0, 600_000),
-    dispatcher: dispatcher as Dispatcher | undefined,
-    logger: (logger as Logger | undefined) ?? silentLogger,
-    clock: fn(raw, 'clock', Date.now),
-    random: fn(raw, 'random', Math.random),
-    sleep: fn(raw, 'sleep', defaultSleep),
+    directoryUrl: parseDirectoryUrl(o.directoryUrl, o.allowPrivateEndpoints),
+    timeoutMs: o.timeoutMs,
+    region: o.region,
+    nodeToken: o.nodeToken,
+    allowPrivateEndpoints: o.allowPrivateEndpoints,
+    allowPlaintext: o.allowPlaintext,
+    routeDiscovery: o.routeDiscovery,
+    selection: o.selection,
+    selectionTopK: o.selectionTopK,
+    maxAttempts: o.maxAttempts,
+    retryBaseDelayMs: o.retryBaseDelayMs,
+    routeCacheMs: o.routeCacheMs,
+    breakerFailureThreshold: o.breakerFailureThreshold,
+    breakerOpenMs: o.breakerOpenMs,
+    dispatcher: o.dispatcher,
+    logger: o.logger ?? silentLogger,
+    clock: o.clock ?? Date.now,
+    random: o.random ?? Math.random,
+    sleep: o.sleep ?? defaultSleep,
   })
 }
