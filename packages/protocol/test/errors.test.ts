@@ -2,6 +2,7 @@
 // documented status, and every code the spec fixtures use), that IicpError never carries a credential in its
 // message, JSON or stack, and that errorFromResponse turns every body shape the reference implementations
 // send (nested, flat, top-level, HTML, text, empty) into a typed IicpError with the right retry hints.
+import type { NativeErrorCode } from '../src/native/frame.js'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -72,7 +73,7 @@ function fixtureCodes(): Set<string> {
 
 describe('the error catalogue', () => {
   it('holds exactly the 96 codes this SDK knows, so additions and removals are deliberate', () => {
-    expect(Object.keys(ERROR_CATALOGUE)).toHaveLength(96)
+    expect(Object.keys(ERROR_CATALOGUE)).toHaveLength(112)
   })
 
   it.each(DOCUMENTED)('contains %s with the status wire.md documents', (code, status) => {
@@ -311,5 +312,20 @@ describe('errorFromResponse', () => {
         expect(json.status).toBe(status)
       }),
     )
+  })
+})
+
+describe('native transport codes', () => {
+  it('has a catalogue entry for every native codec error code and relay_backpressure_exceeded', () => {
+    // The Record type makes this list exhaustive at type-check time; the loop holds the catalogue to it.
+    const nativeCodes: Record<NativeErrorCode, true> = {
+      invalid_magic: true, invalid_version: true, version_mismatch: true, frame_too_large: true, truncated_header: true,
+      truncated_payload: true, invalid_frame: true, invalid_type: true, unknown_type: true, unsupported_extension: true,
+      cbor_decode_error: true, invalid_payload: true, protocol_error: true, fragment_timeout: true, fragment_limit_exceeded: true,
+    }
+    for (const code of [...Object.keys(nativeCodes), 'relay_backpressure_exceeded']) {
+      expect(ERROR_CATALOGUE, code).toHaveProperty(code)
+      expect(new IicpError(code).status, code).toBe((ERROR_CATALOGUE as Record<string, { status: number }>)[code]?.status)
+    }
   })
 })
