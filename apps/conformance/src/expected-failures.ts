@@ -1,6 +1,13 @@
 /**
- * Known gaps of this SDK against the runner: requirement id → why it fails today. test/conformance.test.ts
- * runs the whole runner on the local mesh and fails when a listed id passes (stale entry) or an unlisted
- * id fails. Keep it empty unless a gap is real, documented and owned.
+ * Known gaps of this SDK against the runner on its local mesh. test/conformance.test.ts runs the whole runner
+ * and fails when an unlisted id does not pass, or a listed id passes (a stale entry). Keep each entry real,
+ * documented and owned.
  */
+
+/** Requirement id → why it fails today. */
 export const EXPECTED_FAILURES: Readonly<Record<string, string>> = Object.freeze({})
+
+/** Requirement id → why the local mesh cannot exercise it (reported as skipped, never as passed). */
+export const EXPECTED_SKIPS: Readonly<Record<string, string>> = Object.freeze({
+  'NODE-TASK-05': 'the mesh node runs in the SDK\'s default open mode (any caller accepted, wire.md §9.18); test/node-checks.test.ts covers a token-mode node',
+})

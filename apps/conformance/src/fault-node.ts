@@ -11,7 +11,7 @@ import type { AddressInfo, Socket } from 'node:net'
 
 /** What a fault node does with each task. */
 export type FaultBehaviour =
-  /** Answers a well-formed success envelope. */
+  /** Answers a well-formed success envelope (409 `conflict` for a repeated task_id). */
   | 'ok'
   /** Always 503 `temporarily_unavailable` with `Retry-After: 1`. */
   | 'unavailable'
@@ -25,7 +25,7 @@ export type FaultBehaviour =
   | 'reset'
   /** 500 with an HTML page. */
   | 'html'
-  /** 200 whose `result` is itself a task envelope (the double-wrapping bug, official-sdks §8.1). */
+  /** 200 whose `result` is itself a task envelope (the double-wrapping bug, official-sdks §8.1); 409 on repeats. */
   | 'double-wrap'
 
 /** Options of {@link startFaultNode}. */
@@ -120,6 +120,10 @@ export async function startFaultNode(options: FaultNodeOptions): Promise<FaultNo
       send(res, 422, errorOf('validation_error', 'Input validation failed'))
       return
     }
+    if (!intents.includes(body.intent)) {
+      send(res, 422, errorOf('unknown_intent', 'Intent not served by this node'))
+      return
+    }
     switch (behaviour) {
       case 'hang':
         return
@@ -145,10 +149,13 @@ export async function startFaultNode(options: FaultNodeOptions): Promise<FaultNo
         return
       }
       case 'double-wrap':
-        send(res, 200, envelope(taskId, envelope(taskId, inner(taskId))))
-        return
       case 'ok':
-        send(res, 200, envelope(taskId, inner(taskId)))
+        // Like a conformant node, a task id runs once (core §3.1 TASK-2); only the result shape differs.
+        if (count > 1) {
+          send(res, 409, errorOf('conflict', 'Duplicate task_id'))
+          return
+        }
+        send(res, 200, envelope(taskId, behaviour === 'ok' ? inner(taskId) : envelope(taskId, inner(taskId))))
     }
   }
 

@@ -53,21 +53,27 @@ export const SPEC_SDK_REQUIREMENTS: readonly Requirement[] = [
   sdk('SDK-NODE-02', 'cts §10.4 SDK-NODE-02; core §3.2', 'The task handler receives the request and a context, and its return value is the response\'s single-level result.'),
 ]
 
-/** Checks against any node URL (wire.md §2; cts §4). */
+/** Checks against any node URL: the spec's adapter tests under their ids (cts §4, §6.2), then runner-defined ones. */
 export const NODE_REQUIREMENTS: readonly Requirement[] = [
-  node('NODE-HEALTH-01', 'cts §4.2; core §2.2', 'GET /iicp/health answers 200 with a JSON body.'),
-  node('NODE-HEALTH-02', 'cts §4.2', 'The health body has status ok or degraded and numeric load and active_jobs.'),
-  node('NODE-HEALTH-03', 'cts §4.2, §3.3f', 'The health body names the node_id and lists the served models[].', 'SHOULD'),
-  node('NODE-TASK-01', 'core §3.2; cts NODE-TASK-02..04', 'A valid task gets 200 with task_id echoed, status success, metrics.latency_ms and no error.'),
-  node('NODE-TASK-02', 'core §3.2; official-sdks §8.1', 'The result is single-level: the node does not wrap an envelope inside result.'),
-  node('NODE-TASK-03', 'core §3.1 TASK-2; cts NODE-TASK-06', 'A repeated task_id is answered 409 conflict (or, per sem §6.3, by replaying the same task).'),
-  node('NODE-TASK-04', 'core §3.2', 'A successful response names model_used.', 'SHOULD'),
-  node('NODE-ERR-01', 'core §7; cts ERR-1', 'A malformed JSON body gets a 4xx JSON error {"error":{"code","message"}}.'),
-  node('NODE-ERR-02', 'core §3.1, §7; cts PROTO-URN-03', 'A task with a malformed intent or no task_id gets a 4xx JSON error.'),
-  node('NODE-ERR-03', 'core §7; cts ERR-2', 'An unknown path gets 404 with a JSON error body, not HTML.'),
-  node('NODE-ERR-04', 'core §7; cts SEC-LEAK-01/02, NODE-TASK-08', 'Error bodies carry no stack trace or file-system path.'),
-  node('NODE-CORS-01', 'core §3.1; wire.md §2.1', 'OPTIONS /v1/task preflight from any origin is allowed for POST.', 'SHOULD'),
-  node('NODE-CORS-02', 'core §3.1; wire.md §2.1', 'A task response to a cross-origin request carries Access-Control-Allow-Origin.', 'SHOULD'),
+  node('NODE-HEALTH-01', 'cts §4.2 NODE-HEALTH-01; core §2.2', 'GET /iicp/health answers 200 with status ok or degraded.'),
+  node('NODE-HEALTH-02', 'cts §4.2 NODE-HEALTH-02', 'The health body carries numeric load and active_jobs.'),
+  node('NODE-HEALTH-03', 'cts §4.2 NODE-HEALTH-03; PROTO-MSG-05', 'Health names the node_id, and every health, task and error answer is served as application/json.'),
+  node('NODE-HEALTH-04', 'cts §3.3f DIR-TRUST-01 (runner-defined)', 'The health body lists the served models[] for the trust audit.', 'SHOULD'),
+  node('NODE-TASK-01', 'cts §4.1 NODE-TASK-01', 'A valid task is answered 200 (or 502) with a structured JSON body, never a raw exception.'),
+  node('NODE-TASK-02', 'cts §4.1 NODE-TASK-02; PROTO-MSG-04', 'The response task_id matches the request.'),
+  node('NODE-TASK-03', 'cts §4.1 NODE-TASK-03', 'The response status is success, error or timeout.'),
+  node('NODE-TASK-04', 'cts §4.1 NODE-TASK-04', 'The response carries a numeric metrics.latency_ms of at least 0.'),
+  node('NODE-TASK-05', 'cts §4.1 NODE-TASK-05; SEC-AUTH-02', 'A wrong token gets 401 unauthorized (a node that accepts any caller is reported as skipped).'),
+  node('NODE-TASK-06', 'cts §4.1 NODE-TASK-06; core §3.1 TASK-2', 'A repeated task_id gets 409 conflict.'),
+  node('NODE-TASK-08', 'cts §4.1 NODE-TASK-07/08; SEC-LEAK-01/02', 'No answer body exposes a stack trace or an internal file path.'),
+  node('NODE-TASK-SHAPE-01', 'core §3.2; official-sdks §8.1 (runner-defined)', 'The result is single-level: the node never wraps a task envelope inside result.'),
+  node('NODE-TASK-SHAPE-02', 'core §3.2 (runner-defined)', 'A successful response names model_used.', 'SHOULD'),
+  node('PROTO-URN-03', 'cts §6.2 PROTO-URN-03', 'A task for an intent the node does not serve gets error.code unknown_intent.'),
+  node('NODE-ERR-01', 'core §7 (runner-defined)', 'A malformed JSON body gets a 4xx JSON error {"error":{"code","message"}}.'),
+  node('NODE-ERR-02', 'core §3.1, §7 (runner-defined)', 'A task with a malformed intent or no task_id gets a 4xx JSON error.'),
+  node('NODE-ERR-03', 'core §7 (runner-defined)', 'An unknown path gets 404 with a JSON error body, not HTML.'),
+  node('NODE-CORS-01', 'core §3.1; wire.md §2.1 (runner-defined)', 'OPTIONS /v1/task preflight from any origin is allowed for POST.', 'SHOULD'),
+  node('NODE-CORS-02', 'core §3.1; wire.md §2.1 (runner-defined)', 'A task response to a cross-origin request carries Access-Control-Allow-Origin.', 'SHOULD'),
 ]
 
 function describeCase(c: ProfileCase): string {

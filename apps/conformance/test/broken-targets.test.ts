@@ -1,6 +1,6 @@
 /**
  * The runner fails, with the right requirement id, against deliberately broken targets: a node that
- * double-wraps its results (NODE-TASK-02), clients that leak their node token into an error message or a
+ * double-wraps its results (NODE-TASK-SHAPE-01), clients that leak their node token into an error message or a
  * log line (SPEC-SDK-06), and a directory that accepts a discover without an intent (DIR-DISC-10).
  */
 import { afterEach, describe, expect, it } from 'vitest'
@@ -19,14 +19,14 @@ function statusOf(report: ConformanceReport, id: string): string | undefined {
 }
 
 describe('broken targets', () => {
-  it('fails NODE-TASK-02 (and only envelope-shape checks) against a node that double-wraps results', async () => {
+  it('fails NODE-TASK-SHAPE-01, and nothing else, against a node that double-wraps results', async () => {
     const node = await startFaultNode({ behaviour: 'double-wrap', intents: ['urn:iicp:intent:llm:chat:v1'] })
     cleanup.push(() => node.close())
     const report = await runConformance({ node: node.url })
     expect(report.mode).toBe('targets')
     expect(report.results.every((r) => r.suite === 'node')).toBe(true)
     const failed = report.results.filter((r) => r.status === 'fail')
-    expect(failed.map((r) => r.id)).toEqual(['NODE-TASK-02'])
+    expect(failed.map((r) => r.id)).toEqual(['NODE-TASK-SHAPE-01'])
     expect(failed[0]?.reason).toContain('double-wrapped')
     expect(report.ok).toBe(false)
   })

@@ -1,7 +1,8 @@
 /**
- * Node checks against any provider node URL (wire.md §2; core §3, §7; cts §4): the health shape, the task
- * envelope (single-level result, duplicate task ids), JSON error shapes without stack traces, and CORS.
- * One probe task is sent and shared by the envelope checks; payloads are fixed probe text, never echoed.
+ * Node checks against any provider node URL (wire.md §2; core §3, §7): the spec's adapter tests (cts §4
+ * NODE-HEALTH-01..03, NODE-TASK-01..06 and -08, PROTO-URN-03) under their spec ids, plus runner-defined
+ * checks for the single-level result, JSON error shapes and CORS. One probe task is sent and shared by the
+ * envelope checks; payloads are fixed probe text, never echoed.
  */
 import { randomUUID } from 'node:crypto'
 import { TargetUnreachable } from '../target-http.js'
@@ -19,6 +20,7 @@ export interface NodeTarget {
 
 const CHAT = 'urn:iicp:intent:llm:chat:v1'
 const PROBE_ORIGIN = 'https://conformance.iicp.invalid'
+const UNSERVED_INTENT = 'urn:iicp:intent:x.conformance:unserved:v1'
 const STACK_OR_PATH = [/\bat \S+ \(.*:\d+:\d+\)/, /\bat .*:\d+:\d+/, /\/(?:home|Users|var|usr|opt|tmp|root|srv)\//, /node_modules/, /Traceback \(most recent/, /[A-Za-z]:\\/]
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -49,18 +51,20 @@ function health(t: NodeTarget, ctx: CheckContext): Promise<Answer> {
   return memo(ctx, 'node:health', () => send(ctx, { method: 'GET', url: `${t.url}/iicp/health` }))
 }
 
-function taskBody(intent: string, t: NodeTarget, taskId = randomUUID()): Record<string, unknown> {
+const WRONG_TOKEN = 'iicp-conformance-wrong-token'
+
+function taskBody(intent: string, token: string | undefined): Record<string, unknown> {
   return {
-    task_id: taskId,
+    task_id: randomUUID(),
     intent,
     payload: { messages: [{ role: 'user', content: 'iicp conformance probe' }] },
     constraints: { timeout_ms: 10_000 },
-    auth: { node_token: t.nodeToken ?? 'iicp-conformance-probe' },
+    auth: { node_token: token ?? 'iicp-conformance-probe' },
   }
 }
 
-function authHeaders(t: NodeTarget): Record<string, string> {
-  return t.nodeToken === undefined ? {} : { authorization: `Bearer ${t.nodeToken}` }
+function authHeaders(token: string | undefined): Record<string, string> {
+  return token === undefined ? {} : { authorization: `Bearer ${token}` }
 }
 
 interface Probe {
@@ -74,8 +78,8 @@ function probeTask(t: NodeTarget, ctx: CheckContext): Promise<Probe> {
     const h = await health(t, ctx)
     const intents = h !== 'unreachable' && isRecord(h.json) && Array.isArray(h.json.intents) ? h.json.intents.filter((i): i is string => typeof i === 'string') : []
     const intent = intents.includes(CHAT) ? CHAT : (intents[0] ?? CHAT)
-    const body = taskBody(intent, t)
-    const answer = await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body, headers: { origin: PROBE_ORIGIN, ...authHeaders(t) } })
+    const body = taskBody(intent, t.nodeToken)
+    const answer = await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body, headers: { origin: PROBE_ORIGIN, ...authHeaders(t.nodeToken) } })
     return { body, answer }
   })
 }
@@ -116,25 +120,48 @@ function errorCase(id: string, a: Answer, okStatus: (s: number) => boolean, expe
 const is4xx = (s: number): boolean => s >= 400 && s < 500
 
 function malformed(t: NodeTarget, ctx: CheckContext): Promise<Answer> {
-  return memo(ctx, 'node:malformed', () => send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: '{"task_id": ', headers: authHeaders(t) }))
+  return memo(ctx, 'node:malformed', () => send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: '{"task_id": ', headers: authHeaders(t.nodeToken) }))
 }
 
 function badEnvelopes(t: NodeTarget, ctx: CheckContext): Promise<Answer[]> {
   return memo(ctx, 'node:bad-envelopes', async () => {
-    const badIntent = { ...taskBody(CHAT, t), intent: 'not-an-intent-urn' }
-    const { task_id: _omit, ...noTaskId } = taskBody(CHAT, t)
+    const badIntent = { ...taskBody(CHAT, t.nodeToken), intent: 'not-an-intent-urn' }
+    const { task_id: _omit, ...noTaskId } = taskBody(CHAT, t.nodeToken)
     return [
-      await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: badIntent, headers: authHeaders(t) }),
-      await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: noTaskId, headers: authHeaders(t) }),
+      await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: badIntent, headers: authHeaders(t.nodeToken) }),
+      await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: noTaskId, headers: authHeaders(t.nodeToken) }),
     ]
   })
+}
+
+function unservedIntent(t: NodeTarget, ctx: CheckContext): Promise<Answer> {
+  return memo(ctx, 'node:unserved', () => send(ctx, {
+    method: 'POST', url: `${t.url}/v1/task`, body: taskBody(UNSERVED_INTENT, t.nodeToken), headers: authHeaders(t.nodeToken),
+  }))
+}
+
+function wrongToken(t: NodeTarget, ctx: CheckContext): Promise<Answer> {
+  return memo(ctx, 'node:wrong-token', async () => {
+    const probe = await probeTask(t, ctx)
+    const intent = typeof probe.body.intent === 'string' ? probe.body.intent : CHAT
+    return send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: taskBody(intent, WRONG_TOKEN), headers: authHeaders(WRONG_TOKEN) })
+  })
+}
+
+/** Every answer collected so far by the shared probes (for checks over all responses). */
+async function allAnswers(t: NodeTarget, ctx: CheckContext): Promise<TargetResponse[]> {
+  const answers = [
+    await health(t, ctx), (await probeTask(t, ctx)).answer, await malformed(t, ctx), ...(await badEnvelopes(t, ctx)),
+    await unservedIntent(t, ctx), await unknownRoute(t, ctx),
+  ]
+  return answers.filter((a): a is TargetResponse => a !== 'unreachable')
 }
 
 function unknownRoute(t: NodeTarget, ctx: CheckContext): Promise<Answer> {
   return memo(ctx, 'node:404', () => send(ctx, { method: 'GET', url: `${t.url}/iicp-conformance/no-such-route` }))
 }
 
-/** Checks of any node URL, one per NODE-* requirement. */
+/** Checks of any node URL, one per node-suite requirement. */
 export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
   {
     id: 'NODE-HEALTH-01',
@@ -144,8 +171,8 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
       if (h === 'unreachable') return fail(id, 'GET /iicp/health did not answer', 'request_failed', null)
       if (h.status !== 200) return fail(id, `GET /iicp/health answered HTTP ${h.status}`, 'unexpected_status', h.status)
       if (!isRecord(h.json)) return fail(id, 'health body is not a JSON object', 'assertion_failed', h.status)
-      if (!(h.headers['content-type'] ?? '').includes('application/json')) return fail(id, 'health is not served as application/json', 'assertion_failed', h.status)
-      return pass(id, 'HTTP 200 with a JSON object', 200)
+      if (h.json.status !== 'ok' && h.json.status !== 'degraded') return fail(id, 'status is neither ok nor degraded', 'assertion_failed', 200)
+      return pass(id, `HTTP 200, status ${h.json.status}`, 200)
     },
   },
   {
@@ -154,10 +181,8 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
       const id = this.id
       const h = await health(t, ctx)
       if (h === 'unreachable' || h.status !== 200 || !isRecord(h.json)) return fail(id, 'no JSON health body to inspect', 'request_failed', h === 'unreachable' ? null : h.status)
-      const b = h.json
-      if (b.status !== 'ok' && b.status !== 'degraded') return fail(id, 'status is neither ok nor degraded', 'assertion_failed', 200)
-      if (typeof b.load !== 'number' || typeof b.active_jobs !== 'number') return fail(id, 'load and active_jobs must be numbers', 'assertion_failed', 200)
-      return pass(id, `status ${b.status}, numeric load and active_jobs`, 200)
+      if (typeof h.json.load !== 'number' || typeof h.json.active_jobs !== 'number') return fail(id, 'load and active_jobs must be numbers', 'assertion_failed', 200)
+      return pass(id, 'numeric load and active_jobs', 200)
     },
   },
   {
@@ -165,60 +190,56 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
     async run(t, ctx) {
       const id = this.id
       const h = await health(t, ctx)
+      if (h === 'unreachable' || !isRecord(h.json)) return fail(id, 'no JSON health body to inspect', 'request_failed', h === 'unreachable' ? null : h.status)
+      if (typeof h.json.node_id !== 'string' || h.json.node_id.length === 0) return fail(id, 'health does not name the node_id', 'assertion_failed', h.status)
+      const answers = (await allAnswers(t, ctx)).filter((a) => a.text.length > 0)
+      const plain = answers.find((a) => !(a.headers['content-type'] ?? '').toLowerCase().includes('application/json'))
+      if (plain) return fail(id, `an HTTP ${plain.status} answer is not served as application/json`, 'assertion_failed', plain.status)
+      return pass(id, `node_id named; ${answers.length} answers all application/json`)
+    },
+  },
+  {
+    id: 'NODE-HEALTH-04',
+    async run(t, ctx) {
+      const id = this.id
+      const h = await health(t, ctx)
       if (h === 'unreachable' || h.status !== 200 || !isRecord(h.json)) return fail(id, 'no JSON health body to inspect', 'request_failed', h === 'unreachable' ? null : h.status)
-      const b = h.json
-      if (typeof b.node_id !== 'string' || b.node_id.length === 0) return fail(id, 'node_id is missing', 'assertion_failed', 200)
-      if (!Array.isArray(b.models) || !b.models.every((m) => typeof m === 'string')) return fail(id, 'models[] is missing', 'assertion_failed', 200)
-      return pass(id, `node_id and ${b.models.length} model(s) listed`, 200)
+      const models = h.json.models
+      if (!Array.isArray(models) || !models.every((m) => typeof m === 'string')) return fail(id, 'models[] is missing', 'assertion_failed', 200)
+      return pass(id, `${models.length} model(s) listed`, 200)
     },
   },
   {
     id: 'NODE-TASK-01',
     async run(t, ctx) {
       const id = this.id
-      const { body, answer } = await probeTask(t, ctx)
-      const gate = taskGate(id, t, answer)
-      if (!gate.ok) return gate.result
-      const r = gate.body
-      if (r.task_id !== body.task_id) return fail(id, 'task_id is not echoed', 'assertion_failed', 200)
-      if (r.status !== 'success') return fail(id, `status is ${safeCode(r.status)}, expected success`, 'assertion_failed', 200)
-      const latency = isRecord(r.metrics) ? r.metrics.latency_ms : undefined
-      if (typeof latency !== 'number' || latency < 0) return fail(id, 'metrics.latency_ms is missing', 'assertion_failed', 200)
-      if (r.error !== null && r.error !== undefined) return fail(id, 'a successful task carries an error', 'assertion_failed', 200)
-      if (r.result === undefined || r.result === null) return fail(id, 'result is missing', 'assertion_failed', 200)
-      return pass(id, 'task_id echoed, status success, metrics.latency_ms present', 200)
+      const { answer } = await probeTask(t, ctx)
+      if (answer === 'unreachable') return fail(id, 'the node did not answer the probe task', 'request_failed', null)
+      if (answer.status === 401 && t.nodeToken === undefined) return skip(id, 'the node requires a token; set IICP_CONFORMANCE_NODE_TOKEN to check tasks')
+      if (answer.status !== 200 && answer.status !== 502) return fail(id, `probe task answered HTTP ${answer.status}, expected 200 or 502`, 'unexpected_status', answer.status)
+      if (!isRecord(answer.json)) return fail(id, `HTTP ${answer.status} without a structured JSON body`, 'assertion_failed', answer.status)
+      return pass(id, `HTTP ${answer.status} with a structured JSON body`, answer.status)
     },
   },
   {
     id: 'NODE-TASK-02',
     async run(t, ctx) {
       const id = this.id
-      const gate = taskGate(id, t, (await probeTask(t, ctx)).answer)
+      const { body, answer } = await probeTask(t, ctx)
+      const gate = taskGate(id, t, answer)
       if (!gate.ok) return gate.result
-      const result = gate.body.result
-      if (isRecord(result) && ('result' in result || ('task_id' in result && 'status' in result))) {
-        return fail(id, 'result holds another task envelope (double-wrapped)', 'assertion_failed', 200)
-      }
-      return pass(id, 'result is the inner value, wrapped once', 200)
+      return gate.body.task_id === body.task_id ? pass(id, 'task_id echoed', 200) : fail(id, 'task_id is not echoed', 'assertion_failed', 200)
     },
   },
   {
     id: 'NODE-TASK-03',
     async run(t, ctx) {
       const id = this.id
-      const { body, answer } = await probeTask(t, ctx)
-      const gate = taskGate(id, t, answer)
+      const gate = taskGate(id, t, (await probeTask(t, ctx)).answer)
       if (!gate.ok) return gate.result
-      const again = await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body, headers: authHeaders(t) })
-      if (again === 'unreachable') return fail(id, 'the node did not answer the repeated task', 'request_failed', null)
-      if (again.status === 409) {
-        const problem = jsonErrorProblem(again)
-        if (problem) return fail(id, `HTTP 409 but ${problem}`, 'assertion_failed', 409)
-        const code = errorCode(again)
-        return code === 'conflict' ? pass(id, 'HTTP 409 conflict for the repeated task_id', 409) : fail(id, `HTTP 409 with code ${safeCode(code)}, expected conflict`, 'assertion_failed', 409)
-      }
-      if (again.status === 200 && isRecord(again.json) && again.json.task_id === body.task_id) return pass(id, 'repeated task_id replayed as the same task (sem §6.3)', 200)
-      return fail(id, `repeated task_id answered HTTP ${again.status}, expected 409 conflict`, 'unexpected_status', again.status)
+      const status = gate.body.status
+      if (status !== 'success' && status !== 'error' && status !== 'timeout') return fail(id, `status is ${safeCode(status)}, not success/error/timeout`, 'assertion_failed', 200)
+      return pass(id, `status ${status}`, 200)
     },
   },
   {
@@ -227,8 +248,83 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
       const id = this.id
       const gate = taskGate(id, t, (await probeTask(t, ctx)).answer)
       if (!gate.ok) return gate.result
+      const latency = isRecord(gate.body.metrics) ? gate.body.metrics.latency_ms : undefined
+      if (typeof latency !== 'number' || !(latency >= 0)) return fail(id, 'metrics.latency_ms is missing or negative', 'assertion_failed', 200)
+      return pass(id, 'metrics.latency_ms present', 200)
+    },
+  },
+  {
+    id: 'NODE-TASK-05',
+    async run(t, ctx) {
+      const id = this.id
+      const a = await wrongToken(t, ctx)
+      if (a === 'unreachable') return fail(id, 'the node did not answer', 'request_failed', null)
+      if (a.status === 200) return skip(id, 'the node accepts any caller (open mode, wire.md §9.18), so token checks do not apply')
+      if (a.status !== 401) return fail(id, `a wrong token got HTTP ${a.status}, expected 401`, 'unexpected_status', a.status)
+      const code = errorCode(a)
+      return code === 'unauthorized' ? pass(id, 'HTTP 401 unauthorized for a wrong token', 401) : fail(id, `HTTP 401 with code ${safeCode(code)}, expected unauthorized`, 'assertion_failed', 401)
+    },
+  },
+  {
+    id: 'NODE-TASK-06',
+    async run(t, ctx) {
+      const id = this.id
+      const { body, answer } = await probeTask(t, ctx)
+      const gate = taskGate(id, t, answer)
+      if (!gate.ok) return gate.result
+      const again = await send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body, headers: authHeaders(t.nodeToken) })
+      if (again === 'unreachable') return fail(id, 'the node did not answer the repeated task', 'request_failed', null)
+      if (again.status !== 409) return fail(id, `repeated task_id answered HTTP ${again.status}, expected 409`, 'unexpected_status', again.status)
+      const code = errorCode(again)
+      return code === 'conflict' ? pass(id, 'HTTP 409 conflict for the repeated task_id', 409) : fail(id, `HTTP 409 with code ${safeCode(code)}, expected conflict`, 'assertion_failed', 409)
+    },
+  },
+  {
+    id: 'NODE-TASK-08',
+    async run(t, ctx) {
+      const id = this.id
+      const answers = await allAnswers(t, ctx)
+      if (answers.length === 0) return fail(id, 'no answers to inspect', 'request_failed', null)
+      for (const a of answers) {
+        if (STACK_OR_PATH.some((re) => re.test(a.text))) return fail(id, `an HTTP ${a.status} body exposes a stack trace or file path`, 'assertion_failed', a.status)
+      }
+      return pass(id, `${answers.length} response bodies carry no stack trace or path`)
+    },
+  },
+  {
+    id: 'NODE-TASK-SHAPE-01',
+    async run(t, ctx) {
+      const id = this.id
+      const gate = taskGate(id, t, (await probeTask(t, ctx)).answer)
+      if (!gate.ok) return gate.result
+      const result = gate.body.result
+      if (result === undefined || result === null) return fail(id, 'a successful task has no result', 'assertion_failed', 200)
+      if (isRecord(result) && ('result' in result || ('task_id' in result && 'status' in result))) {
+        return fail(id, 'result holds another task envelope (double-wrapped)', 'assertion_failed', 200)
+      }
+      return pass(id, 'result is the inner value, wrapped once', 200)
+    },
+  },
+  {
+    id: 'NODE-TASK-SHAPE-02',
+    async run(t, ctx) {
+      const id = this.id
+      const gate = taskGate(id, t, (await probeTask(t, ctx)).answer)
+      if (!gate.ok) return gate.result
       const model = gate.body.model_used
       return typeof model === 'string' && model.length > 0 ? pass(id, 'model_used is named', 200) : fail(id, 'model_used is missing', 'assertion_failed', 200)
+    },
+  },
+  {
+    id: 'PROTO-URN-03',
+    async run(t, ctx) {
+      const id = this.id
+      const a = await unservedIntent(t, ctx)
+      if (a === 'unreachable') return fail(id, 'the node did not answer', 'request_failed', null)
+      if (a.status === 401 && t.nodeToken === undefined) return skip(id, 'the node requires a token; set IICP_CONFORMANCE_NODE_TOKEN to check tasks')
+      const code = errorCode(a)
+      if (code !== 'unknown_intent') return fail(id, `an unserved intent got HTTP ${a.status} with code ${safeCode(code)}, expected unknown_intent`, 'assertion_failed', a.status)
+      return pass(id, `HTTP ${a.status} unknown_intent`, a.status)
     },
   },
   {
@@ -253,19 +349,6 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
     id: 'NODE-ERR-03',
     async run(t, ctx) {
       return errorCase(this.id, await unknownRoute(t, ctx), (s) => s === 404, 'HTTP 404')
-    },
-  },
-  {
-    id: 'NODE-ERR-04',
-    async run(t, ctx) {
-      const id = this.id
-      const answers = [await malformed(t, ctx), ...(await badEnvelopes(t, ctx)), await unknownRoute(t, ctx)]
-      const bodies = answers.filter((a): a is TargetResponse => a !== 'unreachable' && a.status >= 400)
-      if (bodies.length === 0) return fail(id, 'no error answers to inspect', 'request_failed', null)
-      for (const a of bodies) {
-        if (STACK_OR_PATH.some((re) => re.test(a.text))) return fail(id, `an HTTP ${a.status} error body exposes a stack trace or file path`, 'assertion_failed', a.status)
-      }
-      return pass(id, `${bodies.length} error bodies carry no stack trace or path`)
     },
   },
   {
