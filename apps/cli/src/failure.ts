@@ -13,6 +13,10 @@ const USAGE_CODES = new Set(['invalid_config', 'invalid_intent'])
 export function describeFailure(err: unknown, usage: string): Failure {
   if (err instanceof CliFailure) return err.failure
   if (isIicpError(err)) {
+    // A taken port is the machine's state, not a malformed command line: exit 1 and say what to change.
+    if (err.code === 'invalid_config' && /cannot listen/i.test(err.message)) {
+      return { code: 'listen_failed', message: `${err.message}; choose another with --port`, exitCode: EXIT_FAILURE }
+    }
     if (USAGE_CODES.has(err.code)) return { code: err.code, message: err.message, hint: usage, exitCode: EXIT_USAGE }
     if (err.code === 'IICP-E033' || err.code === 'no_route_available') {
       return {

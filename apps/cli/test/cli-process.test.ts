@@ -185,6 +185,21 @@ describe('an unreachable directory', { timeout: SLOW }, () => {
   })
 })
 
+describe('a taken port', { timeout: SLOW }, () => {
+  it('makes directory serve exit 1 with one line naming the port and the flag to change', async () => {
+    const holder = createServer()
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))
+    const port = (holder.address() as AddressInfo).port
+    try {
+      const run = await runCli(['directory', 'serve', '--port', String(port)])
+      expect(run.code).toBe(1)
+      expect(run.stderr.trim().split('\n')).toEqual([`error: Directory cannot listen on 127.0.0.1:${port} (EADDRINUSE); choose another with --port`])
+    } finally {
+      await new Promise<void>((resolve) => holder.close(() => resolve()))
+    }
+  })
+})
+
 describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () => {
   it('node serve registers, then drains and deregisters on Ctrl-C and exits 0', async () => {
     const dir = await startDirectory({ port: 0 })

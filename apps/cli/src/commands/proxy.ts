@@ -2,14 +2,12 @@
  * `iicp proxy`: an OpenAI-compatible endpoint on 127.0.0.1:9483 that routes each chat through the mesh, so
  * existing OpenAI tooling uses IICP by changing its base URL. Runs until Ctrl-C.
  */
-import { isIicpError } from '@iicp/protocol'
 import { clientConfig, isLoopbackDirectory } from '../consumer.js'
-import { CliFailure, EXIT_FAILURE, EXIT_OK } from '../exit.js'
+import { EXIT_OK } from '../exit.js'
 import type { ConsumerFlags } from '../flags.js'
 import { Output } from '../output.js'
 import type { RunContext } from '../program.js'
 import { startProxy } from '../proxy/server.js'
-import type { RunningProxy } from '../proxy/server.js'
 
 /** Flags of `iicp proxy`. */
 export interface ProxyFlags extends ConsumerFlags {
@@ -21,22 +19,14 @@ export interface ProxyFlags extends ConsumerFlags {
 export async function proxy(ctx: RunContext<ProxyFlags>): Promise<number> {
   const { flags } = ctx
   const out = new Output(ctx.io, flags.json === true)
-  let running: RunningProxy
   // Listen for Ctrl-C from the start: a signal during startup then shuts down cleanly once up.
   const stopped = ctx.untilStopped()
-  try {
-    running = await startProxy({
-      client: clientConfig(flags),
-      port: flags.port,
-      host: flags.host,
-      ...(flags.qos !== undefined ? { qos: flags.qos } : {}),
-    })
-  } catch (err) {
-    if (isIicpError(err) && /cannot listen/.test(err.message)) {
-      throw new CliFailure({ code: 'listen_failed', message: `${err.message}; choose another with --port`, exitCode: EXIT_FAILURE })
-    }
-    throw err
-  }
+  const running = await startProxy({
+    client: clientConfig(flags),
+    port: flags.port,
+    host: flags.host,
+    ...(flags.qos !== undefined ? { qos: flags.qos } : {}),
+  })
   try {
     const base = `${running.url}/v1`
     out.result({ event: 'ready', url: running.url, base_url: base, directory: flags.directory }, () => [
