@@ -106,7 +106,7 @@ export interface NodeOptions {
   directoryTimeoutMs?: number
   /** Deregister on close. @default true */
   deregisterOnClose?: boolean
-  /** How many recent task ids are remembered for duplicate detection. @default 10000 */
+  /** How many recent task ids are remembered for the 409 duplicate check; 0 turns the check off (benchmarks with a fixed body). @default 10000 */
   recentTaskIds?: number
   /** Mark results `generated_by_ai`. @default true */
   generatedByAi?: boolean
@@ -280,7 +280,7 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
     backoffBaseMs: int(o, 'backoffBaseMs', 1, 300_000, 1000),
     directoryTimeoutMs: int(o, 'directoryTimeoutMs', 100, 120_000, 5000),
     deregisterOnClose: bool(o, 'deregisterOnClose', true),
-    recentTaskIds: int(o, 'recentTaskIds', 1, 10_000_000, 10_000),
+    recentTaskIds: int(o, 'recentTaskIds', 0, 10_000_000, 10_000),
     generatedByAi: bool(o, 'generatedByAi', true),
     logger: logger as Logger,
     timers,

@@ -140,22 +140,35 @@ function sameSecret(given: string, expected: string): boolean {
   return timingSafeEqual(a, b)
 }
 
-/** Bounded memory of recent task ids (TASK-2): oldest entries fall out first. */
+/**
+ * Bounded memory of recent task ids (TASK-2): a ring of the last `capacity` ids plus a Set for lookup.
+ * The ring evicts in O(1); evicting through a Set's iterator would rescan its deleted slots every time.
+ */
 class RecentTaskIds {
   private readonly ids = new Set<string>()
-  constructor(private readonly capacity: number) {}
+  private readonly ring: Array<string | undefined>
+  private next = 0
+
+  constructor(private readonly capacity: number) {
+    this.ring = new Array<string | undefined>(capacity)
+  }
+
   has(id: string): boolean {
     return this.ids.has(id)
   }
+
   delete(id: string): void {
+    // The ring slot stays; evicting an id that is no longer in the Set is a no-op.
     this.ids.delete(id)
   }
+
   add(id: string): void {
+    if (this.capacity === 0) return
+    const evicted = this.ring[this.next]
+    if (evicted !== undefined) this.ids.delete(evicted)
+    this.ring[this.next] = id
+    this.next = (this.next + 1) % this.capacity
     this.ids.add(id)
-    if (this.ids.size > this.capacity) {
-      const oldest = this.ids.values().next()
-      if (!oldest.done) this.ids.delete(oldest.value)
-    }
   }
 }
 
@@ -166,8 +179,48 @@ interface Route {
   readonly fallback: TaskHandler | undefined
 }
 
-interface Running {
-  readonly controller: AbortController
+/**
+ * One running task, and the context its handler sees. The AbortController behind `signal` is only built
+ * when the handler reads it (it costs more than the rest of the task path together for a fast handler);
+ * timeout and shutdown still end the task through `settle` either way.
+ */
+class TaskRun implements TaskContext {
+  private controller: AbortController | undefined
+  /** Why the task ended early, once it did. */
+  reason: typeof TIMEOUT | typeof CANCELLED | undefined
+  /** Resolves the race against the handler's promise; set only while one is pending. */
+  settle: ((why: typeof TIMEOUT | typeof CANCELLED) => void) | undefined
+  task: TaskRequest | undefined
+  started = 0
+  cxContext: CxResponseContext | undefined
+  outer: AbortSignal | undefined
+  onOuterAbort: (() => void) | undefined
+
+  constructor(
+    readonly model: string | undefined,
+    readonly timeoutMs: number,
+    readonly deadline: number,
+    readonly qos: Qos,
+    readonly traceparent: string | undefined,
+    readonly traceId: string | undefined,
+    readonly encrypted: boolean,
+    readonly nodeId: string,
+    readonly logger: Logger,
+  ) {}
+
+  get signal(): AbortSignal {
+    this.controller ??= new AbortController()
+    if (this.reason !== undefined && !this.controller.signal.aborted) this.controller.abort(this.reason)
+    return this.controller.signal
+  }
+
+  /** End the task early: abort the handler's signal (if it took one) and stop waiting for it. */
+  end(why: typeof TIMEOUT | typeof CANCELLED): void {
+    if (this.reason !== undefined) return
+    this.reason = why
+    this.controller?.abort(why)
+    this.settle?.(why)
+  }
 }
 
 /** The shared task pipeline of one node. */
@@ -175,7 +228,7 @@ export class TaskPipeline {
   private readonly routes = new Map<string, Route>()
   private readonly served = new Set<string>()
   private readonly recent: RecentTaskIds
-  private readonly running = new Set<Running>()
+  private readonly running = new Set<TaskRun>()
   private idleWaiters: Array<() => void> = []
   private activeJobs = 0
   private draining = false
@@ -223,7 +276,7 @@ export class TaskPipeline {
 
   /** Cancel every running task (after a drain timed out). */
   cancelAll(): void {
-    for (const r of this.running) r.controller.abort(CANCELLED)
+    for (const r of this.running) r.end(CANCELLED)
   }
 
   /** Admit new tasks again (a node that is served after being closed). */
@@ -235,12 +288,21 @@ export class TaskPipeline {
    * Handle one `POST /v1/task`: raw body bytes (or an already parsed value), lower-case headers, and an
    * optional signal (e.g. the relay session closing). Always resolves with an HTTP answer.
    */
-  async handle(raw: string | Uint8Array | object, headers: RequestHeaders, signal?: AbortSignal): Promise<HttpReply> {
+  handle(raw: string | Uint8Array | object, headers: RequestHeaders, signal?: AbortSignal): Promise<HttpReply> {
+    const reply = this.process(raw, headers, signal)
+    return isThenable(reply) ? reply : Promise.resolve(reply)
+  }
+
+  /**
+   * {@link handle}, answering synchronously when nothing on the way is asynchronous (a plaintext task
+   * whose handler returns a value): the HTTP server's fast path, free of promise hops.
+   */
+  process(raw: string | Uint8Array | object, headers: RequestHeaders, signal?: AbortSignal): HttpReply | Promise<HttpReply> {
     const started = performance.now()
     let body: unknown
     if (typeof raw === 'string' || raw instanceof Uint8Array) {
       try {
-        body = JSON.parse(typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'))
+        body = JSON.parse(typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'))
       } catch {
         return renderError(new IicpError('invalid_json'))
       }
@@ -278,15 +340,25 @@ export class TaskPipeline {
     }
     this.recent.add(task.task_id)
     this.activeJobs++
-    try {
-      return await this.run(task, route, qos, headers, signal, started)
-    } finally {
-      this.activeJobs--
-      if (this.activeJobs === 0 && this.idleWaiters.length > 0) {
-        const waiters = this.idleWaiters
-        this.idleWaiters = []
-        for (const w of waiters) w()
-      }
+    const reply = hasConf
+      ? this.executeEncrypted(task, route, qos, headers, signal, started)
+      : this.execute(task, route, qos, headers, signal, started, task.payload, undefined)
+    if (!isThenable(reply)) {
+      this.release()
+      return reply
+    }
+    return reply.then(
+      (r) => { this.release(); return r },
+      (err: unknown) => { this.release(); return renderError(err) },
+    )
+  }
+
+  private release(): void {
+    this.activeJobs--
+    if (this.activeJobs === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters
+      this.idleWaiters = []
+      for (const w of waiters) w()
     }
   }
 
@@ -318,21 +390,23 @@ export class TaskPipeline {
     return new IicpError('unauthorized', 'Missing or invalid credentials')
   }
 
-  private async run(task: TaskRequest, route: Route, qos: Qos, headers: RequestHeaders, signal: AbortSignal | undefined, started: number): Promise<HttpReply> {
-    let payload: unknown = task.payload
-    let cxContext: CxResponseContext | undefined
-    if (task.iicp_conf !== undefined) {
-      const pair = this.identity.cxKeyPair
-      if (pair === undefined) return this.refuseBeforeHandler(task, qos, new IicpError('IICP-CX-01', 'This node does not accept IICP-CX requests', { status: 400 }))
-      try {
-        const dec = await decryptRequest({ iicpConf: task.iicp_conf, taskId: task.task_id, intent: task.intent, keyPair: pair })
-        payload = dec.payload
-        cxContext = dec.responseContext
-      } catch (err) {
-        // The cause can describe key material; the consumer only learns that decryption failed.
-        return this.refuseBeforeHandler(task, qos, isIicpError(err) && err.code.startsWith('IICP-') ? err : new IicpError('IICP-CX-02', 'iicp_conf decrypt failed'))
-      }
+  private async executeEncrypted(task: TaskRequest, route: Route, qos: Qos, headers: RequestHeaders, signal: AbortSignal | undefined, started: number): Promise<HttpReply> {
+    const pair = this.identity.cxKeyPair
+    if (pair === undefined || task.iicp_conf === undefined) return this.refuseBeforeHandler(task, qos, new IicpError('IICP-CX-01', 'This node does not accept IICP-CX requests', { status: 400 }))
+    let dec: { payload: unknown; responseContext: CxResponseContext }
+    try {
+      dec = await decryptRequest({ iicpConf: task.iicp_conf, taskId: task.task_id, intent: task.intent, keyPair: pair })
+    } catch (err) {
+      // The cause can describe key material; the consumer only learns that decryption failed.
+      return this.refuseBeforeHandler(task, qos, isIicpError(err) && err.code.startsWith('IICP-') ? err : new IicpError('IICP-CX-02', 'iicp_conf decrypt failed'))
     }
+    return this.execute(task, route, qos, headers, signal, started, dec.payload, dec.responseContext)
+  }
+
+  private execute(
+    task: TaskRequest, route: Route, qos: Qos, headers: RequestHeaders, signal: AbortSignal | undefined, started: number,
+    payload: unknown, cxContext: CxResponseContext | undefined,
+  ): HttpReply | Promise<HttpReply> {
     const requested = isPlainObject(payload) && typeof payload.model === 'string' ? payload.model : undefined
     if (requested !== undefined && !route.models.has(requested)) {
       return this.refuseBeforeHandler(task, qos, new IicpError('IICP-E029', 'Model not served by this node', { status: 404 }))
@@ -344,38 +418,66 @@ export class TaskPipeline {
     const timeoutMs = task.constraints?.timeout_ms ?? this.opts.defaultTimeoutMs
     const traceparent = header(headers, 'traceparent')
     const bodyTraceId = task.trace?.trace_id
-    const traceId = bodyTraceId !== undefined && HEX32_RE.test(bodyTraceId) ? bodyTraceId : parseTraceparent(traceparent)?.traceId
-    const controller = new AbortController()
-    const running: Running = { controller }
-    this.running.add(running)
-    const timer = setTimeout(abortWithTimeout, timeoutMs, controller)
-    const onOuterAbort = signal === undefined ? undefined : (): void => controller.abort(CANCELLED)
-    if (signal !== undefined && onOuterAbort !== undefined) {
-      if (signal.aborted) controller.abort(CANCELLED)
-      else signal.addEventListener('abort', onOuterAbort, { once: true })
+    const traceId = bodyTraceId !== undefined && HEX32_RE.test(bodyTraceId) ? bodyTraceId : traceparent === undefined ? undefined : parseTraceparent(traceparent)?.traceId
+    const run = new TaskRun(model, timeoutMs, Date.now() + timeoutMs, qos, traceparent, traceId, cxContext !== undefined, this.identity.nodeId, this.log)
+    run.task = task
+    run.started = started
+    run.cxContext = cxContext
+    this.running.add(run)
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        run.end(CANCELLED)
+      } else {
+        run.outer = signal
+        run.onOuterAbort = (): void => run.end(CANCELLED)
+        signal.addEventListener('abort', run.onOuterAbort, { once: true })
+      }
     }
-    const ctx: TaskContext = {
-      signal: controller.signal, model, timeoutMs, deadline: Date.now() + timeoutMs, qos, traceparent, traceId,
-      encrypted: cxContext !== undefined, nodeId: this.identity.nodeId, logger: this.log,
+    let value: unknown
+    try {
+      value = run.reason ?? handler({ taskId: task.task_id, intent: task.intent, payload, request: task }, run)
+    } catch (err) {
+      return this.finish(run, undefined, err)
     }
-    const input: TaskInput = { taskId: task.task_id, intent: task.intent, payload, request: task }
+    // Only an asynchronous handler can outlive its budget, so only it pays for a timer and a race.
+    return isThenable(value) ? this.awaitHandler(run, value) : this.finish(run, value, undefined)
+  }
+
+  private async awaitHandler(run: TaskRun, pending: PromiseLike<unknown>): Promise<HttpReply> {
+    const timer = setTimeout(endWithTimeout, run.timeoutMs, run)
+    const ended = new Promise<typeof TIMEOUT | typeof CANCELLED>((resolve) => { run.settle = resolve })
+    let value: unknown
+    try {
+      value = await Promise.race([pending, ended])
+    } catch (err) {
+      return await this.finish(run, undefined, err)
+    } finally {
+      clearTimeout(timer)
+      run.settle = undefined
+    }
+    return await this.finish(run, value, undefined)
+  }
+
+  /** Turn the handler's outcome into the reply, and account for the task exactly once. */
+  private finish(run: TaskRun, value: unknown, err: unknown): HttpReply | Promise<HttpReply> {
+    const task = run.task as TaskRequest
     let outcome: TaskOutcome = 'error'
     let tokensUsed: number | undefined
     try {
-      const value = await Promise.race([invoke(handler, input, ctx), aborted(controller.signal)])
-      if (value === TIMEOUT || controller.signal.reason === TIMEOUT) {
+      if (run.reason === TIMEOUT || value === TIMEOUT) {
         outcome = 'timeout'
-        return renderError(new IicpError('task_timeout', `Task exceeded its ${timeoutMs} ms budget`))
+        return renderError(new IicpError('task_timeout', `Task exceeded its ${run.timeoutMs} ms budget`))
       }
-      if (value === CANCELLED) return renderError(new IicpError('service_unavailable', 'Task cancelled'))
+      if (run.reason === CANCELLED || value === CANCELLED) return renderError(new IicpError('service_unavailable', 'Task cancelled'))
+      if (err !== undefined) return renderError(asBackendError(err))
       const result = normalizeResult(value)
       if (isPlainObject(result) && typeof result.error_code === 'string' && Object.keys(result).every((k) => k === 'error_code' || k === 'error_message')) {
         // The legacy backend-failure shape; a consumer must not mistake it for a success (official-sdks §8.3).
         return renderError(new IicpError('backend_error', 'Backend failed'))
       }
       tokensUsed = tokensOf(result)
-      const modelUsed = isPlainObject(result) && typeof result.model === 'string' ? result.model : model
-      const latency = Math.round((performance.now() - started) * 1000) / 1000
+      const modelUsed = isPlainObject(result) && typeof result.model === 'string' ? result.model : run.model
+      const latency = Math.round((performance.now() - run.started) * 1000) / 1000
       const envelope: Record<string, unknown> = {
         task_id: task.task_id,
         status: 'success',
@@ -387,39 +489,28 @@ export class TaskPipeline {
       }
       if (this.opts.generatedByAi) envelope.generated_by_ai = true
       outcome = 'success'
-      const replyHeaders = traceId === undefined ? JSON_HEADERS : { ...JSON_HEADERS, 'x-iicp-trace-id': traceId }
-      if (cxContext !== undefined && task.cx_response_encryption === 'required') {
-        const sealed = await encryptResponse(envelope, cxContext)
-        return { status: 200, body: JSON.stringify({ task_id: task.task_id, status: 'encrypted', iicp_conf_resp: sealed }), headers: replyHeaders }
-      }
+      const replyHeaders = run.traceId === undefined ? JSON_HEADERS : { ...JSON_HEADERS, 'x-iicp-trace-id': run.traceId }
+      if (run.cxContext !== undefined && task.cx_response_encryption === 'required') return seal(task.task_id, envelope, run.cxContext, replyHeaders)
       return { status: 200, body: JSON.stringify(envelope), headers: replyHeaders }
-    } catch (err) {
-      if (controller.signal.reason === TIMEOUT) {
-        outcome = 'timeout'
-        return renderError(new IicpError('task_timeout', `Task exceeded its ${timeoutMs} ms budget`))
-      }
-      return renderError(asBackendError(err))
     } finally {
-      clearTimeout(timer)
-      if (signal !== undefined && onOuterAbort !== undefined) signal.removeEventListener('abort', onOuterAbort)
-      this.running.delete(running)
-      this.metrics.task(task.intent, qos, outcome, performance.now() - started, tokensUsed)
+      if (run.outer !== undefined && run.onOuterAbort !== undefined) run.outer.removeEventListener('abort', run.onOuterAbort)
+      this.running.delete(run)
+      this.metrics.task(task.intent, run.qos, outcome, performance.now() - run.started, tokensUsed)
     }
   }
 }
 
-function abortWithTimeout(controller: AbortController): void {
-  controller.abort(TIMEOUT)
+async function seal(taskId: string, envelope: Record<string, unknown>, ctx: CxResponseContext, headers: Readonly<Record<string, string>>): Promise<HttpReply> {
+  const sealed = await encryptResponse(envelope, ctx)
+  return { status: 200, body: JSON.stringify({ task_id: taskId, status: 'encrypted', iicp_conf_resp: sealed }), headers }
 }
 
-async function invoke(handler: TaskHandler, input: TaskInput, ctx: TaskContext): Promise<unknown> {
-  return handler(input, ctx)
+function endWithTimeout(run: TaskRun): void {
+  run.end(TIMEOUT)
 }
 
-function aborted(signal: AbortSignal): Promise<typeof TIMEOUT | typeof CANCELLED> {
-  return new Promise((resolve) => {
-    signal.addEventListener('abort', () => resolve(signal.reason === TIMEOUT ? TIMEOUT : CANCELLED), { once: true })
-  })
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function'
 }
 
 function tokensOf(result: unknown): number | undefined {

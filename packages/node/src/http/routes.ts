@@ -33,7 +33,7 @@ export const PREFLIGHT_HEADERS: Readonly<Record<string, string>> = Object.freeze
 
 /** Build the route table for one node. */
 export function nodeRoutes(deps: { pipeline: TaskPipeline; health: () => object; metrics: NodeMetrics }): RouteTable {
-  const task: Route = { readsBody: true, handle: (req) => deps.pipeline.handle(req.body ?? '', req.headers) }
+  const task: Route = { readsBody: true, handle: (req) => deps.pipeline.process(req.body ?? '', req.headers) }
   const health: Route = { readsBody: false, handle: () => jsonReply(200, deps.health(), JSON_HEADERS) }
   const metrics: Route = {
     readsBody: false,

@@ -6,14 +6,29 @@ import { createServer } from 'node:http'
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
 import { IicpError } from '@iicp/protocol'
 import { PREFLIGHT_HEADERS } from './routes.js'
-import type { RouteTable } from './routes.js'
+import type { Route, RouteRequest, RouteTable } from './routes.js'
 import { renderError } from './render-error.js'
 import type { HttpReply } from './render-error.js'
 
 function send(res: ServerResponse, reply: HttpReply): void {
   if (res.headersSent || res.destroyed) return
+  // An explicit length keeps node:http from falling back to chunked encoding after writeHead.
+  res.setHeader('content-length', Buffer.byteLength(reply.body))
   res.writeHead(reply.status, reply.headers)
   res.end(reply.body)
+}
+
+/** Send a route's reply: at once when it is ready, else when its promise settles. */
+function answer(res: ServerResponse, route: Route, req: RouteRequest): void {
+  let reply: HttpReply | Promise<HttpReply>
+  try {
+    reply = route.handle(req)
+  } catch (err) {
+    send(res, renderError(err))
+    return
+  }
+  if (reply instanceof Promise) reply.then((r) => send(res, r), (err: unknown) => send(res, renderError(err)))
+  else send(res, reply)
 }
 
 function refuse(req: IncomingMessage, res: ServerResponse, err: IicpError): void {
@@ -49,10 +64,7 @@ export function createRequestListener(routes: RouteTable, maxBodyBytes: number):
     }
     if (!route.readsBody) {
       req.resume()
-      void Promise.resolve(route.handle({ headers: req.headers, body: undefined })).then(
-        (reply) => send(res, reply),
-        (err: unknown) => send(res, renderError(err)),
-      )
+      answer(res, route, { headers: req.headers, body: undefined })
       return
     }
     const declared = req.headers['content-length']
@@ -77,10 +89,7 @@ export function createRequestListener(routes: RouteTable, maxBodyBytes: number):
     req.on('end', () => {
       if (tooLarge) return
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)
-      void Promise.resolve(route.handle({ headers: req.headers, body })).then(
-        (reply) => send(res, reply),
-        (err: unknown) => send(res, renderError(err)),
-      )
+      answer(res, route, { headers: req.headers, body })
     })
     req.on('error', () => {
       // A client that vanished mid-body gets no answer; there is nobody left to read one.
