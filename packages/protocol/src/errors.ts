@@ -96,6 +96,8 @@ export const ERROR_CATALOGUE = {
   // dir §7.3: 503 at the session cap, 429 (reason relay_bind_rate_limited) when binds are rate limited.
   'IICP-E039': { status: 503, retryable: true, message: 'Relay unavailable', wire: true },
   // Federation (fed §5.3, §5.5, §7.1).
+  // Also used by the official relays for a refused bind ticket (401) or a replayed one (409) (official-sdks §5);
+  // that use sets its status explicitly.
   'IICP-E040': { status: 422, retryable: false, message: 'DID does not resolve to a valid DID document', wire: true },
   'IICP-E041': { status: 422, retryable: false, message: 'DID document has no Ed25519 verification method', wire: true },
   'IICP-E042': { status: 422, retryable: false, message: 'Replica endpoint health check failed', wire: true },
@@ -138,6 +140,7 @@ export const ERROR_CATALOGUE = {
   protocol_error: { status: 400, retryable: false, message: 'Native protocol error', wire: true },
   fragment_timeout: { status: 408, retryable: true, message: 'Fragmented message not completed in time', wire: true },
   fragment_limit_exceeded: { status: 413, retryable: false, message: 'Too many fragments', wire: true },
+  upgrade_required: { status: 426, retryable: false, message: 'This path needs a WebSocket upgrade', wire: true },
   relay_backpressure_exceeded: { status: 503, retryable: true, message: 'Relay stream buffer overflowed', wire: true },
   // SDK-local codes (cts §5, §10; SDK-04).
   invalid_intent: { status: 400, retryable: false, message: 'Intent URN is malformed', wire: false },
