@@ -158,7 +158,8 @@ class RecentTaskIds {
   }
 
   delete(id: string): void {
-    // The ring slot stays; evicting an id that is no longer in the Set is a no-op.
+    // The ring slot stays. If the id is sent again it takes a second slot, and the older slot's eviction
+    // forgets it early: a duplicate inside the window can then slip through, never a fresh id be refused.
     this.ids.delete(id)
   }
 
