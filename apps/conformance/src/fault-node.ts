@@ -53,6 +53,7 @@ export interface FaultNode {
   registrationBody(): Record<string, unknown>
   /** Stop listening and destroy open sockets (hung requests included); idempotent. */
   close(): Promise<void>
+  [Symbol.asyncDispose](): Promise<void>
 }
 
 const MODEL = 'fault-1'
@@ -188,6 +189,13 @@ export async function startFaultNode(options: FaultNodeOptions): Promise<FaultNo
   })
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      server.close(() => resolve())
+      for (const s of sockets) s.destroy()
+    })
+    return closing
+  }
 
   return {
     behaviour,
@@ -204,12 +212,7 @@ export async function startFaultNode(options: FaultNodeOptions): Promise<FaultNo
       capabilities: intents.map((intent) => ({ intent, models: [MODEL], max_tokens: 4096 })),
       limits: { max_concurrent: 4, tokens_per_min: 10_000 },
     }),
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve())
-        for (const s of sockets) s.destroy()
-      })
-      return closing
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   }
 }

@@ -59,6 +59,15 @@ describe('startLocalMesh', () => {
 })
 
 describe('fault nodes', () => {
+  it('closes idempotently, ending a hung request, and leaves no listener behind', async () => {
+    const node = await startFaultNode({ behaviour: 'hang', intents: [CHAT_INTENT] })
+    const hung = request(`${node.url}/v1/task`, { method: 'POST', body: JSON.stringify({ task_id: randomUUID(), intent: CHAT_INTENT }) })
+    await expect.poll(() => node.taskRequests).toBe(1)
+    await Promise.all([node.close(), node.close()])
+    await expect(hung).rejects.toThrow()
+    await expect(request(`${node.url}/iicp/health`)).rejects.toThrow()
+  })
+
   it('answers 429 with Retry-After the first time a task id is seen and succeeds on its retry', async () => {
     const node = await startFaultNode({ behaviour: 'rate-limited-once', intents: [CHAT_INTENT], retryAfterSeconds: 7 })
     try {
