@@ -18,7 +18,7 @@ export interface LocalMeshOptions {
   directoryPort?: number
   /** When `directoryPort` is taken, take any free port instead of failing. @default true */
   fallbackToAnyPort?: boolean
-  /** First node port; nodes move up the 9484–9490 band, then take any free port. @default 9484 */
+  /** First node port; nodes move up the 9484–9490 band, then take any free port; 0 = any free port. @default 9484 */
   nodeBasePort?: number
   /** How long each node may take to register. @default 10000 */
   registerTimeoutMs?: number
@@ -68,7 +68,7 @@ async function startNode(directoryUrl: string, backend: Backend, basePort: numbe
   const common = {
     directoryUrl, backend, host: HOST, region: 'local', persistState: false, drainTimeoutMs: 2000, name: `mesh-${index}`,
   }
-  let node = new IicpNode({ ...common, basePort })
+  let node = new IicpNode(basePort === 0 ? { ...common, port: 0 } : { ...common, basePort })
   const watch = (n: IicpNode): void => {
     n.on('degraded', (d) => opts.onDegraded?.(index, d.reason, d.code))
   }
@@ -77,7 +77,7 @@ async function startNode(directoryUrl: string, backend: Backend, basePort: numbe
     await node.serve()
   } catch (err) {
     await node.close()
-    if (!portTaken(err)) throw err
+    if (basePort === 0 || !portTaken(err)) throw err
     // The whole band is in use (other nodes on this machine): any free port serves a local mesh as well.
     node = new IicpNode({ ...common, port: 0 })
     watch(node)

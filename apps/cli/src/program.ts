@@ -97,7 +97,7 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
     .addOption(new Option('--base-url <url>', 'OpenAI-compatible server for openai backends').env(ENV.baseUrl).argParser(parseHttpUrl))
     .addOption(new Option('-m, --model <name>', 'model the openai backends serve').env(ENV.model))
     .addOption(new Option('-p, --port <port>', `directory port (${DIRECTORY_PORT} when free, else any; --demo uses any)`).argParser(parsePort))
-    .addOption(new Option('--node-port <port>', 'first node port; nodes move up the band when taken').default(NODE_BASE_PORT).argParser(parsePort))
+    .addOption(new Option('--node-port <port>', 'first node port; nodes move up the band when taken (0 = any free port)').default(NODE_BASE_PORT).argParser(parsePort))
   jsonOption(mesh).action(run(async () => (await import('./commands/mesh.js')).mesh))
 
   const directory = program.command('directory').description('run an IICP directory')

@@ -31,7 +31,7 @@ describe('iicp mesh --demo', { timeout: SLOW }, () => {
   })
 
   it('prints only one JSON document with --json: reply, route and the mesh it ran on', async () => {
-    const run = await runCli(['mesh', '--demo', '--json', '--prompt', 'ping'])
+    const run = await runCli(['mesh', '--demo', '--json', '--prompt', 'ping', '--node-port', '0'])
     expect(run.code).toBe(0)
     const lines = run.stdout.trim().split('\n')
     expect(lines).toHaveLength(1)
@@ -72,7 +72,7 @@ describe('iicp mesh --backend openai', { timeout: SLOW }, () => {
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
     try {
       const base = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
-      const run = await runCli(['mesh', '--demo', '--json', '--backend', 'openai', '--base-url', base, '--model', 'fake-1'])
+      const run = await runCli(['mesh', '--demo', '--json', '--node-port', '0', '--backend', 'openai', '--base-url', base, '--model', 'fake-1'])
       expect(run.code).toBe(0)
       const doc = JSON.parse(run.stdout) as { reply: string; discovered: number; mesh: { nodes: { backend: string; models: string[] }[] } }
       expect(doc.reply).toBe('hello from upstream')
@@ -222,7 +222,7 @@ describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () =
   })
 
   it('mesh keeps running until SIGINT, serves consumers meanwhile, then closes and exits 0', async () => {
-    const child = spawnCli(['mesh', '--json', '--port', '0'])
+    const child = spawnCli(['mesh', '--json', '--port', '0', '--node-port', '0'])
     const done = finished(child)
     const ready = await waitForJsonLine(child, (v) => v.event === 'ready')
     const directory = String(ready.directory)

@@ -11,15 +11,33 @@ import { isIicpError } from '@iicp/protocol'
 import { describe, expect, it } from 'vitest'
 import { startLocalMesh } from '../src/local-mesh.js'
 
-async function hold(): Promise<{ server: Server; port: number }> {
+async function hold(port = 0): Promise<{ server: Server; port: number }> {
   const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen({ port, host: '127.0.0.1', exclusive: true }, resolve)
+  })
   return { server, port: (server.address() as { port: number }).port }
+}
+
+/** Hold a run of `count` consecutive loopback ports (a stand-in for a fully used 9484–9490 band). */
+async function holdRun(count: number): Promise<{ base: number; servers: Server[] }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000)
+    const servers: Server[] = []
+    try {
+      for (let i = 0; i < count; i++) servers.push((await hold(base + i)).server)
+      return { base, servers }
+    } catch {
+      for (const s of servers) s.close()
+    }
+  }
+  throw new Error('no free run of ports')
 }
 
 describe('startLocalMesh', () => {
   it('resolves with every node registered and discoverable, and closes them before the directory', async () => {
-    const mesh = await startLocalMesh({ backends: [echo(), echo({ models: ['echo-2'] })] })
+    const mesh = await startLocalMesh({ backends: [echo(), echo({ models: ['echo-2'] })], nodeBasePort: 0 })
     const client = new IicpClient({ directoryUrl: mesh.directoryUrl, allowPrivateEndpoints: true })
     try {
       expect(mesh.nodes.map((n) => n.isRegistered)).toEqual([true, true])
@@ -44,7 +62,7 @@ describe('startLocalMesh', () => {
   it('takes a free directory port when the preferred one is taken and fallback is allowed', async () => {
     const taken = await hold()
     try {
-      const mesh = await startLocalMesh({ backends: [echo()], directoryPort: taken.port })
+      const mesh = await startLocalMesh({ backends: [echo()], directoryPort: taken.port, nodeBasePort: 0 })
       try {
         expect(mesh.directory.port).not.toBe(taken.port)
         expect(mesh.directoryUrl).toBe(`http://127.0.0.1:${mesh.directory.port}/api`)
@@ -59,7 +77,7 @@ describe('startLocalMesh', () => {
   it('fails with invalid_config naming the port when fallback is off', async () => {
     const taken = await hold()
     try {
-      const err: unknown = await startLocalMesh({ backends: [echo()], directoryPort: taken.port, fallbackToAnyPort: false }).then(
+      const err: unknown = await startLocalMesh({ backends: [echo()], directoryPort: taken.port, fallbackToAnyPort: false, nodeBasePort: 0 }).then(
         () => undefined,
         (e: unknown) => e,
       )
@@ -67,6 +85,23 @@ describe('startLocalMesh', () => {
       expect((err as Error).message).toContain(`cannot listen on 127.0.0.1:${taken.port} (EADDRINUSE)`)
     } finally {
       taken.server.close()
+    }
+  })
+
+  it('gives a node any free port when the whole port band is taken', async () => {
+    const band = await holdRun(7)
+    try {
+      const mesh = await startLocalMesh({ backends: [echo()], nodeBasePort: band.base })
+      try {
+        const port = mesh.nodes[0]?.port ?? 0
+        expect(port).toBeGreaterThan(0)
+        expect(port < band.base || port > band.base + 6).toBe(true)
+        expect(mesh.nodes[0]?.isRegistered).toBe(true)
+      } finally {
+        await mesh.close()
+      }
+    } finally {
+      for (const s of band.servers) s.close()
     }
   })
 })
