@@ -1,10 +1,10 @@
 /**
  * The `conformance` command (commander): `pnpm --filter @iicp/conformance start` runs it directly and
  * apps/cli mounts {@link conformanceCommand} as `iicp conformance`. Exit code 0 only when every MUST passes,
- * 1 when one fails, 2 when the runner cannot run (bad usage, no local mesh). Output is a table, `--markdown`, or `--json` (content-free documents).
+ * 1 when one fails or the runner cannot run (no local mesh), 2 for bad usage. Output is a table, `--markdown`, or `--json` (content-free documents).
  */
 import { Command, Option } from 'commander'
-import { isIicpError } from '@iicp/protocol'
+import { IicpError, errorBody, isIicpError } from '@iicp/protocol'
 import { renderMarkdown, renderTable, resultDocuments } from './report.js'
 import { runConformance } from './run-conformance.js'
 
@@ -67,10 +67,13 @@ export function conformanceCommand(io: CommandIo = processIo): Command {
         else if (flags.markdown) io.stdout(`${renderMarkdown(report)}\n`)
         else io.stdout(`${renderTable(report)}\n`)
         io.setExitCode(report.ok ? 0 : 1)
-      } catch (err) {
-        // The runner could not run (bad usage or no local mesh): say why in one line, no stack trace.
-        io.stderr(`error: ${isIicpError(err) ? err.message : 'the runner failed unexpectedly'}\n`)
-        io.setExitCode(2)
+      } catch (caught) {
+        // The runner could not run: one line (or one JSON error with --json), never a stack trace. Usage
+        // problems exit 2, anything else 1, as apps/cli does.
+        const err = isIicpError(caught) ? caught : new IicpError('server_error', 'the runner failed unexpectedly')
+        if (flags.json) io.stdout(`${JSON.stringify(errorBody(err))}\n`)
+        else io.stderr(`error: ${err.message}\n`)
+        io.setExitCode(err.code === 'invalid_config' ? 2 : 1)
       }
     })
 }

@@ -90,4 +90,12 @@ describe('iicp conformance usage errors', () => {
     await runCli(['node', 'conformance', '--directory', dir.url, '--only', 'SDK-01'], o)
     expect([o.code, o.err]).toEqual([2, 'error: --only selects no check for the chosen targets\n'])
   })
+
+  it('prints a usage error as one JSON error object on stdout with --json', async () => {
+    const o = io()
+    await runCli(['node', 'conformance', '--json', '--node', 'http://[::ffff:10.0.0.1]:9484'], o)
+    expect(o.code).toBe(2)
+    expect(JSON.parse(o.out)).toEqual({ error: { code: 'invalid_config', message: '--node is not a loopback address; pass --allow-remote to check remote targets' } })
+    expect(o.err).toBe('')
+  })
 })
