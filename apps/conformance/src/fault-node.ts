@@ -49,6 +49,8 @@ export interface FaultNode {
   readonly taskRequests: number
   /** Task requests received for one task_id. */
   requestsFor(taskId: string): number
+  /** Whether a `token-echo` node was sent this credential (and so quoted it back). */
+  quoted(credential: string): boolean
   /** The REGISTER body (wire.md §1.2) that advertises this node at its own URL. */
   registrationBody(): Record<string, unknown>
   /** Stop listening and destroy open sockets (hung requests included); idempotent. */
@@ -103,6 +105,7 @@ export async function startFaultNode(options: FaultNodeOptions): Promise<FaultNo
   const retryAfter = String(options.retryAfterSeconds ?? 3)
   const nodeId = randomUUID()
   const seen = new Map<string, number>()
+  const quotedCredentials = new Set<string>()
   const sockets = new Set<Socket>()
   let taskRequests = 0
 
@@ -146,6 +149,7 @@ export async function startFaultNode(options: FaultNodeOptions): Promise<FaultNo
         const auth = body.auth as { node_token?: unknown } | undefined
         const bearer = (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '')
         const quoted = typeof auth?.node_token === 'string' ? auth.node_token : bearer
+        if (quotedCredentials.size < 100) quotedCredentials.add(quoted).add(bearer)
         send(res, 503, errorOf('temporarily_unavailable', `upstream refused credential ${quoted} ${bearer} for this task`))
         return
       }
@@ -205,6 +209,7 @@ export async function startFaultNode(options: FaultNodeOptions): Promise<FaultNo
       return taskRequests
     },
     requestsFor: (taskId) => seen.get(taskId) ?? 0,
+    quoted: (credential) => quotedCredentials.has(credential),
     registrationBody: () => ({
       node_id: nodeId,
       endpoint: url,
