@@ -24,7 +24,7 @@ import { resolveNodeOptions } from './options.js'
 import type { NodeOptions, Reachability, ResolvedNodeOptions } from './options.js'
 import { bindPort } from './port-binding.js'
 import { DirectoryClient, buildRegisterRequest } from './registration.js'
-import { loadState, saveState } from './state-file.js'
+import { loadState, lockState, saveState } from './state-file.js'
 import { TaskPipeline } from './task-handler.js'
 import type { RequestHeaders } from './task-handler.js'
 
@@ -83,6 +83,7 @@ export class IicpNode extends EventEmitter<NodeEvents> {
   private challenge: string | undefined
   private pendingBatch: { id: string; metrics: HeartbeatDelta } | undefined
   private nextIntervalMs: number
+  private releaseLock: (() => Promise<void>) | undefined
 
   constructor(options: NodeOptions) {
     super()
@@ -203,6 +204,8 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       this.emit('listening', { url: this.localUrl, host: o.host, port: this.boundPort })
     } catch (err) {
       if (this.lifecycle === 'starting') this.lifecycle = 'closed'
+      await this.releaseLock?.()
+      this.releaseLock = undefined
       throw err
     }
     this.reach = await this.resolveReachability()
@@ -233,6 +236,11 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     let cxPrivate: string | undefined
     let dirty = false
     if (o.stateFile !== undefined) {
+      const lock = await lockState(o.stateFile)
+      if (!lock.ok) {
+        throw new IicpError('invalid_config', `node state ${o.stateFile} is in use by another running node (pid ${lock.holder}); give each node its own home or name`)
+      }
+      this.releaseLock = lock.release
       const loaded = await loadState(o.stateFile)
       if (loaded.problem !== undefined) this.degraded('state_unreadable', new IicpError('invalid_config', loaded.problem))
       const s = loaded.state
@@ -437,6 +445,8 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     server?.closeAllConnections()
     await closed
     await Promise.all(this.options.backends.map((b) => b.close?.()))
+    await this.releaseLock?.()
+    this.releaseLock = undefined
     this.lifecycle = 'closed'
     this.log.info({}, 'closed')
     this.emit('closed')

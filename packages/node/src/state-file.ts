@@ -3,7 +3,7 @@
  * token the directory accepted (and for which directory), and the IICP-CX private key. Written
  * atomically with mode 0600; only an accepted successor token is ever written.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 /** Persisted node state. */
@@ -52,4 +52,48 @@ export async function saveState(path: string, state: NodeState): Promise<void> {
   const tmp = `${path}.${process.pid}.${Date.now()}.tmp`
   await writeFile(tmp, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 })
   await rename(tmp, path)
+}
+
+/** State files held by nodes in this process (a pid check cannot tell two of them apart). */
+const heldHere = new Set<string>()
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    // EPERM means the process exists but belongs to someone else: still alive.
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Take the single-instance lock `<state file>.lock` (official-sdks §3.6): two processes sharing one node
+ * identity would rotate each other's tokens away. Returns the holder's pid when another live node holds it;
+ * a lock left by a dead process is taken over.
+ */
+export async function lockState(path: string): Promise<{ ok: true; release: () => Promise<void> } | { ok: false; holder: number }> {
+  const lock = `${path}.lock`
+  if (heldHere.has(path)) return { ok: false, holder: process.pid }
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 })
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(lock, String(process.pid), { flag: 'wx', mode: 0o600 })
+      heldHere.add(path)
+      return {
+        ok: true,
+        release: async () => {
+          heldHere.delete(path)
+          await rm(lock, { force: true })
+        },
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      const holder = Number.parseInt(await readFile(lock, 'utf8').catch(() => ''), 10)
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && alive(holder)) return { ok: false, holder }
+      // Stale (dead holder, or this process from an instance that never released): take it over.
+      await rm(lock, { force: true })
+    }
+  }
+  return { ok: false, holder: 0 }
 }

@@ -7,7 +7,7 @@
  * Heartbeats run on a hand-driven clock, so nothing here waits 30 s.
  */
 import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -163,6 +163,20 @@ describe('lifecycle against the in-repo directory', () => {
     const beatAgain = once(n, 'heartbeat')
     timers.advance(30_000)
     await beatAgain
+  })
+
+  it('refuses a second node on the same state file, and takes over a lock left by a dead process', async () => {
+    const home = await tempHome()
+    const a = node({ directoryUrl: null, home })
+    await a.serve()
+    const b = node({ directoryUrl: null, home })
+    await expect(b.serve()).rejects.toMatchObject({ code: 'invalid_config', message: expect.stringContaining('in use by another running node') })
+    await expect(node({ directoryUrl: null, home, name: 'second' }).serve()).resolves.toBeDefined()
+    await a.close()
+    await writeFile(join(home, 'nodes', 'default.json.lock'), '999999')
+    const c = node({ directoryUrl: null, home })
+    await expect(c.serve()).resolves.toBe(c)
+    expect(c.nodeId).toBe(a.nodeId)
   })
 
   it('gives two nodes on one host consecutive ports and advertises the bound one', async () => {
