@@ -63,6 +63,13 @@ describe('runConformance on the local mesh', () => {
     expect(text).not.toMatch(/conformance\.[a-z]+\.secret/)
   })
 
+  it('keeps every one-line reason content-free: no URL, address, port or token', () => {
+    for (const r of report.results) {
+      expect(r.reason, r.id).not.toMatch(/https?:\/\/|127\.0\.0\.1|localhost|conformance\.[a-z]+\.secret|echo: /)
+      expect(r.reason.includes('\n'), r.id).toBe(false)
+    }
+  })
+
   it('renders the README six rows as a Markdown table with their live status', () => {
     const six = { ...report, results: report.results.filter((r) => /^SDK-0[1-6]$/.test(r.id)) }
     const md = renderMarkdown(six).split('\n')
