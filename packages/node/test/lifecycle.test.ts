@@ -6,6 +6,7 @@
  * when it comes back; two nodes on one host take consecutive ports; close() drains in-flight tasks.
  * Heartbeats run on a hand-driven clock, so nothing here waits 30 s.
  */
+import { createHmac } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -18,6 +19,7 @@ import { directory, discoveredEndpoints, nodeRecord } from './support/directory.
 import { call, chatTask } from './support/http.js'
 import { ManualTimers } from './support/manual-timers.js'
 import { freePortRun } from './support/ports.js'
+import { recordingProxy } from './support/recording-proxy.js'
 
 const cleanup: Array<() => Promise<unknown>> = []
 afterEach(async () => {
@@ -91,6 +93,36 @@ describe('lifecycle against the in-repo directory', () => {
     expect(await nodeRecord(d, n.nodeId)).toBeUndefined()
     expect((await stateOf(home)).node_token).toBeUndefined()
     expect(timers.size).toBe(0)
+  })
+
+  it('sends load, availability, the acknowledged metrics batch and the HMAC of the previous challenge on the wire', async () => {
+    const d = await dir()
+    const proxy = await recordingProxy(d.url)
+    cleanup.push(() => proxy.close())
+    const timers = new ManualTimers()
+    const n = node({ directoryUrl: proxy.apiUrl, persistState: false, timers })
+    await n.serve()
+    const first = once(n, 'heartbeat')
+    timers.advance(35_000)
+    await first
+    expect((await call(`${n.url}/v1/task`, { body: chatTask() })).status).toBe(200)
+    const second = once(n, 'heartbeat')
+    timers.advance(30_000)
+    await second
+
+    const register = proxy.exchanges.find((e) => e.method === 'POST' && e.path === '/api/v1/register')
+    const ack = register?.response as { node_hmac_key: string; node_token: string }
+    const beats = proxy.exchanges.filter((e) => e.path === '/api/v1/heartbeat')
+    expect(beats).toHaveLength(2)
+    expect(beats[0]?.headers.authorization).toBe(`Bearer ${ack.node_token}`)
+    expect(beats[0]?.body).toEqual({ node_id: n.nodeId, status: 'available', available: true, load: 0, active_jobs: 0, max_concurrent: 4 })
+    const challenge = (beats[0]?.response as { challenge: string }).challenge
+    const body2 = beats[1]?.body as Record<string, unknown>
+    expect(body2.challenge_response).toBe(createHmac('sha256', ack.node_hmac_key).update(challenge).digest('hex'))
+    expect(body2.metrics).toMatchObject({ tasks_success: 1, tasks_failed: 0 })
+    expect((beats[1]?.response as { metrics_batch_accepted: string }).metrics_batch_accepted).toBe(body2.metrics_batch_id)
+    expect(beats.every((b) => b.status === 200)).toBe(true)
+    expect(JSON.stringify(proxy.exchanges.map((e) => e.body))).not.toContain(ack.node_token)
   })
 
   it('rotates its token across a restart: sends current_node_token, persists only the accepted successor', async () => {
