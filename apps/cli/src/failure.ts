@@ -9,6 +9,22 @@ import type { Failure } from './exit.js'
 // Errors that mean the caller's input was wrong rather than the mesh failing.
 const USAGE_CODES = new Set(['invalid_config', 'invalid_intent'])
 
+/** `; tried 1a2b3c4d (connection_failed), 5e6f7a8b (backend_error)`: which nodes failed how, on the same line. */
+function attemptsSummary(attempts: unknown): string {
+  if (!Array.isArray(attempts) || attempts.length === 0) return ''
+  // Repeats on one node (retries) collapse to `×n`, so the line stays short.
+  const groups: { key: string; n: number }[] = []
+  for (const a of attempts as unknown[]) {
+    const r = (typeof a === 'object' && a !== null ? a : {}) as { nodeId?: unknown; code?: unknown }
+    const key = `${String(r.nodeId ?? '?').slice(0, 8)} (${String(r.code ?? 'failed')}`
+    const last = groups[groups.length - 1]
+    if (last?.key === key) last.n++
+    else groups.push({ key, n: 1 })
+  }
+  const parts = groups.slice(0, 5).map((g) => `${g.key}${g.n > 1 ? ` ×${g.n}` : ''})`)
+  return `; tried ${parts.join(', ')}${groups.length > 5 ? ', …' : ''}`
+}
+
 /** Describe `err` for the terminal; `usage` is the running command's usage line. */
 export function describeFailure(err: unknown, usage: string): Failure {
   if (err instanceof CliFailure) return err.failure
@@ -25,7 +41,7 @@ export function describeFailure(err: unknown, usage: string): Failure {
         exitCode: EXIT_FAILURE,
       }
     }
-    return { code: err.code, message: `${err.message} (${err.code})`, exitCode: EXIT_FAILURE }
+    return { code: err.code, message: `${err.message} (${err.code})${attemptsSummary(err.extra?.attempts)}`, exitCode: EXIT_FAILURE }
   }
   const name = err instanceof Error ? err.name : typeof err
   return { code: 'internal_error', message: `unexpected ${name}; please report it with the command you ran`, exitCode: EXIT_FAILURE }

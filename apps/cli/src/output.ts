@@ -101,12 +101,15 @@ export class Output {
     this.#io.stderr.write(`${this.ce.red('error:')} ${failure.message}${hint}\n`)
   }
 
-  /** A spinner on stderr while waiting for `text`; inert in JSON mode or off a terminal. */
-  progress(text: string): Progress {
+  /**
+   * A spinner on stderr while waiting for `text`; inert in JSON mode or off a terminal. By default Ctrl-C
+   * stops it and exits (restoring the cursor); commands that shut down on signals themselves pass `false`.
+   */
+  progress(text: string, handleSignals = true): Progress {
     if (!this.interactive) {
       return { update: () => {}, succeed: (t) => this.note(`${this.ce.green('✔')} ${t}`), stop: () => {} }
     }
-    const spinner = yoctoSpinner({ text, stream: this.#io.stderr }).start()
+    const spinner = yoctoSpinner({ text, stream: this.#io.stderr, handleSignals }).start()
     return {
       update: (t) => {
         spinner.text = t

@@ -185,6 +185,25 @@ describe('an unreachable directory', { timeout: SLOW }, () => {
   })
 })
 
+describe('a node that is listed but gone', { timeout: SLOW }, () => {
+  it('makes chat exit 1 with one line naming the node that failed and how', async () => {
+    const dir = await startDirectory({ port: 0 })
+    const node = new IicpNode({ directoryUrl: dir.apiUrl, backend: echo(), host: '127.0.0.1', port: 0, persistState: false, deregisterOnClose: false })
+    await node.serve()
+    await node.close()
+    try {
+      expect(dir.directory.activeNodeCount).toBe(1)
+      const run = await runCli(['chat', 'anyone?', '--directory', dir.apiUrl, '--timeout', '10s'])
+      expect(run.code).toBe(1)
+      const lines = run.stderr.trim().split('\n')
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(/^error: .*; tried [0-9a-f]{8} \(connection_failed( ×\d)?\)$/)
+    } finally {
+      await dir.close()
+    }
+  })
+})
+
 describe('a taken port', { timeout: SLOW }, () => {
   it('makes directory serve exit 1 with one line naming the port and the flag to change', async () => {
     const holder = createServer()

@@ -89,6 +89,19 @@ describe('failure descriptions', () => {
     })
   })
 
+  it('name the nodes that were tried and how each failed, on the same line', () => {
+    const err = new IicpError('no_available_node', 'Every candidate node failed (2 attempts)', {
+      extra: { attempts: [
+        { nodeId: '1a2b3c4d-0000-4000-8000-000000000000', code: 'connection_failed' },
+        { nodeId: '1a2b3c4d-0000-4000-8000-000000000000', code: 'connection_failed' },
+        { nodeId: 'n2', code: 'backend_error' },
+      ] },
+    })
+    expect(describeFailure(err, 'usage: iicp chat').message).toBe(
+      'Every candidate node failed (2 attempts) (no_available_node); tried 1a2b3c4d (connection_failed ×2), n2 (backend_error)',
+    )
+  })
+
   it('treat configuration errors as usage (exit 2) with the usage line', () => {
     const f = describeFailure(new IicpError('invalid_config', 'timeoutMs must be an integer in 1..120000'), 'usage: iicp chat [options] <prompt>')
     expect(f).toMatchObject({ code: 'invalid_config', exitCode: 2, hint: 'usage: iicp chat [options] <prompt>' })

@@ -65,7 +65,7 @@ export async function mesh(ctx: RunContext<MeshFlags>): Promise<number> {
   const backends = kinds.map((k) => buildBackend(k, flags, ctx.usage))
   // A live mesh listens for Ctrl-C from the start, so a signal during startup still closes it cleanly.
   const stopped = flags.demo === true ? undefined : ctx.untilStopped()
-  const progress = out.progress('starting a local directory and nodes on 127.0.0.1')
+  const progress = out.progress('starting a local directory and nodes on 127.0.0.1', stopped === undefined)
   let local: LocalMesh | undefined
   let client: IicpClient | undefined
   try {
