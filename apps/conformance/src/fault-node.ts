@@ -17,6 +17,8 @@ export type FaultBehaviour =
   | 'unavailable'
   /** 429 `rate_limited` with `Retry-After` the first time it sees a task_id, success on the retry. */
   | 'rate-limited-once'
+  /** Always 429 `capacity_exceeded` with `qos_class`, `retry_after_ms` and `Retry-After` (sem §2.2). */
+  | 'capacity'
   /** 503 whose error message quotes the credential the caller sent (a hostile node, for SDK-06). */
   | 'token-echo'
   /** Never answers; the socket stays open until the caller gives up or the node closes. */
@@ -137,6 +139,9 @@ export async function startFaultNode(options: FaultNodeOptions): Promise<FaultNo
         return
       case 'unavailable':
         send(res, 503, errorOf('temporarily_unavailable', 'Node is temporarily unavailable'), { 'retry-after': '1' })
+        return
+      case 'capacity':
+        send(res, 429, { error: { code: 'capacity_exceeded', message: 'Node at capacity', qos_class: 'interactive', retry_after_ms: 5000 } }, { 'retry-after': '5' })
         return
       case 'rate-limited-once':
         if (count === 1) {

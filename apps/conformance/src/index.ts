@@ -2,7 +2,9 @@
 export { runConformance } from './run-conformance.js'
 export { conformanceCommand, runCli } from './cli.js'
 export { renderTable, renderMarkdown, resultDocuments, RUNNER_VERSION, CTS_VERSION } from './report.js'
-export { REQUIREMENTS, README_SDK_REQUIREMENTS, SPEC_SDK_REQUIREMENTS, DIRECTORY_REQUIREMENTS, NODE_REQUIREMENTS, requirement } from './requirements.js'
+export {
+  REQUIREMENTS, README_SDK_REQUIREMENTS, SPEC_SDK_REQUIREMENTS, CLIENT_REQUIREMENTS, DIRECTORY_REQUIREMENTS, NODE_REQUIREMENTS, requirement,
+} from './requirements.js'
 export { EXPECTED_FAILURES, EXPECTED_SKIPS } from './expected-failures.js'
 export { startLocalMesh, SCENARIO_INTENTS, CHAT_INTENT, FAULT_REGION, MAIN_REGION } from './local-mesh.js'
 export { startFaultNode } from './fault-node.js'

@@ -25,6 +25,10 @@ export const SCENARIO_INTENTS = Object.freeze({
   select: 'urn:iicp:intent:x.conformance:select:v1',
   /** A 503 node (region `conformance-fault`) and the healthy node. */
   failover: 'urn:iicp:intent:x.conformance:failover:v1',
+  /** A node that always answers 429 capacity_exceeded (region `conformance-fault`) and the healthy node. */
+  capacity: 'urn:iicp:intent:x.conformance:capacity:v1',
+  /** Registered by no node at all. */
+  nobody: 'urn:iicp:intent:x.conformance:nobody:v1',
   /** Only a node that answers 429 + Retry-After once per task. */
   retryAfter: 'urn:iicp:intent:x.conformance:retryafter:v1',
   /** Only a 503 node. */
@@ -90,6 +94,7 @@ const FAULTS: ReadonlyArray<{ behaviour: FaultBehaviour; intents: string[] }> = 
   { behaviour: 'ok', intents: [SCENARIO_INTENTS.select] },
   { behaviour: 'unavailable', intents: [SCENARIO_INTENTS.failover, SCENARIO_INTENTS.exhaust] },
   { behaviour: 'rate-limited-once', intents: [SCENARIO_INTENTS.retryAfter] },
+  { behaviour: 'capacity', intents: [SCENARIO_INTENTS.capacity] },
   { behaviour: 'token-echo', intents: [SCENARIO_INTENTS.leak] },
   { behaviour: 'hang', intents: [SCENARIO_INTENTS.hang] },
   { behaviour: 'reset', intents: [SCENARIO_INTENTS.reset] },
@@ -163,6 +168,7 @@ export async function startLocalMesh(): Promise<LocalMesh> {
         { intent: CHAT_INTENT, models: ['conformance-echo'] },
         { intent: SCENARIO_INTENTS.failover, models: ['conformance-echo'] },
         { intent: SCENARIO_INTENTS.select, models: ['conformance-echo'] },
+        { intent: SCENARIO_INTENTS.capacity, models: ['conformance-echo'] },
       ],
       handler: (task, ctx) => {
         if (tasks.length < 10_000) tasks.push({ taskId: task.taskId, intent: task.intent, traceparent: ctx.traceparent })

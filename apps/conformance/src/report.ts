@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto'
 import pc from 'picocolors'
 import { allProfiles } from './profile-manifest.js'
-import { NODE_REQUIREMENTS, README_SDK_REQUIREMENTS, SPEC_SDK_REQUIREMENTS } from './requirements.js'
+import { REQUIREMENTS } from './requirements.js'
 import type { Requirement } from './requirements.js'
 import type { CheckOutcome, ConformanceReport } from './run-conformance.js'
 
@@ -54,18 +54,17 @@ function digestOf(reqs: readonly Requirement[]): string {
   return `sha256:${createHash('sha256').update(canonical).digest('hex')}`
 }
 
+function suiteGroup(profile: string, suite: Requirement['suite'], role: ResultDocument['target_role']): Group {
+  const reqs = REQUIREMENTS.filter((r) => r.suite === suite)
+  return { profile, suiteVersion: CTS_VERSION, digest: digestOf(reqs), role, ids: new Set(reqs.map((r) => r.id)) }
+}
+
 const GROUPS: readonly Group[] = [
   ...allProfiles().map((m): Group => ({
     profile: m.profile, suiteVersion: m.suiteVersion, digest: m.digest, role: 'directory', ids: new Set(m.tests.map((c) => c.id)),
   })),
-  {
-    profile: 'iicp-node-http-v1', suiteVersion: CTS_VERSION, digest: digestOf(NODE_REQUIREMENTS), role: 'provider',
-    ids: new Set(NODE_REQUIREMENTS.map((r) => r.id)),
-  },
-  {
-    profile: 'iicp-sdk-v1', suiteVersion: CTS_VERSION, digest: digestOf([...README_SDK_REQUIREMENTS, ...SPEC_SDK_REQUIREMENTS]), role: 'client',
-    ids: new Set([...README_SDK_REQUIREMENTS, ...SPEC_SDK_REQUIREMENTS].map((r) => r.id)),
-  },
+  suiteGroup('iicp-node-http-v1', 'node', 'provider'),
+  suiteGroup('iicp-sdk-v1', 'sdk', 'client'),
 ]
 
 function itemOf(r: CheckOutcome): ResultItem {

@@ -53,6 +53,14 @@ export const SPEC_SDK_REQUIREMENTS: readonly Requirement[] = [
   sdk('SDK-NODE-02', 'cts §10.4 SDK-NODE-02; core §3.2', 'The task handler receives the request and a context, and its return value is the response\'s single-level result.'),
 ]
 
+/** The spec's client (proxy) routing tests that an SDK consumer meets too (cts §5; sem §2.2). */
+export const CLIENT_REQUIREMENTS: readonly Requirement[] = [
+  sdk('PROXY-ERR-01', 'cts §5.4 PROXY-ERR-01; core §7', 'When the directory has no candidate for the intent, the error code is IICP-E033.'),
+  sdk('PROXY-ERR-02', 'cts §5.4 PROXY-ERR-02; core §7', 'When candidates exist but every attempt fails, the error code is no_available_node, not IICP-E033.'),
+  sdk('PROXY-TIMEOUT-02', 'cts §5.2 PROXY-TIMEOUT-02', 'When every attempt times out, the error code is timeout.'),
+  sdk('QOS-ADMIT-02', 'sem §2.2; cts QOS-ADMIT-02', 'A 429 capacity_exceeded switches to the next node at once, with no backoff.'),
+]
+
 /** Checks against any node URL: the spec's adapter tests under their ids (cts §4, §6.2), then runner-defined ones. */
 export const NODE_REQUIREMENTS: readonly Requirement[] = [
   node('NODE-HEALTH-01', 'cts §4.2 NODE-HEALTH-01; core §2.2', 'GET /iicp/health answers 200 with status ok or degraded.'),
@@ -90,7 +98,7 @@ export const DIRECTORY_REQUIREMENTS: readonly Requirement[] = allProfiles().flat
 
 /** Every requirement, in report order. */
 export const REQUIREMENTS: readonly Requirement[] = Object.freeze([
-  ...README_SDK_REQUIREMENTS, ...SPEC_SDK_REQUIREMENTS, ...DIRECTORY_REQUIREMENTS, ...NODE_REQUIREMENTS,
+  ...README_SDK_REQUIREMENTS, ...SPEC_SDK_REQUIREMENTS, ...CLIENT_REQUIREMENTS, ...DIRECTORY_REQUIREMENTS, ...NODE_REQUIREMENTS,
 ])
 
 const BY_ID = new Map(REQUIREMENTS.map((r) => [r.id, r]))

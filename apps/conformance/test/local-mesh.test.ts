@@ -42,11 +42,14 @@ describe('startLocalMesh', () => {
     for (const intent of [SCENARIO_INTENTS.hang, SCENARIO_INTENTS.reset, SCENARIO_INTENTS.html, SCENARIO_INTENTS.leak, SCENARIO_INTENTS.retryAfter]) {
       expect(endpoints((await get(`${mesh.apiUrl}/v1/discover?intent=${encodeURIComponent(intent)}`)).json)).toHaveLength(1)
     }
+    const capacity = await get(`${mesh.apiUrl}/v1/discover?intent=${encodeURIComponent(SCENARIO_INTENTS.capacity)}&region=${FAULT_REGION}`)
+    expect(endpoints(capacity.json)).toEqual([mesh.faults.capacity?.url, mesh.nodeUrl])
+    expect(endpoints((await get(`${mesh.apiUrl}/v1/discover?intent=${encodeURIComponent(SCENARIO_INTENTS.nobody)}`)).json)).toEqual([])
     const select = (region: string): Promise<{ status: number; json: unknown }> =>
       get(`${mesh?.apiUrl ?? ''}/v1/discover?intent=${encodeURIComponent(SCENARIO_INTENTS.select)}&region=${region}`)
     expect(endpoints((await select(FAULT_REGION)).json)).toEqual([mesh.faults.ok?.url, mesh.nodeUrl])
     expect(endpoints((await select(MAIN_REGION)).json)).toEqual([mesh.nodeUrl, mesh.faults.ok?.url])
-    expect(mesh.traffic.count('GET', '/api/v1/discover')).toBe(9)
+    expect(mesh.traffic.count('GET', '/api/v1/discover')).toBe(11)
   })
 
   it('closes idempotently and leaves no listener behind', async () => {

@@ -29,13 +29,14 @@ describe('requirements and checks', () => {
     for (const c of DIRECTORY_CHECKS) expect(suiteOf.get(c.id)).toBe('directory')
   })
 
-  it('lists the README six rows and the spec SDK tests under distinct ids', () => {
+  it('lists the README six rows, the spec SDK tests and the client routing tests under distinct ids', () => {
     expect(README_SDK_REQUIREMENTS.map((r) => r.id)).toEqual(['SDK-01', 'SDK-02', 'SDK-03', 'SDK-04', 'SDK-05', 'SDK-06'])
     const ids = new Set(REQUIREMENTS.map((r) => r.id))
     for (const id of [
       'SPEC-SDK-01', 'SPEC-SDK-02', 'SPEC-SDK-03', 'SPEC-SDK-04', 'SPEC-SDK-05', 'SPEC-SDK-06',
       'SDK-DISC-01', 'SDK-DISC-02', 'SDK-ERR-01', 'SDK-ERR-02', 'SDK-NODE-01', 'SDK-NODE-02',
-    ]) expect(ids.has(id)).toBe(true)
+      'PROXY-ERR-01', 'PROXY-ERR-02', 'PROXY-TIMEOUT-02', 'QOS-ADMIT-02',
+    ]) expect(ids.has(id), id).toBe(true)
   })
 
   it('covers exactly the case ids of the three spec directory profiles', () => {

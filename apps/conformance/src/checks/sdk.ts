@@ -120,7 +120,15 @@ async function invalidIntentsRefused(
   })
 }
 
-/** One check per README SDK row and spec SDK test. */
+async function expectCode(id: string, label: string, p: () => Promise<unknown>, code: string): Promise<CheckResult | undefined> {
+  const r = await settle(p)
+  if (r.ok) return fail(id, `${label}: the call succeeded`)
+  if (!isIicpError(r.error)) return fail(id, `${label}: raised ${codeOf(r.error)}, not an IicpError`)
+  if (r.error.code !== code) return fail(id, `${label}: code ${safeCode(r.error.code)}, expected ${code}`)
+  return undefined
+}
+
+/** One check per README SDK row, spec SDK test and client routing test. */
 export const SDK_CHECKS: readonly Check<SdkTarget>[] = [
   {
     id: 'SDK-01',
@@ -467,6 +475,50 @@ export const SDK_CHECKS: readonly Check<SdkTarget>[] = [
       } finally {
         await node.close()
       }
+    },
+  },
+  {
+    id: 'PROXY-ERR-01',
+    async run(t) {
+      const id = this.id
+      return withClient(t, {}, async (c) =>
+        (await expectCode(id, 'intent nobody serves', () => c.submit(SCENARIO_INTENTS.nobody, PAYLOAD), 'IICP-E033'))
+        ?? pass(id, 'zero candidates → IICP-E033'))
+    },
+  },
+  {
+    id: 'PROXY-ERR-02',
+    async run(t) {
+      const id = this.id
+      return withClient(t, {}, async (c) =>
+        (await expectCode(id, 'only failing candidates', () => c.submit(SCENARIO_INTENTS.exhaust, PAYLOAD), 'no_available_node'))
+        ?? pass(id, 'candidates that all fail → no_available_node'))
+    },
+  },
+  {
+    id: 'PROXY-TIMEOUT-02',
+    async run(t) {
+      const id = this.id
+      return withClient(t, {}, async (c) =>
+        (await expectCode(id, 'every attempt hangs', () => c.submit(SCENARIO_INTENTS.hang, PAYLOAD, { attemptTimeoutMs: 150, timeoutMs: 5_000 }), 'timeout'))
+        ?? pass(id, 'every attempt timed out → timeout'))
+    },
+  },
+  {
+    id: 'QOS-ADMIT-02',
+    async run(t) {
+      const id = this.id
+      const busy = t.mesh.faults.capacity
+      if (!busy) return fail(id, 'the mesh has no capacity_exceeded node')
+      return withClient(t, { region: FAULT_REGION }, async (c, sleeps) => {
+        const taskId = randomUUID()
+        const r = await settle(() => c.submit(SCENARIO_INTENTS.capacity, PAYLOAD, { taskId }))
+        if (!r.ok) return fail(id, `busy node then a healthy one: submit() failed with ${codeOf(r.error)}`)
+        if (busy.requestsFor(taskId) !== 1 || r.value.nodeId !== t.mesh.nodeId) return fail(id, 'the busy node was not tried first, or was tried again')
+        const waited = sleeps.filter((ms) => ms > 0)
+        if (waited.length > 0) return fail(id, `backed off ${Math.max(...waited)} ms before switching away from a busy node`)
+        return pass(id, 'capacity_exceeded → next node at once, no backoff')
+      })
     },
   },
 ]
