@@ -240,6 +240,29 @@ describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () =
     }
   })
 
+  it('node serve takes every flag from IICP_* variables', async () => {
+    const dir = await startDirectory({ port: 0 })
+    const home = await mkdtemp(join(tmpdir(), 'iicp-cli-'))
+    const port = await closedPort()
+    try {
+      const child = spawnCli(['node', 'serve', '--json'], {
+        IICP_HOME: home, IICP_DIRECTORY_URL: dir.apiUrl, IICP_HOST: '127.0.0.1', IICP_PORT: String(port),
+        IICP_PUBLIC_ENDPOINT: `http://127.0.0.1:${port}/`, IICP_REGION: 'eu-test', IICP_BACKEND: 'echo', IICP_MODEL: 'env-model',
+        IICP_MAX_CONCURRENT: '2', IICP_NODE_NAME: 'from-env',
+      })
+      const done = finished(child)
+      await waitForJsonLine(child, (v) => v.event === 'listening')
+      const run = await runCli(['discover', 'llm:chat:v1', '--directory', dir.apiUrl, '--json'])
+      const listed = (JSON.parse(run.stdout) as { nodes: { endpoint: string; region: string; models: string[] }[] }).nodes
+      expect(listed).toEqual([expect.objectContaining({ endpoint: `http://127.0.0.1:${port}`, region: 'eu-test', models: ['env-model'], max_concurrent: 2 })])
+      child.kill('SIGINT')
+      expect((await done).code).toBe(0)
+    } finally {
+      await dir.close()
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+
   it('mesh keeps running until SIGINT, serves consumers meanwhile, then closes and exits 0', async () => {
     const child = spawnCli(['mesh', '--json', '--port', '0', '--node-port', '0'])
     const done = finished(child)

@@ -24,6 +24,8 @@ function nodeRow(n: NodeSummary): Record<string, unknown> {
     models: n.models ?? [],
     score: n.score ?? null,
     load: n.load ?? null,
+    active_jobs: n.active_jobs ?? null,
+    max_concurrent: n.max_concurrent ?? null,
     available: n.available ?? null,
     reputation_score: n.reputation_score ?? null,
     cx: n.cx_public_key != null,
