@@ -28,6 +28,7 @@ export interface RunContext<F> {
 /** A command implementation: resolves with the exit code. */
 export type CommandRun<F> = (ctx: RunContext<F>) => Promise<number>
 
+// Kept in step with package.json by a test; importing the JSON would cost --help a file read and parse.
 const VERSION = '0.1.0'
 
 function usageLine(cmd: Command): string {
@@ -95,7 +96,7 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
     .option('--prompt <text>', 'the demo prompt', 'Hello from the IICP mesh')
     .addOption(new Option('-b, --backend <kind...>', 'one node per backend: echo | openai (repeatable)').choices(['echo', 'openai']))
     .addOption(new Option('--base-url <url>', 'OpenAI-compatible server for openai backends').env(ENV.baseUrl).argParser(parseHttpUrl))
-    .addOption(new Option('-m, --model <name>', 'model the openai backends serve').env(ENV.model))
+    .addOption(new Option('-m, --model <name>', 'model the nodes serve (required for openai backends)').env(ENV.model))
     .addOption(new Option('-p, --port <port>', `directory port (${DIRECTORY_PORT} when free, else any; --demo uses any)`).argParser(parsePort))
     .addOption(new Option('--node-port <port>', 'first node port; nodes move up the band when taken (0 = any free port)').default(NODE_BASE_PORT).argParser(parsePort))
   jsonOption(mesh).action(run(async () => (await import('./commands/mesh.js')).mesh))

@@ -38,10 +38,11 @@ describe('main()', () => {
     expect(io.err()).toBe('')
   })
 
-  it('prints the version and exits 0', async () => {
+  it('prints the package version and exits 0', async () => {
     const io = bufferIo()
     expect(await main(argv('--version'), io)).toBe(0)
-    expect(io.out().trim()).toMatch(/^\d+\.\d+\.\d+$/)
+    const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
+    expect(io.out().trim()).toBe(pkg.version)
   })
 
   it('exits 2 with help on stderr when no command is given', async () => {
