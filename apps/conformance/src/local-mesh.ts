@@ -14,6 +14,8 @@ import type { Directory } from '@iicp/directory'
 import { IicpNode } from '@iicp/node'
 import type { InnerResult, TaskContext, TaskInput } from '@iicp/node'
 import { startFaultNode } from './fault-node.js'
+import { startRedirectingDirectory } from './redirecting-directory.js'
+import type { RedirectingDirectory } from './redirecting-directory.js'
 import type { FaultBehaviour, FaultNode } from './fault-node.js'
 
 /** The chat intent (wire.md §3.3). */
@@ -76,6 +78,10 @@ export interface LocalMesh {
   readonly traffic: DirectoryTraffic
   /** Fault nodes by behaviour. */
   readonly faults: Readonly<Partial<Record<FaultBehaviour, FaultNode>>>
+  /** A replica-style front that 307s every request to the directory (fed §6.2). */
+  readonly redirector: RedirectingDirectory
+  /** A front that 307s every request to itself (a loop to give up on). */
+  readonly redirectLoop: RedirectingDirectory
   /** Stop every node and the directory; idempotent. */
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -141,6 +147,10 @@ export async function startLocalMesh(): Promise<LocalMesh> {
     }))
     const origin = `http://127.0.0.1:${port}`
     const apiUrl = `${origin}/api`
+    const redirector = await startRedirectingDirectory(origin)
+    cleanup.push(() => redirector.close())
+    const redirectLoop = await startRedirectingDirectory('self')
+    cleanup.push(() => redirectLoop.close())
 
     const agent = new Agent()
     cleanup.push(() => agent.close())
@@ -194,6 +204,8 @@ export async function startLocalMesh(): Promise<LocalMesh> {
         },
       },
       faults,
+      redirector,
+      redirectLoop,
       close,
       [Symbol.asyncDispose]: close,
     }

@@ -58,6 +58,9 @@ export const CLIENT_REQUIREMENTS: readonly Requirement[] = [
   sdk('PROXY-ERR-01', 'cts §5.4 PROXY-ERR-01; core §7', 'When the directory has no candidate for the intent, the error code is IICP-E033.'),
   sdk('PROXY-ERR-02', 'cts §5.4 PROXY-ERR-02; core §7', 'When candidates exist but every attempt fails, the error code is no_available_node, not IICP-E033.'),
   sdk('PROXY-TIMEOUT-02', 'cts §5.2 PROXY-TIMEOUT-02', 'When every attempt times out, the error code is timeout.'),
+  // Federation tests carry the spec's @federated mark, outside the Phase 1 MUST set (cts §2), hence SHOULD here.
+  sdk('DIR-FED-05', 'fed §6.1–6.2; cts DIR-FED-05 (@federated)', 'A directory 307 (seed redirect) is followed transparently, in the default route mode, and the task still runs.', 'SHOULD'),
+  sdk('DIR-FED-06', 'fed §6.1; cts DIR-FED-06 (@federated)', 'A client stops after 3 consecutive directory redirects and fails with an IicpError.', 'SHOULD'),
   sdk('QOS-ADMIT-02', 'sem §2.2; cts QOS-ADMIT-02', 'A 429 capacity_exceeded switches to the next node at once, with no backoff.'),
 ]
 

@@ -52,9 +52,20 @@ describe('startLocalMesh', () => {
     expect(mesh.traffic.count('GET', '/api/v1/discover')).toBe(11)
   })
 
+  it('fronts the directory with a 307 to the seed and with a 307 loop, counting each request', async () => {
+    mesh = await startLocalMesh()
+    const res = await request(`${mesh.redirector.url}/api/v1/discover?intent=x`)
+    await res.body.dump()
+    expect([res.statusCode, res.headers.location, res.headers['x-iicp-seed-redirect']]).toEqual([307, `${mesh.origin}/api/v1/discover?intent=x`, 'true'])
+    const loop = await request(`${mesh.redirectLoop.url}/api/v1/discover`)
+    await loop.body.dump()
+    expect([loop.statusCode, loop.headers.location]).toEqual([307, `${mesh.redirectLoop.url}/api/v1/discover`])
+    expect([mesh.redirector.count('GET', '/api/v1/discover'), mesh.redirectLoop.count('GET', '/api/v1/discover')]).toEqual([1, 1])
+  })
+
   it('closes idempotently and leaves no listener behind', async () => {
     const m = await startLocalMesh()
-    const urls = [m.origin, m.nodeUrl, ...Object.values(m.faults).map((f) => f.url)]
+    const urls = [m.origin, m.nodeUrl, m.redirector.url, m.redirectLoop.url, ...Object.values(m.faults).map((f) => f.url)]
     await Promise.all([m.close(), m.close()])
     await m.close()
     for (const url of urls) await expect(request(`${url}/iicp/health`)).rejects.toThrow()

@@ -521,4 +521,39 @@ export const SDK_CHECKS: readonly Check<SdkTarget>[] = [
       })
     },
   },
+  {
+    id: 'DIR-FED-05',
+    async run(t) {
+      const id = this.id
+      const r = t.mesh.redirector
+      return withClient(t, { directoryUrl: `${r.url}/api` }, async (c) => {
+        const done = await settle(() => c.submit(CHAT_INTENT, PAYLOAD))
+        if (!done.ok) {
+          // Say whether plain discover copes, so the report points at the part that breaks.
+          const legacy = await withClient(t, { directoryUrl: `${r.url}/api`, routeDiscovery: 'legacy' }, (l) => settle(() => l.submit(CHAT_INTENT, PAYLOAD)))
+          return fail(id, `through a redirecting directory submit() failed with ${codeOf(done.error)}${legacy.ok ? ' (legacy discover mode follows it)' : ''}`)
+        }
+        const redirected = r.count('GET', '/api/v1/discover') + r.count('POST', '/api/v1/dispatch/ticket')
+        if (redirected === 0) return fail(id, 'the client never asked the redirecting directory')
+        if (done.value.nodeId !== t.mesh.nodeId) return fail(id, 'the task did not reach the node behind the redirect')
+        return pass(id, `followed the 307 to the seed and the task ran (${redirected} redirected route lookup(s))`)
+      })
+    },
+  },
+  {
+    id: 'DIR-FED-06',
+    async run(t) {
+      const id = this.id
+      const loop = t.mesh.redirectLoop
+      return withClient(t, { directoryUrl: `${loop.url}/api`, routeDiscovery: 'legacy' }, async (c) => {
+        const before = loop.count('GET', '/api/v1/discover')
+        const r = await settle(() => c.discover(CHAT_INTENT))
+        const asked = loop.count('GET', '/api/v1/discover') - before
+        if (r.ok) return fail(id, 'discover() succeeded against a redirect loop')
+        if (!isIicpError(r.error)) return fail(id, `a redirect loop raised ${codeOf(r.error)}, not an IicpError`)
+        if (asked !== 4) return fail(id, `asked ${asked} time(s) for one discover, expected the request plus 3 redirects`)
+        return pass(id, `gave up after 3 redirects with IicpError ${safeCode(r.error.code)}`)
+      })
+    },
+  },
 ]
