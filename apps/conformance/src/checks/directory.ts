@@ -88,8 +88,3 @@ export const DIRECTORY_CHECKS: readonly Check<DirectoryTarget>[] = allProfiles()
     },
   })),
 )
-
-/** The profile each directory case id belongs to. */
-export function profileOfCase(id: string): ProfileManifest | undefined {
-  return allProfiles().find((m) => m.tests.some((c) => c.id === id))
-}
