@@ -294,6 +294,9 @@ describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () =
       await node.close()
       await dir.close()
       expect(run.code).toBe(0)
+      const events = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; status?: number; node_id?: string })
+      expect(events.map((e) => e.event)).toEqual(['ready', 'request', 'closed'])
+      expect(events[1]).toMatchObject({ status: 200, node_id: node.nodeId })
     }
   })
 })

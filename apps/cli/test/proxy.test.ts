@@ -11,7 +11,7 @@ import { startDirectory } from '@iicp/directory'
 import type { RunningDirectory } from '@iicp/directory'
 import { IicpNode, echo } from '@iicp/node'
 import { startProxy } from '../src/proxy/server.js'
-import type { RunningProxy } from '../src/proxy/server.js'
+import type { ProxyRequestLog, RunningProxy } from '../src/proxy/server.js'
 import { closedPort } from './run-cli.js'
 
 function openai(proxy: RunningProxy): OpenAI {
@@ -33,12 +33,13 @@ describe('the proxy in front of a mesh with one echo node', () => {
   let dir: RunningDirectory
   let node: IicpNode
   let proxy: RunningProxy
+  const logs: ProxyRequestLog[] = []
 
   beforeAll(async () => {
     dir = await startDirectory({ port: 0 })
     node = new IicpNode({ directoryUrl: dir.apiUrl, backend: echo({ models: ['echo-1'] }), host: '127.0.0.1', port: 0, persistState: false })
     await node.serve()
-    proxy = await startProxy({ client: { directoryUrl: dir.apiUrl, allowPrivateEndpoints: true }, port: 0 })
+    proxy = await startProxy({ client: { directoryUrl: dir.apiUrl, allowPrivateEndpoints: true }, port: 0, onRequest: (e) => logs.push(e) })
   })
   afterAll(async () => {
     await proxy.close()
@@ -57,6 +58,17 @@ describe('the proxy in front of a mesh with one echo node', () => {
     expect(response.headers.get('x-iicp-node-id')).toBe(node.nodeId)
     expect(response.headers.get('x-iicp-trace-id')).toMatch(/^[0-9a-f]{32}$/)
     expect(response.headers.get('x-iicp-attempts')).toBe('1')
+  })
+
+  it('reports each answered request to onRequest without bodies', async () => {
+    logs.length = 0
+    await openai(proxy).chat.completions.create({ model: 'echo-1', messages: [{ role: 'user', content: 'secret prompt text' }] })
+    await apiError(openai(proxy).chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'x' }] }))
+    expect(logs.map(({ latencyMs: _l, ...rest }) => rest)).toEqual([
+      { method: 'POST', path: '/v1/chat/completions', status: 200, nodeId: node.nodeId, code: undefined },
+      { method: 'POST', path: '/v1/chat/completions', status: 404, nodeId: undefined, code: 'model_not_found' },
+    ])
+    expect(JSON.stringify(logs)).not.toContain('secret prompt')
   })
 
   it('routes model "auto" to any chat node', async () => {

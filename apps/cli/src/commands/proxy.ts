@@ -26,6 +26,11 @@ export async function proxy(ctx: RunContext<ProxyFlags>): Promise<number> {
     port: flags.port,
     host: flags.host,
     ...(flags.qos !== undefined ? { qos: flags.qos } : {}),
+    onRequest: (r) => out.event(
+      { event: 'request', method: r.method, path: r.path, status: r.status, node_id: r.nodeId ?? null, code: r.code ?? null, latency_ms: Math.round(r.latencyMs) },
+      `${r.status < 400 ? out.ce.green(String(r.status)) : out.ce.red(String(r.status))} ${r.method} ${r.path}`
+        + `${r.nodeId !== undefined ? ` → ${r.nodeId}` : ''}${r.code !== undefined ? ` (${r.code})` : ''} ${out.ce.dim(`${Math.round(r.latencyMs)} ms`)}`,
+    ),
   })
   try {
     const base = `${running.url}/v1`

@@ -34,6 +34,20 @@ export interface ProxyOptions {
   readonly maxBodyBytes?: number
   /** Milliseconds since the epoch (model-cache expiry). @default Date.now */
   readonly clock?: () => number
+  /** Called once per answered request (never with bodies, prompts or replies), e.g. for an access line. */
+  readonly onRequest?: (entry: ProxyRequestLog) => void
+}
+
+/** One answered request, as `onRequest` sees it. */
+export interface ProxyRequestLog {
+  readonly method: string
+  readonly path: string
+  readonly status: number
+  /** The serving node, when a chat was routed. */
+  readonly nodeId: string | undefined
+  /** The error code, when the answer is an error. */
+  readonly code: string | undefined
+  readonly latencyMs: number
 }
 
 /** A listening proxy. */
@@ -132,9 +146,19 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     clock,
   }
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
+  const onRequest = options.onRequest
   const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
+    const started = performance.now()
+    const log = (status: number, nodeId: string | undefined, code: string | undefined): void => {
+      if (!onRequest) return
+      const path = new URL(req.url ?? '/', 'http://proxy').pathname
+      onRequest({ method: req.method ?? 'GET', path, status, nodeId, code, latencyMs: performance.now() - started })
+    }
     dispatch(ctx, req, maxBodyBytes).then(
-      (reply) => send(res, reply),
+      (reply) => {
+        send(res, reply)
+        log(reply.status, reply.headers?.['x-iicp-node-id'], undefined)
+      },
       (err: unknown) => {
         const e = toProxyError(err)
         if (res.headersSent) {
@@ -142,6 +166,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
           return
         }
         send(res, { status: e.status, body: e.body() })
+        log(e.status, undefined, e.code ?? undefined)
       },
     )
   })
