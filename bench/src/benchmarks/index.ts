@@ -1,5 +1,8 @@
 /** Every registered benchmark, by package. */
 import type { Benchmark } from '../harness/types.js'
+import { clientBench } from './client.js'
 import { directoryBench } from './directory.js'
+import { nodeBench } from './node.js'
+import { relayBench } from './relay.js'
 
-export const benchmarks: Benchmark[] = [directoryBench]
+export const benchmarks: Benchmark[] = [nodeBench, clientBench, directoryBench, relayBench]
