@@ -68,6 +68,19 @@ describe('main()', () => {
     ])
   })
 
+  it('renders a commander usage error as JSON on stdout when --json is given', async () => {
+    const io = bufferIo()
+    expect(await main(argv('discover', 'llm:chat:v1', '--limit', '99', '--json'), io)).toBe(2)
+    expect(JSON.parse(io.out())).toEqual({
+      error: {
+        code: 'usage_error',
+        message: "option '-l, --limit <n>' argument '99' is invalid. expected a whole number from 1 to 50",
+        hint: 'usage: iicp discover [options] <intent>',
+      },
+    })
+    expect(io.err()).toBe('')
+  })
+
   it('refuses --backend openai without --base-url before anything listens', async () => {
     const io = bufferIo()
     expect(await main(argv('node', 'serve', '--backend', 'openai', '--model', 'llama3', '--directory', 'http://127.0.0.1:9/api'), io)).toBe(2)
