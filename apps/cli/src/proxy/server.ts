@@ -60,6 +60,8 @@ export interface RunningProxy {
   [Symbol.asyncDispose](): Promise<void>
 }
 
+const CLOSE_GRACE_MS = 2000
+
 class BodyTooLarge extends Error {}
 
 function readBody(req: IncomingMessage, limit: number): Promise<string> {
@@ -182,9 +184,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const close = (): Promise<void> => {
     closing ??= (async () => {
       await new Promise<void>((resolve) => {
-        server.close(() => resolve())
+        // In-flight chats get a short grace to finish; idle keep-alive sockets go at once.
+        const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS)
+        server.close(() => {
+          clearTimeout(force)
+          resolve()
+        })
         server.closeIdleConnections()
-        server.closeAllConnections()
       })
       await client.close()
     })()
