@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import type { Plugin } from 'esbuild'
 
 export interface ServerProcess {
   readonly child: ChildProcess
@@ -17,31 +18,34 @@ export interface ServerProcess {
 
 const bundles = new Map<string, Promise<string>>()
 
+/** esbuild plugin: @iicp packages are bundled from source; every other package stays external by absolute path. */
+export const externalByPath: Plugin = {
+  name: 'external-by-path',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, async (args) => {
+      if (args.path.startsWith('@iicp/') || args.path.startsWith('node:') || args.pluginData === 'inner') return undefined
+      const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'inner' })
+      return r.errors.length ? undefined : { path: r.path, external: true }
+    })
+  },
+}
+
 /**
  * Servers are bundled once per run (the @iicp packages from source, third-party packages left external by
  * absolute path) and run with plain `node`: a TypeScript loader would add 30–45 MiB of RSS and a loader
  * thread to every measured process, baseline and candidate alike.
  */
-function bundle(script: string): Promise<string> {
+export function bundle(script: string, entryPath?: string): Promise<string> {
   let out = bundles.get(script)
   if (!out) {
     out = (async () => {
       const { build } = await import('esbuild')
-      const entry = fileURLToPath(new URL(`../servers/${script}.ts`, import.meta.url))
+      const entry = entryPath ?? fileURLToPath(new URL(`../servers/${script}.ts`, import.meta.url))
       const outfile = fileURLToPath(new URL(`../../.build/${script}.mjs`, import.meta.url))
       await build({
         entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'node', target: 'node20',
         conditions: ['@iicp/source'], logLevel: 'error',
-        plugins: [{
-          name: 'external-by-path',
-          setup(b) {
-            b.onResolve({ filter: /^[^./]/ }, async (args) => {
-              if (args.path.startsWith('@iicp/') || args.path.startsWith('node:') || args.pluginData === 'inner') return undefined
-              const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'inner' })
-              return r.errors.length ? undefined : { path: r.path, external: true }
-            })
-          },
-        }],
+        plugins: [externalByPath],
       })
       return outfile
     })()
