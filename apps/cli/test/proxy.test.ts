@@ -169,4 +169,38 @@ describe('the proxy when the mesh cannot serve', () => {
     expect(again.port).toBe(proxy.port)
     await again.close()
   })
+
+  it('lets an in-flight chat finish when closed, then refuses new connections', async () => {
+    const dir = await startDirectory({ port: 0 })
+    let entered!: () => void
+    const inHandler = new Promise<void>((resolve) => (entered = resolve))
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const node = new IicpNode({
+      directoryUrl: dir.apiUrl, host: '127.0.0.1', port: 0, persistState: false,
+      capabilities: [{ intent: 'urn:iicp:intent:llm:chat:v1', models: ['slow-1'] }],
+      handler: async () => {
+        entered()
+        await released
+        return { choices: [{ index: 0, message: { role: 'assistant', content: 'finished late' }, finish_reason: 'stop' }] }
+      },
+    })
+    await node.serve()
+    const proxy = await startProxy({ client: { directoryUrl: dir.apiUrl, allowPrivateEndpoints: true }, port: 0 })
+    try {
+      const pending = openai(proxy).chat.completions.create({ model: 'slow-1', messages: [{ role: 'user', content: 'take your time' }] })
+      await inHandler
+      const closing = proxy.close()
+      release()
+      const res = await pending
+      expect(res.choices[0]?.message.content).toBe('finished late')
+      await closing
+      await expect(request(`${proxy.url}/v1/models`)).rejects.toMatchObject({ code: 'ECONNREFUSED' })
+    } finally {
+      release()
+      await proxy.close()
+      await node.close()
+      await dir.close()
+    }
+  })
 })

@@ -149,8 +149,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
   const onRequest = options.onRequest
+  let draining = false
   const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
     const started = performance.now()
+    // Once closing, every answer ends its connection, so close() need not wait out the keep-alive.
+    const finish = (reply: ProxyReply): void => send(res, draining ? { ...reply, headers: { ...reply.headers, connection: 'close' } } : reply)
     const log = (status: number, nodeId: string | undefined, code: string | undefined): void => {
       if (!onRequest) return
       const path = new URL(req.url ?? '/', 'http://proxy').pathname
@@ -158,7 +161,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
     dispatch(ctx, req, maxBodyBytes).then(
       (reply) => {
-        send(res, reply)
+        finish(reply)
         log(reply.status, reply.headers?.['x-iicp-node-id'], undefined)
       },
       (err: unknown) => {
@@ -167,7 +170,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
           res.destroy()
           return
         }
-        send(res, { status: e.status, body: e.body() })
+        finish({ status: e.status, body: e.body() })
         log(e.status, undefined, e.code ?? undefined)
       },
     )
@@ -183,6 +186,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      draining = true
       await new Promise<void>((resolve) => {
         // In-flight chats get a short grace to finish; idle keep-alive sockets go at once.
         const force = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS)
