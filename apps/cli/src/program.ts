@@ -5,8 +5,9 @@
 import { Command, CommanderError, Option } from 'commander'
 import { ENV, envFlag } from './env.js'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './exit.js'
+import type { Failure } from './exit.js'
 import {
-  DIRECTORY_PORT, NODE_BASE_PORT, PROXY_PORT, consumerOptions, integerIn, jsonOption, parseHttpUrl, parsePort,
+  DIRECTORY_PORT, NODE_BASE_PORT, PROXY_PORT, PUBLIC_DIRECTORY_URL, consumerOptions, integerIn, jsonOption, parseHttpUrl, parsePort,
 } from './flags.js'
 import type { CliIo } from './output.js'
 
@@ -113,7 +114,7 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
   const node = program.command('node').description('run an IICP provider node')
   const nodeServe = node.command('serve')
     .description('serve tasks from a backend and stay registered with a directory until Ctrl-C')
-    .addOption(new Option('-d, --directory <url>', 'directory API base').env(ENV.directory).default('https://iicp.network/api').argParser(parseHttpUrl))
+    .addOption(new Option('-d, --directory <url>', 'directory API base').env(ENV.directory).default(PUBLIC_DIRECTORY_URL).argParser(parseHttpUrl))
     .addOption(new Option('-p, --port <port>', `listen port (default: ${NODE_BASE_PORT}, moving up when taken; 0 = any)`).env(ENV.port).argParser(parsePort))
     .addOption(new Option('--host <address>', 'listen address').env(ENV.host).default('0.0.0.0'))
     .addOption(new Option('--public-endpoint <url>', 'URL advertised to the directory').env(ENV.publicEndpoint).argParser(parseHttpUrl))
@@ -167,7 +168,7 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
   return program
 }
 
-async function report(io: CliIo, json: boolean, failure: import('./exit.js').Failure): Promise<void> {
+async function report(io: CliIo, json: boolean, failure: Failure): Promise<void> {
   const { Output } = await import('./output.js')
   new Output(io, json).fail(failure)
 }
@@ -184,7 +185,8 @@ export async function main(argv: readonly string[] = process.argv, io?: CliIo): 
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return EXIT_OK
-      if (err.code === 'commander.help' || err.code === 'commander.executeSubCommandAsync') return EXIT_USAGE
+      // No command given: commander has printed the help to stderr already.
+      if (err.code === 'commander.help') return EXIT_USAGE
       const message = (state.commanderError || err.message).replace(/^error:\s*/, '')
       await report(cliIo, json, { code: 'usage_error', message, hint: state.usage, exitCode: EXIT_USAGE })
       return EXIT_USAGE

@@ -161,6 +161,11 @@ describe('the proxy when the mesh cannot serve', () => {
     }
   })
 
+  it('refuses bad options with invalid_config before listening', async () => {
+    await expect(startProxy({ client: {}, port: 70000 })).rejects.toMatchObject({ code: 'invalid_config', message: 'proxy option port must be an integer from 0 to 65535' })
+    await expect(startProxy({ client: { timeoutMs: 0 }, port: 0 })).rejects.toMatchObject({ code: 'invalid_config' })
+  })
+
   it('closes idempotently and frees its port', async () => {
     const proxy = await startProxy({ client: { directoryUrl: 'http://127.0.0.1:9/api', allowPrivateEndpoints: true }, port: 0 })
     await Promise.all([proxy.close(), proxy.close()])

@@ -22,7 +22,6 @@ export interface ProxyContext {
   readonly anyModel: ReadonlySet<string>
   readonly qos: Qos | undefined
   readonly directoryUrl: string
-  readonly clock: () => number
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

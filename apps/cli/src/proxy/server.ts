@@ -135,8 +135,20 @@ function listen(server: ReturnType<typeof createServer>, port: number, host: str
   })
 }
 
+function checkInt(value: unknown, option: string, min: number, max: number): void {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max)) {
+    throw new IicpError('invalid_config', `proxy option ${option} must be an integer from ${min} to ${max}`)
+  }
+}
+
 /** Start the OpenAI-compatible proxy. Throws IicpError `invalid_config` on bad options or a taken port. */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  checkInt(options.port, 'port', 0, 65535)
+  checkInt(options.modelsCacheMs, 'modelsCacheMs', 0, 60_000)
+  checkInt(options.maxBodyBytes, 'maxBodyBytes', 1024, 64 * 1024 * 1024)
+  if (options.anyModel !== undefined && !options.anyModel.every((m) => typeof m === 'string' && m.length > 0)) {
+    throw new IicpError('invalid_config', 'proxy option anyModel must list non-empty model names')
+  }
   const client = new IicpClient(options.client)
   const clock = options.clock ?? Date.now
   const ctx: ProxyContext = {
@@ -145,7 +157,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     anyModel: new Set(options.anyModel ?? ['auto']),
     qos: options.qos,
     directoryUrl: options.client.directoryUrl ?? 'https://iicp.network/api',
-    clock,
   }
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
   const onRequest = options.onRequest
