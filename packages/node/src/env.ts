@@ -29,7 +29,8 @@ function strVar(env: Readonly<Record<string, string | undefined>>, name: string)
  * Read node options from an environment map: `IICP_DIRECTORY_URL`, `IICP_PORT`, `IICP_HOST`,
  * `IICP_PUBLIC_ENDPOINT`, `IICP_HOME`, `IICP_NODE_NAME`, `IICP_NODE_ID`, `IICP_REGION`,
  * `IICP_MAX_CONCURRENT`, `IICP_TOKENS_PER_MIN`, `IICP_MAX_BODY_BYTES`, `IICP_DRAIN_TIMEOUT_MS`,
- * `IICP_AUTH` (`open`|`token`), `IICP_CX` (1/0). Unset variables are left out so defaults apply.
+ * `IICP_AUTH` (`open`|`token`), `IICP_CX` (1/0), `IICP_TASK_RATE_LIMIT` (per 60 s per Origin, 0 = off),
+ * `IICP_IDEMPOTENCY` (1/0). Unset variables are left out so defaults apply.
  */
 export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): NodeOptions {
   const out: NodeOptions = {}
@@ -64,5 +65,9 @@ export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefin
   }
   const cx = boolVar(env, 'IICP_CX')
   if (cx !== undefined) out.cx = cx
+  const taskRateLimit = intVar(env, 'IICP_TASK_RATE_LIMIT')
+  if (taskRateLimit !== undefined) out.taskRateLimit = taskRateLimit
+  const idempotency = boolVar(env, 'IICP_IDEMPOTENCY')
+  if (idempotency !== undefined) out.enableIdempotency = idempotency
   return out
 }

@@ -110,6 +110,18 @@ export interface NodeOptions {
   recentTaskIds?: number
   /** Mark results `generated_by_ai`. @default true */
   generatedByAi?: boolean
+  /** Tasks per `taskRateWindowMs` from one browser `Origin` (429 `IICP-E023` beyond); 0 = off. @default 120 */
+  taskRateLimit?: number
+  /** Window of the per-Origin task rate limit. @default 60000 */
+  taskRateWindowMs?: number
+  /** Refuse a task whose `nonce` was seen within `replayWindowMs` (409 `IICP-E011`). @default true */
+  nonceReplayCache?: boolean
+  /** Same `task_id` + same content → the cached answer; other content → 409 `conflict`. @default false */
+  enableIdempotency?: boolean
+  /** How long nonces and idempotent answers are remembered. @default 300000 */
+  replayWindowMs?: number
+  /** Probe backends' model lists on each heartbeat and re-register when they change. @default true */
+  modelDrift?: boolean
   /** A pino-style logger; the default prints nothing. */
   logger?: Logger
   /** Clock and timers for the heartbeat loop. */
@@ -146,6 +158,12 @@ export interface ResolvedNodeOptions {
   readonly deregisterOnClose: boolean
   readonly recentTaskIds: number
   readonly generatedByAi: boolean
+  readonly taskRateLimit: number
+  readonly taskRateWindowMs: number
+  readonly nonceReplayCache: boolean
+  readonly enableIdempotency: boolean
+  readonly replayWindowMs: number
+  readonly modelDrift: boolean
   readonly logger: Logger
   readonly timers: Timers
 }
@@ -282,6 +300,12 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
     deregisterOnClose: bool(o, 'deregisterOnClose', true),
     recentTaskIds: int(o, 'recentTaskIds', 0, 10_000_000, 10_000),
     generatedByAi: bool(o, 'generatedByAi', true),
+    taskRateLimit: int(o, 'taskRateLimit', 0, 1_000_000, 120),
+    taskRateWindowMs: int(o, 'taskRateWindowMs', 1000, 3_600_000, 60_000),
+    nonceReplayCache: bool(o, 'nonceReplayCache', true),
+    enableIdempotency: bool(o, 'enableIdempotency', false),
+    replayWindowMs: int(o, 'replayWindowMs', 1000, 3_600_000, 300_000),
+    modelDrift: bool(o, 'modelDrift', true),
     logger: logger as Logger,
     timers,
   })

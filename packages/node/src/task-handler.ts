@@ -16,6 +16,9 @@ import type { HttpReply } from './http/render-error.js'
 import type { NodeMetrics, TaskOutcome } from './metrics.js'
 import type { NodeIdentity } from './node-identity.js'
 import type { ResolvedNodeOptions } from './options.js'
+import { taskFingerprint } from './guards/idempotency.js'
+import { taskGuards } from './guards/task-guards.js'
+import type { TaskGuards } from './guards/task-guards.js'
 
 /**
  * An object a handler may return: anything without a `result` key. A value shaped like
@@ -234,6 +237,7 @@ export class TaskPipeline {
   private activeJobs = 0
   private draining = false
   private readonly log: Logger
+  private readonly guards: TaskGuards
 
   constructor(
     private readonly opts: ResolvedNodeOptions,
@@ -242,6 +246,8 @@ export class TaskPipeline {
   ) {
     this.recent = new RecentTaskIds(opts.recentTaskIds)
     this.log = opts.logger.child({ component: 'iicp-node.task' })
+    // A failed task forgets its id everywhere, so an idempotent retry may run it again.
+    this.guards = taskGuards(opts, (id) => this.recent.delete(id))
     for (const cap of opts.capabilities) {
       const handlers = new Map<string, TaskHandler>()
       let fallback: TaskHandler | undefined = opts.handler
@@ -300,6 +306,12 @@ export class TaskPipeline {
    */
   process(raw: string | Uint8Array | object, headers: RequestHeaders, signal?: AbortSignal): HttpReply | Promise<HttpReply> {
     const started = performance.now()
+    const limiter = this.guards.originLimit
+    if (limiter !== undefined) {
+      const origin = header(headers, 'origin')
+      const limited = origin === undefined ? undefined : limiter.admit(origin, this.opts.timers.now())
+      if (limited !== undefined) return renderError(limited)
+    }
     let body: unknown
     if (typeof raw === 'string' || raw instanceof Uint8Array) {
       try {
@@ -332,6 +344,19 @@ export class TaskPipeline {
       if (denied) return this.reject(task.intent, qos, denied)
     }
     if (this.draining) return this.reject(task.intent, qos, new IicpError('service_unavailable', 'Node is shutting down', { retryAfterMs: 1000 }))
+    const { nonces, idempotency } = this.guards
+    const nonce = nonces === undefined ? undefined : task.nonce
+    if (nonce !== undefined) {
+      const replay = (nonces as NonNullable<typeof nonces>).check(nonce, this.opts.timers.now())
+      if (replay !== undefined) return this.reject(task.intent, qos, replay)
+    }
+    let fingerprint: string | undefined
+    if (idempotency !== undefined) {
+      fingerprint = taskFingerprint(task)
+      const found = idempotency.lookup(task.task_id, fingerprint, this.opts.timers.now())
+      if (found.kind === 'hit') return found.reply
+      if (found.kind === 'conflict') return this.reject(task.intent, qos, found.error)
+    }
     if (this.recent.has(task.task_id)) return this.reject(task.intent, qos, new IicpError('conflict', 'Duplicate task_id'))
     if (this.activeJobs >= this.opts.maxConcurrent) {
       return this.reject(task.intent, qos, new IicpError('capacity_exceeded', 'Node at capacity', { retryAfterMs: this.opts.retryAfterMs, extra: { qos_class: qos } }))
@@ -339,19 +364,24 @@ export class TaskPipeline {
     if (task.cx_response_encryption === 'required' && !hasConf) {
       return this.reject(task.intent, qos, new IicpError('IICP-CX-03', 'Encrypted response requested without an encrypted request'))
     }
+    if (nonce !== undefined) nonces?.record(nonce, this.opts.timers.now())
     this.recent.add(task.task_id)
     this.activeJobs++
     const reply = hasConf
       ? this.executeEncrypted(task, route, qos, headers, signal, started)
       : this.execute(task, route, qos, headers, signal, started, task.payload, undefined)
+    let out: HttpReply | Promise<HttpReply>
     if (!isThenable(reply)) {
       this.release()
-      return reply
+      out = reply
+    } else {
+      out = reply.then(
+        (r) => { this.release(); return r },
+        (err: unknown) => { this.release(); return renderError(err) },
+      )
     }
-    return reply.then(
-      (r) => { this.release(); return r },
-      (err: unknown) => { this.release(); return renderError(err) },
-    )
+    if (fingerprint !== undefined) idempotency?.begin(task.task_id, fingerprint, out, this.opts.timers.now())
+    return out
   }
 
   private release(): void {
