@@ -41,9 +41,11 @@ export function bundle(script: string, entryPath?: string): Promise<string> {
     out = (async () => {
       const { build } = await import('esbuild')
       const entry = entryPath ?? fileURLToPath(new URL(`../servers/${script}.ts`, import.meta.url))
-      const outfile = fileURLToPath(new URL(`../../.build/${script}.mjs`, import.meta.url))
+      // Code splitting keeps dynamic imports lazy, as they are in the packages' own builds.
+      const outdir = fileURLToPath(new URL(`../../.build/${script}/`, import.meta.url))
+      const outfile = `${outdir}${script}.js`
       await build({
-        entryPoints: [entry], outfile, bundle: true, format: 'esm', platform: 'node', target: 'node20',
+        entryPoints: { [script]: entry }, outdir, splitting: true, bundle: true, format: 'esm', platform: 'node', target: 'node20',
         conditions: ['@iicp/source'], logLevel: 'error',
         plugins: [externalByPath],
       })

@@ -3,7 +3,6 @@
  * it also binds as a relay worker and serves the relay's calls through the same task pipeline.
  */
 import { IicpNode, echo } from '@iicp/node'
-import { createRelayWorker } from '@iicp/relay'
 
 const arg = (name: string): string | undefined => {
   const i = process.argv.indexOf(name)
@@ -18,6 +17,8 @@ await node.serve()
 const relayUrl = arg('--relay')
 let relayEndpoint: string | undefined
 if (relayUrl) {
+  // Imported only in relay mode, so the plain node's memory is not charged with the relay's modules.
+  const { createRelayWorker } = await import('@iicp/relay')
   const transport = (arg('--transport') ?? 'ws') as 'ws' | 'http'
   const worker = createRelayWorker({
     relayUrl, workerId: `bench-worker-${transport}`, transport,

@@ -1,15 +1,16 @@
 /**
  * The node's side of the directory control plane (wire.md §1.2–1.4, §1.8): REGISTER, HEARTBEAT,
- * DEREGISTER and the directory key, over one undici Agent per node. Every answer is parsed with its
+ * DEREGISTER and the directory key, over one keep-alive agent per node (control-plane-http.ts). Every answer is parsed with its
  * protocol schema; every failure is an IicpError carrying the HTTP status when there was one.
  */
-import { Agent, request } from 'undici'
 import {
   DirectoryKeyResponseSchema, HeartbeatResponseSchema, IICP_VERSION_HEADER_VALUE, IicpError, RegisterAckSchema,
   RegisterRequestSchema, SDK_LANGUAGE, SDK_VERSION, cxPublicKeyDescriptor, directoryApiUrl, errorFromResponse,
   isIicpError, parseWire,
 } from '@iicp/protocol'
 import type { HeartbeatRequest, HeartbeatResponse, RegisterAck, RegisterRequest } from '@iicp/protocol'
+import { ControlPlaneHttp } from './control-plane-http.js'
+import type { ControlPlaneResponse } from './control-plane-http.js'
 import type { NodeIdentity } from './node-identity.js'
 import type { Reachability, ResolvedNodeOptions } from './options.js'
 
@@ -17,10 +18,10 @@ const USER_AGENT = `iicp-typescript-node/${SDK_VERSION}`
 
 /** HTTP client for the directory endpoints a provider node calls. */
 export class DirectoryClient {
-  private readonly agent: Agent
+  private readonly http: ControlPlaneHttp
 
-  constructor(private readonly directoryUrl: string, private readonly timeoutMs: number) {
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: timeoutMs } })
+  constructor(private readonly directoryUrl: string, timeoutMs: number) {
+    this.http = new ControlPlaneHttp(timeoutMs)
   }
 
   private async call(method: 'GET' | 'POST' | 'DELETE', path: string, opts: { token?: string; nodeId?: string; body?: unknown; signal?: AbortSignal }): Promise<unknown> {
@@ -28,23 +29,14 @@ export class DirectoryClient {
     if (opts.body !== undefined) headers['content-type'] = 'application/json'
     if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
     if (opts.nodeId !== undefined) headers['x-node-id'] = opts.nodeId
-    let res: Awaited<ReturnType<typeof request>>
+    let res: ControlPlaneResponse
     try {
-      res = await request(directoryApiUrl(this.directoryUrl, path), {
-        method, headers, dispatcher: this.agent, signal: opts.signal,
-        body: opts.body === undefined ? null : JSON.stringify(opts.body),
-        headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs,
-      })
+      res = await this.http.send(directoryApiUrl(this.directoryUrl, path), method, headers, opts.body === undefined ? undefined : JSON.stringify(opts.body), opts.signal)
     } catch (err) {
       if (opts.signal?.aborted) throw new IicpError('aborted', 'Directory call aborted', { cause: err })
       throw new IicpError('connection_failed', 'Directory unreachable', { cause: err })
     }
-    let text: string
-    try {
-      text = await res.body.text()
-    } catch (err) {
-      throw new IicpError('connection_failed', 'Directory closed the connection', { cause: err })
-    }
+    const text = res.text
     if (res.statusCode >= 300) {
       const e = errorFromResponse(res.statusCode, text, res.headers)
       throw e.status === res.statusCode ? e : new IicpError(e.code, e.message, { status: res.statusCode, fields: e.fields, retryAfterMs: e.retryAfterMs, retryable: e.retryable, cause: e })
@@ -87,9 +79,9 @@ export class DirectoryClient {
     return parseWire(DirectoryKeyResponseSchema, json, 'invalid_response').public_key
   }
 
-  /** Close the agent's sockets. */
+  /** Close the pooled sockets. */
   async close(): Promise<void> {
-    await this.agent.close()
+    this.http.close()
   }
 }
 

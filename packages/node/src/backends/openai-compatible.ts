@@ -4,7 +4,7 @@
  * upstream JSON as the inner result, so it can never double-wrap, and maps every upstream failure to a
  * 502 `backend_error` whose `reason` says what went wrong (never the upstream body).
  */
-import { Agent, request } from 'undici'
+import type { Agent } from 'undici'
 import { IicpError } from '@iicp/protocol'
 import type { Backend } from './backend.js'
 import type { InnerResult, TaskContext, TaskInput } from '../task-handler.js'
@@ -51,7 +51,10 @@ export function openaiCompatible(options: OpenAiCompatibleOptions): Backend {
   const timeoutMs = options.timeoutMs ?? 120_000
   const url = new URL(options.baseUrl)
   const base = url.pathname === '/' || url.pathname === '' ? `${url.origin}/v1` : options.baseUrl.replace(/\/+$/, '')
-  const agent = new Agent({ keepAliveTimeout: 30_000, connect: { timeout: Math.min(timeoutMs, 10_000) } })
+  // undici loads on the first task, so nodes that never use this backend do not carry it in memory.
+  let agent: Promise<{ agent: Agent; request: typeof import('undici').request }> | undefined
+  const client = (): NonNullable<typeof agent> =>
+    (agent ??= import('undici').then((u) => ({ agent: new u.Agent({ keepAliveTimeout: 30_000, connect: { timeout: Math.min(timeoutMs, 10_000) } }), request: u.request })))
   const auth = options.apiKey === undefined ? undefined : `Bearer ${options.apiKey}`
 
   async function handle(task: TaskInput, ctx: TaskContext): Promise<InnerResult> {
@@ -64,10 +67,11 @@ export function openaiCompatible(options: OpenAiCompatibleOptions): Backend {
     const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
     if (auth !== undefined) headers.authorization = auth
     if (ctx.traceId !== undefined) headers['x-iicp-trace-id'] = ctx.traceId
-    let res: Awaited<ReturnType<typeof request>>
+    const http = await client()
+    let res: Awaited<ReturnType<typeof http.request>>
     try {
-      res = await request(base + path, {
-        method: 'POST', headers, body: JSON.stringify(body), dispatcher: agent, signal: ctx.signal,
+      res = await http.request(base + path, {
+        method: 'POST', headers, body: JSON.stringify(body), dispatcher: http.agent, signal: ctx.signal,
         headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
       })
     } catch (err) {
@@ -102,6 +106,8 @@ export function openaiCompatible(options: OpenAiCompatibleOptions): Backend {
     models: Object.freeze([...models]),
     intents: Object.freeze([...intents]),
     handle,
-    close: () => agent.close(),
+    close: async () => {
+      if (agent !== undefined) await (await agent).agent.close()
+    },
   })
 }
