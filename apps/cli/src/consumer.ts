@@ -50,18 +50,33 @@ function reason(err: { message: string; code: string }): string {
   return m?.[1] !== undefined ? m[1].toLowerCase() : 'connection failed'
 }
 
+// Answers that mean the URL is not an IICP directory API (a web page, a wrong path, a non-IICP server).
+const NOT_A_DIRECTORY = new Set(['not_found', 'method_not_allowed', 'invalid_response'])
+
 /**
- * Turn a failure that happened before any node was tried (no `attempts` on the error) and that is a
- * connection failure or timeout into "cannot reach the directory": the one-line message issue 6 asks for.
+ * Explain failures that happened before any node was tried (no `attempts` on the error), i.e. at the
+ * directory: a connection failure or timeout becomes "cannot reach the directory" (the one line issue 6
+ * asks for), and a 404/405/garbled answer becomes "this is not an IICP directory API". Anything else,
+ * node failures included, passes through.
  */
 export function explainDirectoryFailure(err: unknown, directoryUrl: string): unknown {
   if (!isIicpError(err)) return err
-  const triedNodes = err.extra !== undefined && Array.isArray(err.extra.attempts)
-  if (triedNodes || (err.code !== 'connection_failed' && err.code !== 'timeout')) return err
-  return new CliFailure({
-    code: 'directory_unreachable',
-    message: `cannot reach the IICP directory at ${directoryUrl} (${reason(err)}); `
-      + 'point --directory at a running directory, or start a local mesh with `iicp mesh`',
-    exitCode: EXIT_FAILURE,
-  })
+  if (err.extra !== undefined && Array.isArray(err.extra.attempts)) return err
+  if (err.code === 'connection_failed' || err.code === 'timeout') {
+    return new CliFailure({
+      code: 'directory_unreachable',
+      message: `cannot reach the IICP directory at ${directoryUrl} (${reason(err)}); `
+        + 'point --directory at a running directory, or start a local mesh with `iicp mesh`',
+      exitCode: EXIT_FAILURE,
+    })
+  }
+  if (NOT_A_DIRECTORY.has(err.code)) {
+    return new CliFailure({
+      code: 'directory_invalid',
+      message: `${directoryUrl} did not answer like an IICP directory (${err.message}); `
+        + '--directory takes the API base, e.g. http://127.0.0.1:9480/api',
+      exitCode: EXIT_FAILURE,
+    })
+  }
+  return err
 }

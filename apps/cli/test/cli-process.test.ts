@@ -185,6 +185,26 @@ describe('an unreachable directory', { timeout: SLOW }, () => {
   })
 })
 
+describe('a --directory that is not an IICP directory', { timeout: SLOW }, () => {
+  it('exits 1 with one line saying so and what --directory expects', async () => {
+    const web = createServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' })
+      res.end('<html>not here</html>')
+    })
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(web.address() as AddressInfo).port}/api`
+    try {
+      const run = await runCli(['discover', 'llm:chat:v1', '--directory', url])
+      expect(run.code).toBe(1)
+      expect(run.stderr.trim().split('\n')).toEqual([
+        `error: ${url} did not answer like an IICP directory (HTTP 404 with a non-JSON body); --directory takes the API base, e.g. http://127.0.0.1:9480/api`,
+      ])
+    } finally {
+      await new Promise<void>((resolve) => web.close(() => resolve()))
+    }
+  })
+})
+
 describe('a node that is listed but gone', { timeout: SLOW }, () => {
   it('makes chat exit 1 with one line naming the node that failed and how', async () => {
     const dir = await startDirectory({ port: 0 })

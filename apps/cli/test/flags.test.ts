@@ -66,6 +66,15 @@ describe('consumer helpers', () => {
     )
   })
 
+  it('calls a 404 or garbled answer before any node attempt "not an IICP directory"', () => {
+    const explained = explainDirectoryFailure(new IicpError('not_found', 'HTTP 404 with a non-JSON body'), 'http://127.0.0.1:8080')
+    expect((explained as CliFailure).failure).toEqual({
+      code: 'directory_invalid',
+      message: 'http://127.0.0.1:8080 did not answer like an IICP directory (HTTP 404 with a non-JSON body); --directory takes the API base, e.g. http://127.0.0.1:9480/api',
+      exitCode: 1,
+    })
+  })
+
   it('leaves node failures (errors that carry attempts) as they are', () => {
     const nodeFailure = new IicpError('connection_failed', 'Connection failed', { extra: { attempts: [{ nodeId: 'n1', code: 'connection_failed' }] } })
     expect(explainDirectoryFailure(nodeFailure, 'https://iicp.network/api')).toBe(nodeFailure)
