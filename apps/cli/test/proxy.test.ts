@@ -4,6 +4,8 @@
  * errors for an unknown model, an empty mesh, an unreachable directory and malformed HTTP. Everything runs
  * on 127.0.0.1 in this process; nothing is mocked.
  */
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import OpenAI from 'openai'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -158,6 +160,24 @@ describe('the proxy when the mesh cannot serve', () => {
       expect(err.error).toEqual({ message: `Cannot reach the IICP directory at http://127.0.0.1:${port}/api`, type: 'server_error', param: null, code: 'directory_unreachable' })
     } finally {
       await proxy.close()
+    }
+  })
+
+  it('answers with a 502 directory_invalid when --directory is some other web server', async () => {
+    const web = createServer((_req, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' })
+      res.end('<html>404</html>')
+    })
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve))
+    const url = `http://127.0.0.1:${(web.address() as AddressInfo).port}/api`
+    const proxy = await startProxy({ client: { directoryUrl: url, allowPrivateEndpoints: true }, port: 0 })
+    try {
+      const err = await apiError(openai(proxy).chat.completions.create({ model: 'echo-1', messages: [{ role: 'user', content: 'hi' }] }))
+      expect(err.status).toBe(502)
+      expect(err.error).toEqual({ message: `${url} did not answer like an IICP directory`, type: 'server_error', param: null, code: 'directory_invalid' })
+    } finally {
+      await proxy.close()
+      await new Promise<void>((resolve) => web.close(() => resolve()))
     }
   })
 

@@ -44,6 +44,10 @@ async function snapshot(ctx: ProxyContext): Promise<ModelSnapshot> {
     if (isIicpError(err) && (err.code === 'connection_failed' || err.code === 'timeout')) {
       throw new ProxyError(502, `Cannot reach the IICP directory at ${ctx.directoryUrl}`, 'directory_unreachable')
     }
+    // The directory's own 404 must not reach OpenAI clients as "model not found".
+    if (isIicpError(err) && (err.code === 'not_found' || err.code === 'method_not_allowed' || err.code === 'invalid_response')) {
+      throw new ProxyError(502, `${ctx.directoryUrl} did not answer like an IICP directory`, 'directory_invalid')
+    }
     throw err
   }
 }
