@@ -9,6 +9,12 @@ export {
   WorkerIdSchema, RelayBindRequestSchema, RelayBindResponseSchema, RelayPulledCallSchema, RelayPullResponseSchema,
   RelayResultRequestSchema, RelayForHealthResponseSchema,
 } from './schemas.js'
+export { startTcpRelayAcceptor } from './tcp/tcp-relay-acceptor.js'
+export { createTcpRelayWorker, tcpReconnectDelayMs } from './tcp/tcp-relay-worker.js'
+export {
+  TcpRelayAcceptorOptionsSchema, TcpRelayWorkerOptionsSchema, parseRelayAddress, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT,
+} from './tcp/tcp-options.js'
+export { RELAY_ACK_REASONS } from './tcp/bind-refusals.js'
 
 export type {
   RelayServer, RelayServerEvents, RelaySessionEvent, StartRelayServerOptions, StartedRelayServer,
@@ -21,3 +27,8 @@ export type { RelayCandidate, ElectRelayOptions } from './election.js'
 export type {
   RelayBindRequest, RelayBindResponse, RelayPulledCall, RelayPullResponse, RelayResultRequest, RelayForHealthResponse,
 } from './schemas.js'
+export type { TcpRelayAcceptor } from './tcp/tcp-relay-acceptor.js'
+export type {
+  TcpRelayWorker, TcpRelayWorkerEvents, TcpRelayWorkerState, TcpRelayBoundEvent,
+} from './tcp/tcp-relay-worker.js'
+export type { TcpRelayAcceptorOptions, TcpRelayWorkerOptions } from './tcp/tcp-options.js'
