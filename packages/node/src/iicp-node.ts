@@ -26,10 +26,15 @@ import { bindPort } from './port-binding.js'
 import { DirectoryClient, buildRegisterRequest } from './registration.js'
 import { loadState, lockState, saveState } from './state-file.js'
 import { TaskPipeline } from './task-handler.js'
+import { NodeReachability } from './reachability/node-reachability.js'
+import type { ReachabilityReport } from './reachability/auto-reachability.js'
+import type { RelayBoundEvent, RelayLostEvent } from './relay/relay-uplink.js'
+import { ModelDrift } from './upkeep/model-drift.js'
+import type { ModelChange } from './upkeep/model-drift.js'
 import type { RequestHeaders } from './task-handler.js'
 
 /** Why the node reports itself degraded. */
-export type DegradedReason = 'register_failed' | 'heartbeat_failed' | 'deregister_failed' | 'reachability_failed' | 'state_unreadable' | 'state_write_failed' | 'cx_unavailable'
+export type DegradedReason = 'relay_unavailable' | 'register_failed' | 'heartbeat_failed' | 'deregister_failed' | 'reachability_failed' | 'state_unreadable' | 'state_write_failed' | 'cx_unavailable'
 
 /** Structured lifecycle events (official-sdks §10.10). Payloads never carry tokens or task payloads. */
 export interface NodeEvents {
@@ -37,7 +42,15 @@ export interface NodeEvents {
   registered: [{ nodeId: string; endpoint: string; observedSourceIp: string | undefined }]
   heartbeat: [{ nextHeartbeatMs: number; reputationScore: number | undefined; metricsBatchAccepted: boolean }]
   reregistered: [{ nodeId: string; status: number | undefined }]
+  /** The backends' model list changed (model drift); a re-registration follows. */
+  modelsChanged: [ModelChange]
   degraded: [{ reason: DegradedReason; code: string; status: number | undefined; retryInMs: number | undefined }]
+  /** `reachability: 'auto'` decided a tier (what was tried and the operator advice ride along). */
+  reachability: [ReachabilityReport]
+  /** A relay session is up and the directory lists its path-scoped endpoint (IICP-DIR §7). */
+  relay_bound: [RelayBoundEvent]
+  /** The relay session ended; the worker reconnects or fails over to the next relay. */
+  relay_lost: [RelayLostEvent]
   closed: []
 }
 
@@ -84,6 +97,10 @@ export class IicpNode extends EventEmitter<NodeEvents> {
   private pendingBatch: { id: string; metrics: HeartbeatDelta } | undefined
   private nextIntervalMs: number
   private releaseLock: (() => Promise<void>) | undefined
+  private readonly reachability: NodeReachability
+  private registering: Promise<void> = Promise.resolve()
+  private readonly drift: ModelDrift | undefined
+  private modelsDrifted = false
 
   constructor(options: NodeOptions) {
     super()
@@ -95,9 +112,16 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     }
     this.metrics = new NodeMetrics(() => this.pipeline.active)
     this.pipeline = new TaskPipeline(this.options, this.identity, this.metrics)
+    const drift = this.options.modelDrift
+      ? new ModelDrift(this.options.capabilities, this.options.backends, (intent, models, handlers) => this.pipeline.updateModels(intent, models, handlers), this.log)
+      : undefined
+    this.drift = drift?.active === true ? drift : undefined
     const routes = nodeRoutes({ pipeline: this.pipeline, health: () => this.health(), metrics: this.metrics })
-    this.listener = createRequestListener(routes, this.options.maxBodyBytes)
-    this.server = createNodeServer(routes, this.options.maxBodyBytes)
+    this.reachability = this.newReachability()
+    const nodeListener = createRequestListener(routes, this.options.maxBodyBytes)
+    // Relay paths go first on a relay-capable node; a plain node keeps the direct listener.
+    this.listener = this.options.relayCapable ? this.reachability.front(nodeListener) : nodeListener
+    this.server = createNodeServer(routes, this.options.maxBodyBytes, this.listener)
     this.nextIntervalMs = this.options.heartbeatIntervalMs
   }
 
@@ -120,6 +144,10 @@ export class IicpNode extends EventEmitter<NodeEvents> {
   /** Whether the directory currently holds a registration for this node. */
   get isRegistered(): boolean {
     return this.registered
+  }
+  /** The capabilities advertised now (the configured ones, as model drift last updated them). */
+  get capabilities(): ResolvedNodeOptions['capabilities'] {
+    return this.drift?.capabilities ?? this.options.capabilities
   }
   /** Lifecycle state. */
   get state(): NodeLifecycle {
@@ -158,8 +186,8 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       active_jobs: active,
       max_concurrent: max,
       available: !closing && active < max,
-      models: [...new Set(this.options.capabilities.flatMap((c) => c.models))],
-      intents: this.options.capabilities.map((c) => c.intent),
+      models: [...new Set(this.capabilities.flatMap((c) => c.models))],
+      intents: this.capabilities.map((c) => c.intent),
       observed_source_ip: this.identity.observedSourceIp ?? null,
       registered: this.registered,
       sdk_language: SDK_LANGUAGE,
@@ -196,6 +224,11 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     try {
       await this.loadIdentity()
       const server = this.server as Server
+      await this.reachability.mountRelay(server)
+      if (!o.listen) {
+        if (this.lifecycle === 'starting') this.lifecycle = 'serving'
+        return await this.startRoute()
+      }
       const planPort = o.port ?? (o.publicEndpoint !== undefined ? o.basePort : undefined)
       this.boundPort = await bindPort(server, { host: o.host, port: planPort, basePort: o.basePort, searchSize: o.portSearchSize })
       this.localUrl = `http://${displayHost(o.host)}:${this.boundPort}`
@@ -208,9 +241,56 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       this.releaseLock = undefined
       throw err
     }
-    this.reach = await this.resolveReachability()
+    return this.startRoute()
+  }
+
+  private newReachability(): NodeReachability {
+    return new NodeReachability({
+      options: this.options,
+      nodeId: () => this.identity.nodeId,
+      token: () => this.identity.nodeToken,
+      intents: () => [...new Set([...this.capabilities.map((c) => c.intent), CHAT_INTENT])],
+      models: () => [...new Set(this.capabilities.flatMap((c) => c.models))],
+      handleTask: (body, headers, signal) => this.handleTask(body, headers, signal),
+      advertise: (route) => this.advertise(route),
+      onReachability: (report) => this.emit('reachability', report),
+      onRelayBound: (e) => this.emit('relay_bound', e),
+      onRelayLost: (e) => this.emit('relay_lost', e),
+      onRelayUnavailable: (err, retryInMs) => this.degraded('relay_unavailable', err, retryInMs),
+      // A lost mapping means the advertised route is gone: register again so the directory probes it.
+      onLeaseLost: () => { this.registered = false },
+      logger: this.log,
+    })
+  }
+
+  /** Register `route` now (a relay session moved); serialised with every other registration. */
+  private async advertise(route: Reachability): Promise<void> {
+    this.reach = route
+    this.identity.endpoint = route.publicEndpoint
+    await this.register(this.shutdown.signal)
+  }
+
+  /** After listening: decide the route (static, resolver, NAT ladder or relay), register, start heartbeats. */
+  private async startRoute(): Promise<this> {
+    const o = this.options
+    const local = this.boundPort !== undefined && this.localUrl !== undefined ? { port: this.boundPort, url: this.localUrl } : undefined
+    let plan
+    try {
+      plan = await this.reachability.plan(local, this.shutdown.signal, () => this.resolveReachability())
+    } catch (err) {
+      this.degraded('reachability_failed', err)
+      plan = { route: undefined, relay: undefined, localOnly: false }
+    }
+    this.reach = plan.route
     this.identity.endpoint = this.reach?.publicEndpoint ?? o.publicEndpoint ?? this.localUrl
-    if (o.directoryUrl === null) return this
+    if (plan.localOnly) {
+      this.log.warn({}, 'not reachable from outside: serving locally without registering')
+      return this
+    }
+    if (o.directoryUrl === null) {
+      if (plan.relay !== undefined) await this.reachability.startRelay(plan.relay)
+      return this
+    }
     this.directory = new DirectoryClient(o.directoryUrl, o.directoryTimeoutMs)
     this.loop = new HeartbeatLoop(
       o.timers,
@@ -219,6 +299,14 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       (err, _failures, retryInMs) => this.degraded(this.registered ? 'heartbeat_failed' : 'register_failed', err, retryInMs),
     )
     let firstDelay: number
+    if (plan.relay !== undefined) {
+      // The relay uplink registers the path-scoped route itself, once it has a relay to name.
+      this.reach = undefined
+      this.identity.endpoint = undefined
+      await this.reachability.startRelay(plan.relay)
+      if (this.lifecycle === 'serving') this.loop.start(this.registered ? this.firstHeartbeatDelay() : this.nextIntervalMs)
+      return this
+    }
     try {
       await this.register(this.shutdown.signal)
       firstDelay = this.firstHeartbeatDelay()
@@ -300,10 +388,18 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     return Math.max(0, Math.min(this.nextIntervalMs, left))
   }
 
-  private async register(signal: AbortSignal): Promise<void> {
+  private register(signal: AbortSignal): Promise<void> {
+    // One registration at a time: a relay failover and a heartbeat's re-register must not rotate tokens under each other.
+    const run = this.registering.catch(() => undefined).then(() => this.registerOnce(signal))
+    this.registering = run
+    return run
+  }
+
+  private async registerOnce(signal: AbortSignal): Promise<void> {
     const directory = this.directory as DirectoryClient
     const endpoint = this.identity.endpoint as string
-    const body = buildRegisterRequest(this.options, this.identity, endpoint, this.reach, this.identity.nodeToken)
+    const opts = this.drift === undefined ? this.options : { ...this.options, capabilities: this.drift.capabilities }
+    const body = buildRegisterRequest(opts, this.identity, endpoint, this.reach, this.identity.nodeToken)
     const ack = await directory.register(body, signal)
     const previousId = this.identity.nodeId
     this.identity.nodeId = ack.node_id
@@ -311,6 +407,7 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     if (typeof ack.node_hmac_key === 'string') this.identity.hmacKey = ack.node_hmac_key
     this.identity.observedSourceIp = ack.observed_source_ip ?? this.identity.observedSourceIp
     this.registered = true
+    this.modelsDrifted = false
     this.challenge = undefined
     this.registrations++
     await this.persist()
@@ -332,18 +429,36 @@ export class IicpNode extends EventEmitter<NodeEvents> {
   }
 
   private async tick(signal: AbortSignal): Promise<number> {
+    // A relay worker has no route until its uplink names one; the uplink registers it.
+    if (!this.registered && this.reachability.viaRelay && this.identity.endpoint === undefined) return this.nextIntervalMs
     if (!this.registered) {
       await this.register(signal)
       if (this.registrations > 1) this.emit('reregistered', { nodeId: this.identity.nodeId, status: undefined })
       return this.heartbeats === 0 ? this.firstHeartbeatDelay() : this.nextIntervalMs
     }
+    if (this.drift !== undefined) {
+      const change = await this.drift.check(signal)
+      if (change !== undefined) {
+        this.modelsDrifted = true
+        this.emit('modelsChanged', change)
+      }
+    }
+    if (this.modelsDrifted) {
+      // Re-register with the new list and the current token; if it fails the flag stays for the next tick.
+      await this.register(signal)
+      this.emit('reregistered', { nodeId: this.identity.nodeId, status: undefined })
+      return this.nextIntervalMs
+    }
     const directory = this.directory as DirectoryClient
     const body = await this.heartbeatBody()
     let pong
+    const token = this.identity.nodeToken as string
     try {
-      pong = await directory.heartbeat(this.identity.nodeToken as string, body, signal)
+      pong = await directory.heartbeat(token, body, signal)
     } catch (err) {
       const status = isIicpError(err) ? err.status : undefined
+      // The token rotated while this beat was in flight (a relay re-registration): nothing to repair.
+      if (status === 401 && token !== this.identity.nodeToken) return this.nextIntervalMs
       if (status !== undefined && RE_REGISTER_STATUSES.has(status)) {
         this.metrics.heartbeatFailure('unauthorized')
         this.registered = false
@@ -430,6 +545,8 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       await new Promise((resolve) => setImmediate(resolve))
     }
     await this.loop?.stop()
+    // Unbind before deregistering, so the relay stops forwarding to a node that is leaving.
+    await this.reachability.closeUplink()
     if (wasServing && this.registered && this.options.deregisterOnClose && this.directory !== undefined && this.identity.nodeToken !== undefined) {
       try {
         await this.directory.deregister(this.identity.nodeToken, this.identity.nodeId)
@@ -442,6 +559,8 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       }
     }
     await this.directory?.close()
+    // Relay sessions this node hosts (upgraded sockets the server no longer tracks) and NAT mappings go too.
+    await this.reachability.close()
     server?.closeAllConnections()
     await closed
     await Promise.all(this.options.backends.map((b) => b.close?.()))

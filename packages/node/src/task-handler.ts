@@ -267,6 +267,19 @@ export class TaskPipeline {
     return this.activeJobs
   }
 
+  /**
+   * Serve a changed model list for one intent (model drift, upkeep/model-drift.ts): tasks naming a new
+   * model route to the backend that reported it; a withdrawn model answers IICP-E029.
+   */
+  updateModels(intent: string, models: readonly string[], handlers: ReadonlyMap<string, TaskHandler>): void {
+    const r = this.routes.get(intent)
+    if (r === undefined) return
+    const merged = new Map(r.handlers)
+    for (const [m, h] of handlers) merged.set(m, h)
+    const defaultModel = r.defaultModel !== undefined && models.includes(r.defaultModel) ? r.defaultModel : models[0]
+    this.routes.set(intent, { models: new Set(models), defaultModel, handlers: merged, fallback: r.fallback })
+  }
+
   /** Stop admitting tasks (they get 503) and resolve once in-flight ones finish or `timeoutMs` passes. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.draining = true

@@ -14,6 +14,11 @@ export interface Backend {
   readonly intents: readonly string[]
   /** Runs one task; returns the inner result, never an envelope. */
   readonly handle: TaskHandler
+  /**
+   * The models the backend can serve right now (official-sdks §3.3 model probing). The node calls it on
+   * each heartbeat and re-registers when the list changed; an empty list or a throw means "unknown".
+   */
+  probeModels?(signal: AbortSignal): Promise<readonly string[]>
   /** Releases sockets or pools the backend holds. */
   close?(): Promise<void>
 }

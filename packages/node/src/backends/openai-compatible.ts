@@ -31,7 +31,14 @@ export interface OpenAiCompatibleOptions {
   name?: 'ollama' | 'lmstudio' | 'vllm' | 'llamacpp' | 'custom'
   /** Per-call ceiling in ms (the task deadline usually ends a call first). @default 120000 */
   timeoutMs?: number
+  /**
+   * Advertise every model `GET /v1/models` lists (probed each heartbeat), not only `model`/`models`;
+   * otherwise the configured models are advertised while the server lists them. @default false
+   */
+  followServerModels?: boolean
 }
+
+const PROBE_TIMEOUT_MS = 2000
 
 function backendError(reason: string, message: string, extra: Record<string, unknown> = {}, cause?: unknown): IicpError {
   return new IicpError('backend_error', message, { extra: { reason, ...extra }, cause })
@@ -101,11 +108,32 @@ export function openaiCompatible(options: OpenAiCompatibleOptions): Backend {
     return shaped as InnerResult
   }
 
+  const configured = new Set(models)
+  const follow = options.followServerModels === true
+
+  /** `GET {base}/models` (OpenAI list shape `{data:[{id}]}`); 2 s at most, so a heartbeat never waits long. */
+  async function probeModels(signal: AbortSignal): Promise<readonly string[]> {
+    const http = await client()
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (auth !== undefined) headers.authorization = auth
+    const res = await http.request(`${base}/models`, {
+      method: 'GET', headers, dispatcher: http.agent, signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT_MS)]),
+      headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS,
+    })
+    const text = await res.body.text()
+    if (res.statusCode !== 200) throw backendError('upstream_status', `Backend answered HTTP ${res.statusCode}`, { upstream_status: res.statusCode })
+    const data = (JSON.parse(text) as { data?: unknown }).data
+    if (!Array.isArray(data)) throw backendError('invalid_response', 'Backend model list has no data array')
+    const ids = data.flatMap((m: unknown) => (typeof m === 'object' && m !== null && typeof (m as { id?: unknown }).id === 'string' ? [(m as { id: string }).id] : []))
+    return follow ? ids : ids.filter((id) => configured.has(id))
+  }
+
   return Object.freeze({
     name: options.name ?? 'custom',
     models: Object.freeze([...models]),
     intents: Object.freeze([...intents]),
     handle,
+    probeModels,
     close: async () => {
       if (agent !== undefined) await (await agent).agent.close()
     },
