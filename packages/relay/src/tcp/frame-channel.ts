@@ -124,7 +124,11 @@ export class FrameChannel {
   #onData(chunk: Buffer): void {
     if (this.#closed) return
     this.#lastRx = performance.now()
-    this.#pingSentAt = undefined
+    if (this.#pingSentAt !== undefined) {
+      // Answered: go back to the quiet-spell timer instead of waiting out the deadline timer.
+      this.#pingSentAt = undefined
+      if (this.#timing) this.#arm(this.#timing.pingIntervalMs)
+    }
     const { frames, error } = this.#decoder.push(chunk)
     for (const frame of frames) {
       if (this.#closed) return
