@@ -16,6 +16,7 @@ import { NodeTable } from './node-table.js'
 import type { LiveNode } from './node-table.js'
 import { parseDirectoryOptions } from './options.js'
 import type { DirectoryOptions, ResolvedDirectoryOptions } from './options.js'
+import { consumerToken } from './routes/consumer-token.js'
 import { bootstrap, discover } from './routes/discover.js'
 import { credits, probe, telemetry } from './routes/extensions.js'
 import { heartbeat } from './routes/heartbeat.js'
@@ -85,6 +86,7 @@ function routes(dir: DirectoryContext): Route[] {
     { method: 'POST', path: `${api}/dispatch/ticket`, handler: (c) => dispatchTicket(dir, c) },
     { method: 'POST', path: `${api}/relay/ticket`, handler: (c) => relayTicket(dir, c) },
     { method: 'GET', path: `${api}/directory-key`, handler: () => directoryKey(dir) },
+    { method: 'POST', path: `${api}/consumer-token`, handler: (c) => consumerToken(dir, c) },
     { method: 'GET', path: `${api}/node/`, prefix: true, handler: (c) => nodeById(dir, c) },
     { method: 'GET', path: `${api}/me`, handler: (c) => me(dir, c) },
     { method: 'GET', path: `${api}/bootstrap`, handler: (c) => bootstrap(dir, c) },
