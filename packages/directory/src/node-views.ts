@@ -57,6 +57,7 @@ function dispatchSummary(node: LiveNode, intent: string, now: number): [Record<s
     transport_method: meta<string>(node, 'transport_method'),
     relay_endpoint: meta<string>(node, 'relay_endpoint'),
     nat_type: meta<string>(node, 'nat_type'),
+    exposure_mode: meta<string>(node, 'exposure_mode'),
     region: rec.region,
   }
   const tail = {
@@ -156,6 +157,8 @@ export function nodeDetail(node: LiveNode, live: boolean, probation: boolean, no
     models: modelsOf(rec.capabilities),
     transport_endpoint: meta<string>(node, 'transport_endpoint'),
     transport_method: meta<string>(node, 'transport_method'),
+    relay_endpoint: meta<string>(node, 'relay_endpoint'),
+    exposure_mode: meta<string>(node, 'exposure_mode'),
     relay_capable: rec.meta.relay_capable === true,
     cx_public_key: meta<Record<string, unknown>>(node, 'cx_public_key'),
     // The Ed25519 gossip key (dir §3.6), not the CX key.

@@ -30,7 +30,9 @@ function strVar(env: Readonly<Record<string, string | undefined>>, name: string)
  * `IICP_PUBLIC_ENDPOINT`, `IICP_HOME`, `IICP_NODE_NAME`, `IICP_NODE_ID`, `IICP_REGION`,
  * `IICP_MAX_CONCURRENT`, `IICP_TOKENS_PER_MIN`, `IICP_MAX_BODY_BYTES`, `IICP_DRAIN_TIMEOUT_MS`,
  * `IICP_AUTH` (`open`|`token`), `IICP_CX` (1/0), `IICP_TASK_RATE_LIMIT` (per 60 s per Origin, 0 = off),
- * `IICP_IDEMPOTENCY` (1/0). Unset variables are left out so defaults apply.
+ * `IICP_IDEMPOTENCY` (1/0), `IICP_AUTO_DETECT_NAT` (1 → `reachability: 'auto'`), `IICP_RELAY_WORKER_ENDPOINT`
+ * (pins a relay), `IICP_RELAY_CAPABLE` (1/0) and `KUBERNETES_SERVICE_HOST` (the NAT ladder's container
+ * check). Unset variables are left out so defaults apply.
  */
 export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): NodeOptions {
   const out: NodeOptions = {}
@@ -65,6 +67,14 @@ export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefin
   }
   const cx = boolVar(env, 'IICP_CX')
   if (cx !== undefined) out.cx = cx
+  // NAT and relays (sem §6.4; IICP-DIR §7): detection is opt-in here; `iicp node serve` turns it on by default.
+  if (boolVar(env, 'IICP_AUTO_DETECT_NAT') === true) out.reachability = 'auto'
+  const relayWorkerEndpoint = strVar(env, 'IICP_RELAY_WORKER_ENDPOINT')
+  if (relayWorkerEndpoint !== undefined) out.relay = { endpoint: relayWorkerEndpoint }
+  const relayCapable = boolVar(env, 'IICP_RELAY_CAPABLE')
+  if (relayCapable !== undefined) out.relayCapable = relayCapable
+  const k8s = strVar(env, 'KUBERNETES_SERVICE_HOST')
+  if (k8s !== undefined) out.nat = { env: { KUBERNETES_SERVICE_HOST: k8s } }
   const taskRateLimit = intVar(env, 'IICP_TASK_RATE_LIMIT')
   if (taskRateLimit !== undefined) out.taskRateLimit = taskRateLimit
   const idempotency = boolVar(env, 'IICP_IDEMPOTENCY')

@@ -20,7 +20,7 @@ import type { HttpReply } from './http/render-error.js'
 import { NodeMetrics } from './metrics.js'
 import type { HeartbeatDelta } from './metrics.js'
 import type { NodeIdentity } from './node-identity.js'
-import { resolveNodeOptions } from './options.js'
+import { CHAT_INTENT, resolveNodeOptions } from './options.js'
 import type { NodeOptions, Reachability, ResolvedNodeOptions } from './options.js'
 import { bindPort } from './port-binding.js'
 import { DirectoryClient, buildRegisterRequest } from './registration.js'
@@ -225,16 +225,17 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       await this.loadIdentity()
       const server = this.server as Server
       await this.reachability.mountRelay(server)
-      if (!o.listen) {
-        if (this.lifecycle === 'starting') this.lifecycle = 'serving'
-        return await this.startRoute()
+      // A node with listen: false has no port at all; it is reached only through its relay.
+      if (o.listen) {
+        const planPort = o.port ?? (o.publicEndpoint !== undefined ? o.basePort : undefined)
+        this.boundPort = await bindPort(server, { host: o.host, port: planPort, basePort: o.basePort, searchSize: o.portSearchSize })
+        this.localUrl = `http://${displayHost(o.host)}:${this.boundPort}`
       }
-      const planPort = o.port ?? (o.publicEndpoint !== undefined ? o.basePort : undefined)
-      this.boundPort = await bindPort(server, { host: o.host, port: planPort, basePort: o.basePort, searchSize: o.portSearchSize })
-      this.localUrl = `http://${displayHost(o.host)}:${this.boundPort}`
       if (this.lifecycle === 'starting') this.lifecycle = 'serving'
-      this.log.info({ url: this.localUrl }, 'listening')
-      this.emit('listening', { url: this.localUrl, host: o.host, port: this.boundPort })
+      if (this.localUrl !== undefined) {
+        this.log.info({ url: this.localUrl }, 'listening')
+        this.emit('listening', { url: this.localUrl, host: o.host, port: this.boundPort as number })
+      }
     } catch (err) {
       if (this.lifecycle === 'starting') this.lifecycle = 'closed'
       await this.releaseLock?.()
@@ -249,8 +250,8 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       options: this.options,
       nodeId: () => this.identity.nodeId,
       token: () => this.identity.nodeToken,
-      intents: () => [...new Set([...this.capabilities.map((c) => c.intent), CHAT_INTENT])],
-      models: () => [...new Set(this.capabilities.flatMap((c) => c.models))],
+      intents: () => [...new Set([...this.options.capabilities.map((c) => c.intent), CHAT_INTENT])],
+      models: () => [...new Set(this.options.capabilities.flatMap((c) => c.models))],
       handleTask: (body, headers, signal) => this.handleTask(body, headers, signal),
       advertise: (route) => this.advertise(route),
       onReachability: (report) => this.emit('reachability', report),
@@ -372,7 +373,7 @@ export class IicpNode extends EventEmitter<NodeEvents> {
 
   private async resolveReachability(): Promise<Reachability | undefined> {
     const r = this.options.reachability
-    if (r === undefined) return undefined
+    if (r === undefined || r === 'auto') return undefined
     if (typeof r !== 'function') return r
     try {
       return await r({ host: this.options.host, port: this.boundPort as number, url: this.localUrl as string, signal: this.shutdown.signal })

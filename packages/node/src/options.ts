@@ -13,6 +13,15 @@ import type { Backend } from './backends/backend.js'
 import type { TaskHandler } from './task-handler.js'
 import { realTimers } from './timers.js'
 import type { Timers } from './timers.js'
+import type { RelayHostOptions } from './relay/relay-host.js'
+import type { RelayUplinkTuning } from './relay/relay-uplink.js'
+import type { NatOptions } from './reachability/auto-reachability.js'
+
+/**
+ * The relay worker side (IICP-DIR §7): `'auto'` elects a relay from discover; `{ endpoint }` pins one
+ * (IICP_RELAY_WORKER_ENDPOINT); the rest tunes @iicp/relay's worker.
+ */
+export type RelayOption = 'auto' | (RelayUplinkTuning & { endpoint?: string })
 
 /** Chat intent, the default capability (wire.md §3.3). */
 export const CHAT_INTENT = 'urn:iicp:intent:llm:chat:v1'
@@ -68,8 +77,21 @@ export interface NodeOptions {
   portSearchSize?: number
   /** Advertised endpoint; when set the port is not auto-incremented. @default http://<host>:<bound port> */
   publicEndpoint?: string
-  /** Static reachability, or a resolver run after listen and before register. */
-  reachability?: Reachability | ReachabilityResolver
+  /**
+   * Static reachability, a resolver run after listen and before register, or `'auto'`: @iicp/nat's ladder
+   * (public address, UPnP/NAT-PMP, IPv6 pinhole, relay, local only), skipped for a loopback/private directory.
+   */
+  reachability?: Reachability | ReachabilityResolver | 'auto'
+  /** Options for `reachability: 'auto'` (gateway seams, `verifyReachable`, `env` for the container check). */
+  nat?: NatOptions
+  /** Listen on a port. `false` serves only through a relay (needs `relay`). @default true */
+  listen?: boolean
+  /** Act as a relay for nodes behind CGNAT: mount the relay routes and register `relay_capable`. @default false */
+  relayCapable?: boolean
+  /** Tuning of the relay server when `relayCapable` (session cap, bind rate limit, unsigned binds, …). */
+  relayServer?: RelayHostOptions
+  /** Serve through a relay: `'auto'` elects one, `{ endpoint }` pins one. @default none (tier 3 of `'auto'` reachability elects) */
+  relay?: RelayOption
   /** @default 'unknown' */
   region?: string
   /** Fixed node id; otherwise the persisted one, else a fresh UUID v4. */
@@ -139,7 +161,12 @@ export interface ResolvedNodeOptions {
   readonly basePort: number
   readonly portSearchSize: number
   readonly publicEndpoint: string | undefined
-  readonly reachability: Reachability | ReachabilityResolver | undefined
+  readonly reachability: Reachability | ReachabilityResolver | 'auto' | undefined
+  readonly nat: NatOptions
+  readonly listen: boolean
+  readonly relayCapable: boolean
+  readonly relayServer: RelayHostOptions
+  readonly relay: RelayOption | undefined
   readonly region: string
   readonly nodeId: string | undefined
   readonly stateFile: string | undefined
@@ -260,7 +287,20 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
 
   const host = str(o, 'host', /^[0-9A-Za-z.:[\]_-]{1,255}$/, 'an IP address or host name') ?? '0.0.0.0'
   const reach = o.reachability
-  if (reach !== undefined && typeof reach !== 'function' && (typeof reach !== 'object' || reach === null)) throw invalid('reachability', 'an object or a function', reach)
+  if (reach !== undefined && reach !== 'auto' && typeof reach !== 'function' && (typeof reach !== 'object' || reach === null)) throw invalid('reachability', "an object, a function or 'auto'", reach)
+  const listen = bool(o, 'listen', true)
+  const relayCapable = bool(o, 'relayCapable', false)
+  const relay = o.relay
+  if (relay !== undefined && relay !== 'auto' && (typeof relay !== 'object' || relay === null)) throw invalid('relay', "'auto' or { endpoint }", relay)
+  if (typeof relay === 'object' && relay !== null && (relay as { endpoint?: unknown }).endpoint !== undefined && typeof (relay as { endpoint?: unknown }).endpoint !== 'string') {
+    throw invalid('relay.endpoint', 'a relay URL or host:port', (relay as { endpoint?: unknown }).endpoint)
+  }
+  if (!listen && relay === undefined && o.directoryUrl !== null) throw new IicpError('invalid_config', 'option listen: false needs option relay (a node without a port is reached only through a relay)')
+  if (!listen && (relayCapable || reach === 'auto')) throw new IicpError('invalid_config', `option listen: false cannot be combined with ${relayCapable ? 'relayCapable' : "reachability: 'auto'"} (both need a listening port)`)
+  const nat = o.nat ?? {}
+  if (typeof nat !== 'object' || nat === null) throw invalid('nat', 'an object', nat)
+  const relayServer = o.relayServer ?? {}
+  if (typeof relayServer !== 'object' || relayServer === null) throw invalid('relayServer', 'an object', relayServer)
   const persistState = bool(o, 'persistState', true)
   const home = str(o, 'home', /^.+$/, 'a directory path') ?? join(homedir(), '.iicp')
   const name = str(o, 'name', NAME_RE, 'a short name ([A-Za-z0-9._-])') ?? 'default'
@@ -281,7 +321,12 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
     basePort: int(o, 'basePort', 1, 65535, DEFAULT_NODE_PORT),
     portSearchSize: int(o, 'portSearchSize', 1, 1024, NODE_PORT_BAND_SIZE + 1),
     publicEndpoint: httpUrl(o, 'publicEndpoint'),
-    reachability: reach as Reachability | ReachabilityResolver | undefined,
+    reachability: reach as Reachability | ReachabilityResolver | 'auto' | undefined,
+    nat: nat as NatOptions,
+    listen,
+    relayCapable,
+    relayServer: relayServer as RelayHostOptions,
+    relay: relay as RelayOption | undefined,
     region: str(o, 'region', REGION_RE, 'a region tag like eu-central (letters, digits, - and _, ≤ 64)') ?? 'unknown',
     nodeId: str(o, 'nodeId', NODE_ID_RE, 'a node id of ≤ 36 characters [a-zA-Z0-9._:-]'),
     stateFile: persistState ? join(home, 'nodes', `${name}.json`) : undefined,

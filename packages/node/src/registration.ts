@@ -114,5 +114,6 @@ export function buildRegisterRequest(
   if (reach?.natType !== undefined) body.nat_type = reach.natType
   if (reach?.exposureMode !== undefined) body.exposure_mode = reach.exposureMode
   if (reach?.relayEndpoint !== undefined) body.relay_endpoint = reach.relayEndpoint
+  if (opts.relayCapable) body.relay_capable = true
   return parseWire(RegisterRequestSchema, body, 'invalid_config')
 }

@@ -98,9 +98,9 @@ export function createRequestListener(routes: RouteTable, maxBodyBytes: number):
   }
 }
 
-/** A node:http server for a route table. */
-export function createNodeServer(routes: RouteTable, maxBodyBytes: number): Server {
-  const server = createServer(createRequestListener(routes, maxBodyBytes))
+/** A node:http server for a route table (or a listener composed around it, e.g. with relay routes in front). */
+export function createNodeServer(routes: RouteTable, maxBodyBytes: number, listener: RequestListener = createRequestListener(routes, maxBodyBytes)): Server {
+  const server = createServer(listener)
   // Malformed HTTP gets a JSON 400 instead of node's bare text answer.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') {

@@ -1,0 +1,142 @@
+/**
+ * How a node is reached, composed from @iicp/nat and @iicp/relay (sem §6.4; IICP-DIR §7): the relay server
+ * a relay-capable node hosts, the NAT ladder of `reachability: 'auto'`, and the relay session of a node that
+ * can only be reached through one. The relay and NAT packages (with ws and undici) load only when a node
+ * uses them, so a plain node keeps its small footprint.
+ */
+import type { RequestListener, Server } from 'node:http'
+import type { Logger } from '@iicp/protocol'
+import type { RelayTaskHandler } from '@iicp/relay'
+import type { ReachabilityManager } from '@iicp/nat'
+import type { Reachability, ResolvedNodeOptions } from '../options.js'
+import type { RelayHost } from '../relay/relay-host.js'
+import type { RelayBoundEvent, RelayLostEvent, RelayUplink } from '../relay/relay-uplink.js'
+import type { ReachabilityReport } from './auto-reachability.js'
+
+/** What the node does after listening. */
+export interface RoutePlan {
+  /** A route to register (also a static or resolver-given one). */
+  route: Reachability | undefined
+  /** Serve through a relay; `pinned` names it, otherwise one is elected. */
+  relay: { pinned: string | undefined } | undefined
+  /** Tier 4 of the ladder: register nothing, serve locally. */
+  localOnly: boolean
+}
+
+/** Callbacks into the node. */
+export interface NodeReachabilityDeps {
+  options: ResolvedNodeOptions
+  nodeId: () => string
+  token: () => string | undefined
+  intents: () => readonly string[]
+  models: () => readonly string[]
+  handleTask: RelayTaskHandler
+  /** Register this route now (serialised with the node's other registrations). */
+  advertise: (route: Reachability) => Promise<void>
+  onReachability: (report: ReachabilityReport) => void
+  onRelayBound: (e: RelayBoundEvent) => void
+  onRelayLost: (e: RelayLostEvent) => void
+  onRelayUnavailable: (err: unknown, retryInMs: number) => void
+  onLeaseLost: () => void
+  logger: Logger
+}
+
+/** Relay hosting, NAT detection and the relay session of one node. */
+export class NodeReachability {
+  private host: RelayHost | undefined
+  private uplink: RelayUplink | undefined
+  private nat: ReachabilityManager | undefined
+  private closing: Promise<void> | undefined
+
+  constructor(private readonly d: NodeReachabilityDeps) {}
+
+  /** Whether the node is reached through a relay (its route comes from the uplink). */
+  get viaRelay(): boolean {
+    return this.uplink !== undefined
+  }
+
+  /** The relay server this node hosts, if relay-capable. */
+  get relayHost(): RelayHost | undefined {
+    return this.host
+  }
+
+  /** Mount the relay server on `server` when `relayCapable` (after the node id is known, before listen). */
+  async mountRelay(server: Server): Promise<void> {
+    const o = this.d.options
+    if (!o.relayCapable || this.host !== undefined) return
+    const { createRelayHost } = await import('../relay/relay-host.js')
+    this.host = createRelayHost({ nodeId: this.d.nodeId(), directoryUrl: o.directoryUrl, logger: this.d.logger, options: o.relayServer })
+    this.host.attach(server)
+  }
+
+  /** A listener that serves relay paths first once a relay is mounted. */
+  front(next: RequestListener): RequestListener {
+    return (req, res) => {
+      const host = this.host
+      if (host === undefined || !host.relay.handleRequest(req, res)) next(req, res)
+    }
+  }
+
+  /** Decide the route once the node listens (`local` is undefined for a node without a port). */
+  async plan(local: { port: number; url: string } | undefined, signal: AbortSignal, resolveOther: () => Promise<Reachability | undefined>): Promise<RoutePlan> {
+    const o = this.d.options
+    if (o.relay !== undefined) {
+      const { pinnedRelayUrl } = await import('../relay/relay-uplink.js')
+      const pinned = typeof o.relay === 'object' && o.relay.endpoint !== undefined ? pinnedRelayUrl(o.relay.endpoint) : undefined
+      return { route: undefined, relay: { pinned }, localOnly: false }
+    }
+    if (o.reachability !== 'auto') return { route: await resolveOther(), relay: undefined, localOnly: false }
+    if (local === undefined) return { route: undefined, relay: undefined, localOnly: false }
+    const { autoReachability } = await import('./auto-reachability.js')
+    const plan = await autoReachability({
+      port: local.port, directoryUrl: o.directoryUrl, publicEndpoint: o.publicEndpoint, nat: o.nat, timeoutMs: o.directoryTimeoutMs,
+      logger: this.d.logger, signal, onLeaseLost: this.d.onLeaseLost,
+    })
+    this.nat = plan.manager
+    this.d.onReachability(plan.report)
+    const { pinnedRelayUrl } = await import('../relay/relay-uplink.js')
+    const relay = plan.relay !== undefined ? { pinned: plan.relay.pinned !== undefined ? pinnedRelayUrl(plan.relay.pinned) : undefined } : undefined
+    return { route: plan.route, relay, localOnly: plan.localOnly }
+  }
+
+  /** Elect or use the pinned relay and bind; registration happens through `advertise`. */
+  async startRelay(relay: { pinned: string | undefined }): Promise<void> {
+    const o = this.d.options
+    const [{ RelayUplink }, { RelayDirectory }] = await Promise.all([import('../relay/relay-uplink.js'), import('../relay/relay-directory.js')])
+    const tuning = typeof o.relay === 'object' ? { ...o.relay } : {}
+    delete (tuning as { endpoint?: string }).endpoint
+    this.uplink = new RelayUplink({
+      workerId: this.d.nodeId,
+      intents: this.d.intents(),
+      models: this.d.models(),
+      directory: o.directoryUrl !== null ? new RelayDirectory(o.directoryUrl, o.directoryTimeoutMs) : undefined,
+      token: this.d.token,
+      handleTask: this.d.handleTask,
+      advertise: this.d.advertise,
+      onBound: this.d.onRelayBound,
+      onLost: this.d.onRelayLost,
+      onDegraded: this.d.onRelayUnavailable,
+      logger: this.d.logger,
+      // Fail over after a few quick reconnects instead of the worker's five slow ones.
+      tuning: { maxReconnectAttempts: 3, reconnectMaxMs: 10_000, ...tuning },
+      pinned: relay.pinned,
+      retryBaseMs: o.backoffBaseMs,
+      retryMaxMs: o.heartbeatIntervalMs,
+    })
+    await this.uplink.start()
+  }
+
+  /** Unbind from the relay (before deregistering). */
+  async closeUplink(): Promise<void> {
+    await this.uplink?.close()
+  }
+
+  /** Drop relay sessions this node hosts and delete NAT mappings. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      await this.uplink?.close()
+      await Promise.allSettled([this.host?.close(), this.nat?.close()])
+    })()
+    return this.closing
+  }
+}

@@ -1,0 +1,88 @@
+/**
+ * What a relay worker asks of the directory (IICP-DIR §7.4, §7.6; official-sdks.md §5.5–§5.6): relay
+ * candidates from `GET /v1/discover?relay_capable=true` and single-use bind tickets from
+ * `POST /v1/relay/ticket`. Answers are parsed with their protocol schemas; failures are IicpErrors.
+ */
+import {
+  IICP_VERSION_HEADER_VALUE, IicpError, NodeListSchema, RelayTicketResponseSchema, SDK_VERSION, directoryApiUrl,
+  errorFromResponse, parseWire,
+} from '@iicp/protocol'
+import type { RelayCandidate } from '@iicp/relay'
+import { ControlPlaneHttp } from '../control-plane-http.js'
+import type { ControlPlaneResponse } from '../control-plane-http.js'
+
+const USER_AGENT = `iicp-typescript-node/${SDK_VERSION}`
+
+/** The directory calls of a relay worker, over the node's small control-plane client (no undici). */
+export class RelayDirectory {
+  private readonly http: ControlPlaneHttp
+
+  constructor(private readonly directoryUrl: string, timeoutMs: number) {
+    this.http = new ControlPlaneHttp(timeoutMs)
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, opts: { token?: string; nodeId?: string; body?: unknown; signal?: AbortSignal }): Promise<unknown> {
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT, 'x-iicp-version': IICP_VERSION_HEADER_VALUE }
+    if (opts.body !== undefined) headers['content-type'] = 'application/json'
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+    if (opts.nodeId !== undefined) headers['x-node-id'] = opts.nodeId
+    let res: ControlPlaneResponse
+    try {
+      res = await this.http.send(directoryApiUrl(this.directoryUrl, path), method, headers, opts.body === undefined ? undefined : JSON.stringify(opts.body), opts.signal)
+    } catch (err) {
+      if (opts.signal?.aborted) throw new IicpError('aborted', 'Directory call aborted', { cause: err })
+      throw new IicpError('connection_failed', 'Directory unreachable', { cause: err })
+    }
+    if (res.statusCode >= 300) throw errorFromResponse(res.statusCode, res.text, res.headers)
+    try {
+      return JSON.parse(res.text) as unknown
+    } catch (err) {
+      throw new IicpError('invalid_response', 'Directory answered with invalid JSON', { cause: err })
+    }
+  }
+
+  /**
+   * Relay-capable nodes for any of `intents` (IICP-DIR §7.6). The spec names no relay listing, and the
+   * official SDKs only ask for their own intent; asking for each served intent widens the pool.
+   * Nodes that are themselves reached through a relay cannot take binds and are left out.
+   */
+  async relayCandidates(intents: readonly string[], signal?: AbortSignal): Promise<RelayCandidate[]> {
+    const byId = new Map<string, RelayCandidate>()
+    const lists = await Promise.allSettled(intents.map(async (intent) => {
+      const q = new URLSearchParams({ intent, relay_capable: 'true', limit: '50' })
+      return parseWire(NodeListSchema, await this.call('GET', `/v1/discover?${q}`, { signal }), 'invalid_response')
+    }))
+    let firstError: unknown
+    for (const r of lists) {
+      if (r.status === 'rejected') {
+        firstError ??= r.reason
+        continue
+      }
+      for (const n of r.value.nodes) {
+        if (typeof n.node_id !== 'string' || typeof n.endpoint !== 'string' || n.transport_method === 'turn_relay') continue
+        if (byId.has(n.node_id)) continue
+        byId.set(n.node_id, {
+          node_id: n.node_id,
+          endpoint: n.endpoint.replace(/\/+$/, ''),
+          relay_capable: n.relay_capable ?? null,
+          reputation_score: n.reputation_score ?? null,
+          load: n.load ?? null,
+          probation: typeof n.probation === 'boolean' ? n.probation : null,
+        })
+      }
+    }
+    if (byId.size === 0 && firstError !== undefined) throw firstError
+    return [...byId.values()]
+  }
+
+  /** A fresh single-use bind ticket for `relayNodeId` (audience `*` when unknown), IICP-DIR §7.4. */
+  async bindTicket(token: string, workerId: string, relayNodeId: string | undefined, signal?: AbortSignal): Promise<string> {
+    const body = relayNodeId !== undefined ? { relay_node_id: relayNodeId } : {}
+    const json = await this.call('POST', '/v1/relay/ticket', { token, nodeId: workerId, body, signal })
+    return parseWire(RelayTicketResponseSchema, json, 'invalid_response').ticket
+  }
+
+  close(): void {
+    this.http.close()
+  }
+}

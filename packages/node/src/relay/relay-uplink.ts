@@ -1,0 +1,234 @@
+/**
+ * The relay worker half inside a node (IICP-DIR §7, §7.6; official-sdks.md §5.3–§5.6): elect a relay,
+ * register its path-scoped endpoint, fetch a bind ticket, bind (WebSocket first, long-poll fallback), serve
+ * pulled tasks through the node's own pipeline, and fail over to the next relay when the session dies.
+ *
+ * Order, as the official SDKs do it: a bind ticket needs the node token, so a node with no registration yet
+ * registers first. Unlike them it never advertises its unreachable local address meanwhile: the first
+ * registration already names the elected relay's path (declared `turn_relay`, so the directory does not
+ * probe a session that does not exist yet), and once bound the node re-registers the same route without the
+ * declaration, so the directory's own liveness probe verifies it through the relay. On failover the token is
+ * still good: bind first, then re-register with `current_node_token`.
+ */
+import { IicpError, isIicpError } from '@iicp/protocol'
+import type { Logger } from '@iicp/protocol'
+import { createRelayWorker, rankRelays, relayEndpointFor } from '@iicp/relay'
+import type { RelayCandidate, RelayTaskHandler, RelayWorker, RelayWorkerOptions } from '@iicp/relay'
+import type { Reachability } from '../options.js'
+import type { RelayDirectory } from './relay-directory.js'
+
+/** Relay worker tuning a node passes through to @iicp/relay. */
+export type RelayUplinkTuning = Partial<Pick<RelayWorkerOptions,
+  'transport' | 'pingIntervalMs' | 'pongTimeoutMs' | 'connectTimeoutMs' | 'reconnectBaseMs' | 'reconnectMaxMs' | 'maxReconnectAttempts'>>
+
+/** `relay_bound`: a session is up and the directory lists its path-scoped endpoint. */
+export interface RelayBoundEvent {
+  relayUrl: string
+  /** The relay's node id when it was elected from discover; undefined for a pinned relay. */
+  relayNodeId: string | undefined
+  endpoint: string
+  transport: 'ws' | 'http'
+  /** The relay's reputation at election (IICP-DIR §7.6: surfaced to the operator). */
+  reputationScore: number | undefined
+}
+
+/** `relay_lost`: the session to this relay ended (a reconnect or a failover follows). */
+export interface RelayLostEvent {
+  relayUrl: string
+  relayNodeId: string | undefined
+  reason: string
+}
+
+/** What the uplink needs from its node. */
+export interface RelayUplinkDeps {
+  workerId: () => string
+  intents: readonly string[]
+  models: readonly string[]
+  /** Undefined without a directory: no election, unsigned binds. */
+  directory: RelayDirectory | undefined
+  /** The node token, once registered. */
+  token: () => string | undefined
+  handleTask: RelayTaskHandler
+  /** Register (or re-register) with this route; rejects when the directory refuses. */
+  advertise: (route: Reachability) => Promise<void>
+  onBound: (e: RelayBoundEvent) => void
+  onLost: (e: RelayLostEvent) => void
+  /** No relay could be bound this round; the uplink retries after `retryInMs`. */
+  onDegraded: (err: unknown, retryInMs: number) => void
+  logger: Logger
+  tuning: RelayUplinkTuning
+  /** A pinned relay base URL (IICP_RELAY_WORKER_ENDPOINT); otherwise one is elected. */
+  pinned: string | undefined
+  /** First delay after a round in which no relay bound; doubles up to `retryMaxMs`. */
+  retryBaseMs: number
+  retryMaxMs: number
+}
+
+interface Target {
+  url: string
+  nodeId: string | undefined
+  reputation: number | undefined
+}
+
+/** The route a worker registers for a relay (official-sdks.md §5.3). */
+export function relayRoute(relayUrl: string, workerId: string, provisional: boolean): Reachability {
+  return {
+    publicEndpoint: relayEndpointFor(relayUrl, workerId),
+    transportMethod: 'turn_relay',
+    relayEndpoint: relayUrl,
+    exposureMode: 'relay_required',
+    // A declared NAT path skips the directory's probe: only for the registration that must precede the bind.
+    ...(provisional ? { natType: 'symmetric' as const } : {}),
+  }
+}
+
+/** Normalise a pinned relay: `host:port` (the official SDKs' form) becomes `http://host:port`. */
+export function pinnedRelayUrl(raw: string): string {
+  const v = raw.trim().replace(/\/+$/, '')
+  const url = /^https?:\/\//i.test(v) ? v : `http://${v}`
+  if (!URL.canParse(url)) throw new IicpError('invalid_config', 'option relay.endpoint (IICP_RELAY_WORKER_ENDPOINT) must be an http(s) URL or host:port')
+  return url
+}
+
+/** Holds the node's one relay session and moves it when a relay dies. */
+export class RelayUplink {
+  private readonly shutdown = new AbortController()
+  private worker: RelayWorker | undefined
+  private target: Target | undefined
+  private advertised: string | undefined
+  private verified = false
+  private retryTimer: NodeJS.Timeout | undefined
+  private failures = 0
+  private running: Promise<void> | undefined
+  private closing: Promise<void> | undefined
+
+  constructor(private readonly d: RelayUplinkDeps) {}
+
+  /** The relay in use, if bound. */
+  get relayUrl(): string | undefined {
+    return this.worker?.state === 'bound' ? this.target?.url : undefined
+  }
+
+  /** Elect and bind once; on failure a retry is scheduled in the background. Resolves either way. */
+  start(): Promise<void> {
+    this.running ??= this.round(new Set())
+    return this.running
+  }
+
+  private async candidates(excluded: ReadonlySet<string>): Promise<Target[]> {
+    if (this.d.pinned !== undefined) return [{ url: this.d.pinned, nodeId: undefined, reputation: undefined }]
+    if (this.d.directory === undefined) throw new IicpError('invalid_config', 'relay election needs a directory; pin a relay with relay.endpoint instead')
+    const found: RelayCandidate[] = await this.d.directory.relayCandidates(this.d.intents, this.shutdown.signal)
+    return rankRelays(found, { selfId: this.d.workerId(), excludeIds: excluded })
+      .map((c) => ({ url: c.endpoint, nodeId: c.node_id, reputation: c.reputation_score ?? undefined }))
+  }
+
+  /** One election round: try relays best first; the first that binds wins. */
+  private async round(excluded: Set<string>): Promise<void> {
+    let lastError: unknown = new IicpError('no_route_available', 'no relay-capable node is available', { status: 404 })
+    try {
+      const targets = await this.candidates(excluded)
+      for (const t of targets) {
+        if (this.shutdown.signal.aborted) return
+        try {
+          await this.bindTo(t)
+          this.failures = 0
+          return
+        } catch (err) {
+          lastError = err
+          if (t.nodeId !== undefined) excluded.add(t.nodeId)
+          this.d.logger.warn({ relayNodeId: t.nodeId, code: isIicpError(err) ? err.code : 'unknown' }, 'relay bind failed; trying the next relay')
+        }
+      }
+    } catch (err) {
+      lastError = err
+    }
+    if (this.shutdown.signal.aborted) return
+    this.failures++
+    const delay = Math.min(this.d.retryMaxMs, this.d.retryBaseMs * 2 ** (this.failures - 1))
+    this.d.onDegraded(lastError, delay)
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.running = this.round(new Set())
+    }, delay)
+    this.retryTimer.unref()
+  }
+
+  private async bindTo(t: Target): Promise<void> {
+    const workerId = this.d.workerId()
+    const route = relayRoute(t.url, workerId, false)
+    if (this.d.directory !== undefined && this.d.token() === undefined) {
+      // No token yet, so no ticket: the first registration names this relay's path before the bind.
+      await this.d.advertise(relayRoute(t.url, workerId, true))
+      this.advertised = undefined
+      this.verified = false
+    }
+    const directory = this.d.directory
+    const worker = createRelayWorker({
+      ...this.d.tuning,
+      relayUrl: t.url,
+      workerId,
+      intent: this.d.intents[0],
+      models: [...this.d.models],
+      handleTask: this.d.handleTask,
+      logger: this.d.logger,
+      ...(directory !== undefined ? {
+        ticketProvider: async () => {
+          const token = this.d.token()
+          return token === undefined ? undefined : directory.bindTicket(token, workerId, t.nodeId, this.shutdown.signal)
+        },
+      } : {}),
+    })
+    this.worker = worker
+    this.target = t
+    try {
+      await worker.start()
+    } catch (err) {
+      this.worker = undefined
+      throw err
+    }
+    if (this.shutdown.signal.aborted) {
+      await worker.close()
+      return
+    }
+    worker.on('unbound', ({ reason }) => this.d.onLost({ relayUrl: t.url, relayNodeId: t.nodeId, reason }))
+    worker.on('bound', ({ transport, relayEndpoint }) => this.d.onBound({ relayUrl: t.url, relayNodeId: t.nodeId, endpoint: relayEndpoint, transport, reputationScore: t.reputation }))
+    worker.on('error', (err) => this.failOver(worker, t, err))
+    if (this.d.directory !== undefined && (this.advertised !== route.publicEndpoint || !this.verified)) {
+      try {
+        await this.d.advertise(route)
+      } catch (err) {
+        // The directory would not list this route (its probe through the relay failed): try another relay.
+        this.worker = undefined
+        await worker.close()
+        throw err
+      }
+      this.advertised = route.publicEndpoint
+      this.verified = true
+    }
+    this.d.onBound({ relayUrl: t.url, relayNodeId: t.nodeId, endpoint: worker.relayEndpoint, transport: worker.transport ?? 'http', reputationScore: t.reputation })
+  }
+
+  private failOver(worker: RelayWorker, t: Target, err: IicpError): void {
+    if (this.worker !== worker || this.shutdown.signal.aborted) return
+    this.worker = undefined
+    this.d.logger.warn({ relayNodeId: t.nodeId, code: err.code }, 'relay gone; electing another')
+    const excluded = new Set<string>()
+    if (t.nodeId !== undefined) excluded.add(t.nodeId)
+    this.running = this.round(excluded)
+  }
+
+  /** Unbind and stop retrying. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.shutdown.abort()
+      clearTimeout(this.retryTimer)
+      await this.running?.catch(() => undefined)
+      const w = this.worker
+      this.worker = undefined
+      await w?.close()
+      this.d.directory?.close()
+    })()
+    return this.closing
+  }
+}
