@@ -3,7 +3,9 @@
  * caller passes the environment in, so a library user decides whether the environment applies.
  */
 import { IicpError } from '@iicp/protocol'
+import type { ConsumerAuthMode } from './consumer-token.js'
 import type { ClientConfig, RouteDiscoveryMode, SelectionStrategy } from './options.js'
+import type { RoutingPolicyName } from './routing/policy.js'
 
 function flag(name: string, value: string): boolean {
   if (/^(1|true|yes|on)$/i.test(value)) return true
@@ -18,10 +20,20 @@ function integer(name: string, value: string): number {
   return Number(value)
 }
 
+function decimal(name: string, value: string): number {
+  const t = value.trim()
+  if (!/^-?(\d+\.?\d*|\.\d+)(e-?\d+)?$/i.test(t)) {
+    throw new IicpError('invalid_config', `${name} must be a number`, { fields: { [name]: ['a number'] } })
+  }
+  return Number(t)
+}
+
 /**
  * Read `IICP_DIRECTORY_URL`, `IICP_TIMEOUT_MS`, `IICP_REGION`, `IICP_NODE_TOKEN`, `IICP_ALLOW_PRIVATE_ENDPOINTS`,
  * `IICP_CX_ALLOW_PLAINTEXT`, `IICP_ROUTE_DISCOVERY_MODE`, `IICP_ROUTING_STRATEGY`, `IICP_ROUTING_TOP_K` and
- * `IICP_MAX_ATTEMPTS` into a partial ClientConfig; ranges are checked later by the constructor.
+ * `IICP_MAX_ATTEMPTS`, `IICP_ROUTING_EPSILON`, `IICP_ROUTING_SOFTMAX_TAU`, `IICP_ROUTING_SEED`, `IICP_ROUTING_POLICY` (a profile
+ * name), `IICP_CONSUMER_AUTH_MODE` and `IICP_VERIFY_REPLICA_SIGNATURES` into a partial ClientConfig; ranges are
+ * checked later by the constructor.
  */
 export function clientOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): ClientConfig {
   const out: ClientConfig = {}
@@ -40,5 +52,11 @@ export function clientOptionsFromEnv(env: Readonly<Record<string, string | undef
   if ((v = get('IICP_ROUTING_STRATEGY')) !== undefined) out.selection = v as SelectionStrategy
   if ((v = get('IICP_ROUTING_TOP_K')) !== undefined) out.selectionTopK = integer('IICP_ROUTING_TOP_K', v)
   if ((v = get('IICP_MAX_ATTEMPTS')) !== undefined) out.maxAttempts = integer('IICP_MAX_ATTEMPTS', v)
+  if ((v = get('IICP_ROUTING_EPSILON')) !== undefined) out.selectionEpsilon = decimal('IICP_ROUTING_EPSILON', v)
+  if ((v = get('IICP_ROUTING_SOFTMAX_TAU')) !== undefined) out.selectionSoftmaxTau = decimal('IICP_ROUTING_SOFTMAX_TAU', v)
+  if ((v = get('IICP_ROUTING_SEED')) !== undefined) out.selectionSeed = integer('IICP_ROUTING_SEED', v)
+  if ((v = get('IICP_ROUTING_POLICY')) !== undefined) out.routingPolicy = v.trim().replace(/-/g, '_') as RoutingPolicyName
+  if ((v = get('IICP_CONSUMER_AUTH_MODE')) !== undefined) out.consumerAuthMode = v.trim().toLowerCase() as ConsumerAuthMode
+  if ((v = get('IICP_VERIFY_REPLICA_SIGNATURES')) !== undefined) out.verifyReplicaSignatures = flag('IICP_VERIFY_REPLICA_SIGNATURES', v)
   return out
 }

@@ -9,6 +9,12 @@ import { inspect } from 'node:util'
 import { DISCOVER_DEFAULT_LIMIT, DISCOVER_MAX_LIMIT, IicpError, MAX_TIMEOUT_MS, SDK_VERSION, isIicpError, validateIntent } from '@iicp/protocol'
 import type { Logger, NodeSummary, Qos } from '@iicp/protocol'
 import { CircuitBreakers } from './breaker.js'
+import { ConsumerTokens } from './consumer-token.js'
+import { FederatedDirectory } from './federation.js'
+import { applyRoutingPolicy, policyRoutingError } from './routing/policy.js'
+import { EvidenceRefs, consultRanker } from './routing/ranker.js'
+import { routingReceipt } from './routing/receipt.js'
+import type { RoutingReceipt } from './routing/receipt.js'
 import { CHAT_INTENT, assertMessages, buildChatPayload, runtimeIdentityMessage, toChatCompletion } from './chat.js'
 import type { ChatCompletion, ChatMessage } from './chat.js'
 import { Deadline, SignalCancellation } from './deadline.js'
@@ -94,6 +100,8 @@ export interface TaskResult<R = unknown> {
   readonly metrics: { readonly latency_ms?: number | undefined; readonly tokens_used?: number | undefined } | undefined
   readonly traceId: string
   readonly encrypted: boolean
+  /** The redacted routing receipt: strategy, policy, eligible count, selected node prefix. */
+  readonly receipt: RoutingReceipt
 }
 
 const QOS = new Set(['realtime', 'interactive', 'batch', 'best-effort'])
@@ -153,6 +161,8 @@ export class IicpClient {
   readonly #o: ClientOptions
   readonly #http: HttpTransport
   readonly #routes: RouteDiscovery
+  readonly #consumerTokens: ConsumerTokens | undefined
+  readonly #evidenceRefs: EvidenceRefs | undefined
   readonly #breakers: CircuitBreakers
   readonly #log: Logger
   readonly #shutdown = new AbortController()
@@ -167,14 +177,27 @@ export class IicpClient {
     this.#log = this.#o.logger.child({ component: 'iicp-client' })
     this.#http = new HttpTransport(this.#o.dispatcher, this.#o.allowPrivateEndpoints)
     this.#breakers = new CircuitBreakers(this.#o.breakerFailureThreshold, this.#o.breakerOpenMs, this.#o.clock)
-    this.#routes = new RouteDiscovery(this.#http, {
+    const directory = new FederatedDirectory(this.#http, {
       directoryUrl: this.#o.directoryUrl,
+      clock: this.#o.clock,
+      logger: this.#log,
+      allowPrivate: this.#o.allowPrivateEndpoints,
+      verifyReplicaSignatures: this.#o.verifyReplicaSignatures,
+    })
+    this.#routes = new RouteDiscovery(directory, {
       mode: this.#o.routeDiscovery,
       cacheMs: this.#o.routeCacheMs,
       clock: this.#o.clock,
       logger: this.#log,
-      allowPrivate: this.#o.allowPrivateEndpoints,
     })
+    const mode = this.#o.consumerAuthMode
+    this.#consumerTokens = mode !== 'disabled' && this.#o.nodeToken !== undefined
+      ? new ConsumerTokens(directory, { nodeToken: this.#o.nodeToken, mode, clock: this.#o.clock, logger: this.#log })
+      : undefined
+    this.#evidenceRefs = this.#o.ranker ? new EvidenceRefs() : undefined
+    if (this.#o.routingPolicy.profile === 'debug_override') {
+      this.#log.warn({ routing_policy: 'debug_override' }, 'routing policy debug_override: keyless nodes may receive plaintext payloads')
+    }
   }
 
   /** The effective configuration with the node token redacted. */
@@ -184,7 +207,9 @@ export class IicpClient {
       directoryUrl: o.directoryUrl, timeoutMs: o.timeoutMs, region: o.region,
       nodeToken: o.nodeToken === undefined ? undefined : '[redacted]',
       allowPrivateEndpoints: o.allowPrivateEndpoints, allowPlaintext: o.allowPlaintext, routeDiscovery: o.routeDiscovery,
-      selection: o.selection, selectionTopK: o.selectionTopK, maxAttempts: o.maxAttempts, retryBaseDelayMs: o.retryBaseDelayMs,
+      selection: o.selection, selectionTopK: o.selectionTopK, selectionEpsilon: o.selectionEpsilon, selectionSoftmaxTau: o.selectionSoftmaxTau,
+      selectionSeed: o.selectionSeed, routingPolicy: o.routingPolicy.profile, ranker: o.ranker !== undefined, consumerAuthMode: o.consumerAuthMode,
+      verifyReplicaSignatures: o.verifyReplicaSignatures, maxAttempts: o.maxAttempts, retryBaseDelayMs: o.retryBaseDelayMs,
       routeCacheMs: o.routeCacheMs, breakerFailureThreshold: o.breakerFailureThreshold, breakerOpenMs: o.breakerOpenMs,
     })
   }
@@ -246,17 +271,33 @@ export class IicpClient {
         nodes = nodes.filter((n) => n.endpoint?.startsWith('https://') === true || (n as { browser_usable?: unknown }).browser_usable === true)
       }
       if (nodes.length === 0) throw new IicpError('IICP-E033', 'No nodes available for this intent')
-      const selection = selectNodes(nodes, {
+      // dir §3.4.1: the routing policy runs on directory metadata only, before anything is sent to a node.
+      const policy = this.#o.routingPolicy
+      const verdict = applyRoutingPolicy(nodes, policy)
+      if (verdict.allowed.length === 0) throw policyRoutingError(policy, verdict.refused)
+      const selection = selectNodes(verdict.allowed, {
         intent,
         allowPrivateEndpoints: this.#o.allowPrivateEndpoints,
-        allowPlaintext: options.allowPlaintext ?? this.#o.allowPlaintext,
+        allowPlaintext: verdict.allowPlaintext || (options.allowPlaintext ?? this.#o.allowPlaintext),
         strategy: this.#o.selection,
         topK: this.#o.selectionTopK,
-        random: this.#o.random,
+        epsilon: this.#o.selectionEpsilon,
+        softmaxTau: this.#o.selectionSoftmaxTau,
+        random: this.#o.selectionRandom,
         breakerAllows: this.#breakerAllows,
       })
       if (selection.candidates.length === 0) throw noCandidateError(selection.refused)
-      const outcome = await runFailover(selection.candidates, {
+      let candidates = selection.candidates
+      let selectionProfile: string = this.#o.selection
+      const ranker = this.#o.ranker
+      if (ranker && this.#evidenceRefs) {
+        const ranked = await untilDeadline(consultRanker(ranker, candidates, this.#evidenceRefs, { intent, strategy: selectionProfile, signal: deadline.signal }), deadline)
+        candidates = ranked.candidates
+        selectionProfile = `external_ranker/${selectionProfile}/${ranked.mode}`
+      }
+      const consumerTokens = this.#consumerTokens
+      const usedConsumerToken = new Set<string>()
+      const outcome = await runFailover(candidates, {
         maxAttempts: this.#o.maxAttempts,
         baseDelayMs: this.#o.retryBaseDelayMs,
         attemptTimeoutMs: options.attemptTimeoutMs,
@@ -266,20 +307,41 @@ export class IicpClient {
         sleep: this.#o.sleep,
         logger: this.#log,
         redact: this.#redactFn,
-      }, (candidate: Candidate, cancel, remainingMs) => callNode({
-        http: this.#http,
-        candidate,
-        taskId,
-        intent,
-        payload,
-        constraints: projected.execution,
-        timeoutMs: remainingMs,
-        trace,
-        nodeToken: this.#o.nodeToken,
-        allowPrivateEndpoints: this.#o.allowPrivateEndpoints,
-        cancel,
-      }))
+      }, async (candidate: Candidate, cancel, remainingMs) => {
+        const consumerToken = consumerTokens ? await consumerTokens.tokenFor(candidate.nodeId, intent, trace, cancel) : undefined
+        if (consumerToken !== undefined) usedConsumerToken.add(candidate.nodeId)
+        try {
+          return await callNode({
+            http: this.#http,
+            candidate,
+            taskId,
+            intent,
+            payload,
+            constraints: projected.execution,
+            timeoutMs: remainingMs,
+            trace,
+            nodeToken: this.#o.nodeToken,
+            consumerToken,
+            allowPrivateEndpoints: this.#o.allowPrivateEndpoints,
+            cancel,
+          })
+        } catch (err) {
+          // A refused token is dropped so the next attempt fetches a fresh one.
+          if (consumerToken !== undefined && isIicpError(err) && err.status === 401) consumerTokens?.forget(candidate.nodeId, intent)
+          throw err
+        }
+      })
       const { value, candidate } = outcome
+      const receipt = routingReceipt({
+        selection_profile: selectionProfile,
+        routing_policy: policy.profile,
+        route_source: source,
+        eligible_candidate_count: candidates.length,
+        refused_candidate_count: verdict.refused.length + selection.refused.length,
+        nodeId: candidate.nodeId,
+        selected_region: candidate.node.region ?? null,
+        consumer_auth: usedConsumerToken.has(candidate.nodeId) ? 'consumer_token' : this.#o.nodeToken !== undefined ? 'node_token' : 'none',
+      })
       return {
         taskId,
         status: 'success',
@@ -294,6 +356,7 @@ export class IicpClient {
         metrics: value.response.metrics ?? undefined,
         traceId: trace.context.traceId,
         encrypted: value.encrypted,
+        receipt,
       }
     } catch (err) {
       const surfaced = this.#surface(err, deadline)

@@ -8,6 +8,17 @@ export { retryDecision, backoffDelay, classifyFailure } from './retry.js'
 export { CircuitBreakers } from './breaker.js'
 export { addressAllowed, hostnameAllowed, checkEndpoint, redirectDecision } from './endpoint-security.js'
 export { projectRequest } from './projection.js'
+export {
+  strategyOrder, softmaxTopKOrder, seededRandom, ROUTING_STRATEGIES, DEFAULT_STRATEGY_PARAMS,
+} from './routing/strategies.js'
+export { applyRoutingPolicy, parseRoutingPolicy, policyRefusal, ROUTING_POLICY_NAMES } from './routing/policy.js'
+export { routingReceipt, ROUTING_RECEIPT_VERSION } from './routing/receipt.js'
+export { candidateEvidence, consultRanker, EvidenceRefs, CANDIDATE_EVIDENCE_VERSION } from './routing/ranker.js'
+export { ConsumerTokens, consumerTokenExpiryMs, CONSUMER_TOKEN_REFRESH_MARGIN_MS } from './consumer-token.js'
+export {
+  FederatedDirectory, canonicalQuery, replicaSigningInput, verifyReplicaSignature, didWebDocumentUrl, ed25519KeyFromDidDocument,
+  parseReplicaRegistry, FEDERATION_HEADERS, MAX_FEDERATION_REDIRECTS, DEFAULT_REDIRECT_CACHE_MS,
+} from './federation.js'
 
 export type {
   DiscoverOptions, SubmitOptions, ChatOptions, TaskResult, NodeListResultPublic as NodeList,
@@ -20,3 +31,9 @@ export type { FailureClass, RetryDecision } from './retry.js'
 export type { BreakerState } from './breaker.js'
 export type { EndpointCheck } from './endpoint-security.js'
 export type { RouteOptions, TaskLevelOptions, ProjectedRequest, ProfileRequest } from './projection.js'
+export type { RoutingStrategy, StrategyParams, Scored } from './routing/strategies.js'
+export type { RoutingPolicy, RoutingPolicyName, PolicyRefusal, PolicyVerdict } from './routing/policy.js'
+export type { RoutingReceipt } from './routing/receipt.js'
+export type { CandidateEvidence, CandidateRanker, RankerContext, RankOutcome } from './routing/ranker.js'
+export type { ConsumerAuthMode } from './consumer-token.js'
+export type { DirectoryReply, DirectoryRequest, FederatedDirectoryOptions, ReplicaEntry } from './federation.js'

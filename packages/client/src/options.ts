@@ -10,11 +10,17 @@ import {
   isPrivateOrLocalHost, normalizeDirectoryUrl, silentLogger,
 } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
+import type { ConsumerAuthMode } from './consumer-token.js'
+import { parseRoutingPolicy } from './routing/policy.js'
+import type { RoutingPolicy, RoutingPolicyName } from './routing/policy.js'
+import type { CandidateRanker } from './routing/ranker.js'
+import { DEFAULT_STRATEGY_PARAMS, seededRandom } from './routing/strategies.js'
+import type { RoutingStrategy } from './routing/strategies.js'
 
 /** How candidate routes are found (reference-implementations §3.5): signed tickets, legacy discover, or tickets with fallback. */
 export type RouteDiscoveryMode = 'auto' | 'ticketed' | 'legacy'
-/** Candidate ordering after eligibility (wire.md §4.2): directory order, or the pre-normative `weighted_v1`. */
-export type SelectionStrategy = 'directory_order' | 'weighted_v1'
+/** Candidate ordering after eligibility (wire.md §4.2; official-sdks §2.4); `directory_order` = `deterministic`. */
+export type SelectionStrategy = RoutingStrategy | 'directory_order'
 
 /** What `new IicpClient(config)` accepts. Every field is optional. */
 export interface ClientConfig {
@@ -34,10 +40,24 @@ export interface ClientConfig {
   tlsVerify?: boolean
   /** Route discovery: `auto` (tickets, falling back to discover), `ticketed` or `legacy`. @default 'auto' */
   routeDiscovery?: RouteDiscoveryMode
-  /** Candidate ordering. @default 'directory_order' */
+  /** Candidate ordering: deterministic, epsilon, softmax_top_k or weighted_v1 (`IICP_ROUTING_STRATEGY`). @default 'epsilon' */
   selection?: SelectionStrategy
-  /** Pool size for `weighted_v1`, 1..50. @default 3 */
+  /** Pool size for `softmax_top_k` and `weighted_v1`, 1..50 (`IICP_ROUTING_TOP_K`). @default 3 */
   selectionTopK?: number
+  /** Exploration probability of `epsilon`, 0..1 (`IICP_ROUTING_EPSILON`). @default 0.05 */
+  selectionEpsilon?: number
+  /** Temperature of `softmax_top_k`, 0.001..10 (`IICP_ROUTING_SOFTMAX_TAU`). @default 0.04 */
+  selectionSoftmaxTau?: number
+  /** Seed for the selection random source, 0..4294967295: equal seeds give equal pick sequences. @default the `random` option */
+  selectionSeed?: number
+  /** Routing policy profile applied after discovery, before any payload leaves (dir §3.4.1). @default 'standard' */
+  routingPolicy?: RoutingPolicyName | RoutingPolicy
+  /** External candidate ranker: sees redacted evidence, may pick one candidate or decline. @default none */
+  ranker?: CandidateRanker
+  /** Consumer tokens (dir §3.12): `optional` uses one when `nodeToken` can get it, `required` refuses without. @default 'optional' */
+  consumerAuthMode?: ConsumerAuthMode
+  /** Verify replica-signed discovery answers against the seed's trusted-replicas registry (fed §6.5). @default true */
+  verifyReplicaSignatures?: boolean
   /** Attempts per logical task across candidate nodes, 1..10. @default 3 */
   maxAttempts?: number
   /** Backoff base (× 2ⁿ ± 20%), 0..10000 ms. @default 200 */
@@ -71,6 +91,15 @@ export interface ClientOptions {
   readonly routeDiscovery: RouteDiscoveryMode
   readonly selection: SelectionStrategy
   readonly selectionTopK: number
+  readonly selectionEpsilon: number
+  readonly selectionSoftmaxTau: number
+  readonly selectionSeed: number | undefined
+  /** Random source of selection: seeded when `selectionSeed` is set, else `random`. */
+  readonly selectionRandom: () => number
+  readonly routingPolicy: RoutingPolicy
+  readonly ranker: CandidateRanker | undefined
+  readonly consumerAuthMode: ConsumerAuthMode
+  readonly verifyReplicaSignatures: boolean
   readonly maxAttempts: number
   readonly retryBaseDelayMs: number
   readonly routeCacheMs: number
@@ -96,8 +125,15 @@ const EXPECTED: Record<string, string> = {
   allowPlaintext: 'a boolean',
   tlsVerify: 'true: TLS verification cannot be disabled in this build',
   routeDiscovery: 'one of auto, ticketed, legacy',
-  selection: 'one of directory_order, weighted_v1',
+  selection: 'one of deterministic, epsilon, softmax_top_k, weighted_v1, directory_order',
   selectionTopK: 'an integer in 1..50',
+  selectionEpsilon: 'a number in 0..1',
+  selectionSoftmaxTau: 'a number in 0.001..10',
+  selectionSeed: 'an integer in 0..4294967295',
+  routingPolicy: 'a routing policy profile name or object',
+  ranker: 'a function',
+  consumerAuthMode: 'one of optional, required, disabled',
+  verifyReplicaSignatures: 'a boolean',
   maxAttempts: 'an integer in 1..10',
   retryBaseDelayMs: 'an integer in 0..10000',
   routeCacheMs: 'an integer in 0..10000',
@@ -122,8 +158,15 @@ const ClientConfigSchema = z.strictObject({
   allowPlaintext: z.boolean().default(false),
   tlsVerify: z.literal(true).optional(),
   routeDiscovery: z.enum(['auto', 'ticketed', 'legacy']).default('auto'),
-  selection: z.enum(['directory_order', 'weighted_v1']).default('directory_order'),
-  selectionTopK: intIn(1, 50, 3),
+  selection: z.enum(['deterministic', 'epsilon', 'softmax_top_k', 'weighted_v1', 'directory_order']).default('epsilon'),
+  selectionTopK: intIn(1, 50, DEFAULT_STRATEGY_PARAMS.topK),
+  selectionEpsilon: z.number().min(0).max(1).default(DEFAULT_STRATEGY_PARAMS.epsilon),
+  selectionSoftmaxTau: z.number().min(0.001).max(10).default(DEFAULT_STRATEGY_PARAMS.softmaxTau),
+  selectionSeed: z.number().int().min(0).max(4_294_967_295).optional(),
+  routingPolicy: z.unknown().optional(),
+  ranker: fnOf<CandidateRanker>().optional(),
+  consumerAuthMode: z.enum(['optional', 'required', 'disabled']).default('optional'),
+  verifyReplicaSignatures: z.boolean().default(true),
   maxAttempts: intIn(1, 10, RETRY_POLICY.maxAttempts),
   retryBaseDelayMs: intIn(0, 10_000, RETRY_POLICY.baseDelayMs),
   routeCacheMs: intIn(0, 10_000, 5_000),
@@ -186,6 +229,11 @@ export function parseClientOptions(config: ClientConfig = {}): ClientOptions {
     throw invalid(option, EXPECTED[option] ?? 'a known ClientConfig option')
   }
   const o = r.data
+  const routingPolicy = parseRoutingPolicy(o.routingPolicy ?? 'standard')
+  if (o.consumerAuthMode === 'required' && o.nodeToken === undefined) {
+    throw invalid('consumerAuthMode', "'optional' or 'disabled' without a nodeToken: 'required' needs the caller's node token")
+  }
+  const random = o.random ?? Math.random
   return Object.freeze({
     directoryUrl: parseDirectoryUrl(o.directoryUrl, o.allowPrivateEndpoints),
     timeoutMs: o.timeoutMs,
@@ -196,6 +244,14 @@ export function parseClientOptions(config: ClientConfig = {}): ClientOptions {
     routeDiscovery: o.routeDiscovery,
     selection: o.selection,
     selectionTopK: o.selectionTopK,
+    selectionEpsilon: o.selectionEpsilon,
+    selectionSoftmaxTau: o.selectionSoftmaxTau,
+    selectionSeed: o.selectionSeed,
+    selectionRandom: o.selectionSeed === undefined ? random : seededRandom(o.selectionSeed),
+    routingPolicy,
+    ranker: o.ranker,
+    consumerAuthMode: o.consumerAuthMode,
+    verifyReplicaSignatures: o.verifyReplicaSignatures,
     maxAttempts: o.maxAttempts,
     retryBaseDelayMs: o.retryBaseDelayMs,
     routeCacheMs: o.routeCacheMs,
@@ -204,7 +260,7 @@ export function parseClientOptions(config: ClientConfig = {}): ClientOptions {
     dispatcher: o.dispatcher,
     logger: o.logger ?? silentLogger,
     clock: o.clock ?? Date.now,
-    random: o.random ?? Math.random,
+    random,
     sleep: o.sleep ?? defaultSleep,
   })
 }

@@ -2,17 +2,20 @@
  * Route discovery (wire.md §1.5, §1.6, §1.11; reference-implementations §3.5): signed dispatch tickets verified
  * with the directory's Ed25519 key (issuer must equal the directory origin), falling back to `GET /v1/discover`
  * when the directory has no ticket endpoint (404/405/501 without `no_route_available`, or 503 `not_configured`).
- * Directory calls follow at most 3 consecutive 307/308 redirects. Route lists are cached briefly (≤ 10 s; discover
+ * Dispatch-ticket failures use the official SDKs' codes (official-sdks §2.3): `IICP-DISPATCH-TICKET-UNAVAILABLE`
+ * in ticketed mode, `IICP-DISPATCH-TICKET-UNVERIFIED`, `IICP-DISPATCH-TICKET-<status>`. Directory calls go through
+ * federation.ts (≤ 3 redirects, redirect cache, replica signatures); a ticket is checked against the directory that
+ * actually issued it, so a seed answering after a 307 is trusted as the redirect said. Route lists are cached briefly (≤ 10 s; discover
  * answers say max-age=5) and concurrent misses share one lookup, so steady-state submit costs no directory trip.
  */
 import {
-  DirectoryKeyResponseSchema, DispatchTicketResponseSchema, IicpError, NodeSummarySchema, directoryOrigin,
-  errorFromResponse, normalizeDirectoryUrl, safeParseWire, verifyDispatchTicket,
+  DirectoryKeyResponseSchema, DispatchTicketResponseSchema, IicpError, NodeSummarySchema,
+  errorFromResponse, safeParseWire, verifyDispatchTicket,
 } from '@iicp/protocol'
 import type { Logger, NodeSummary, Qos } from '@iicp/protocol'
-import { headerValue, parseJsonBody } from './http.js'
-import type { HttpResponse, HttpTransport } from './http.js'
-import { hopHeaders } from './trace.js'
+import { parseJsonBody } from './http.js'
+import type { HttpResponse } from './http.js'
+import type { DirectoryReply, FederatedDirectory } from './federation.js'
 import type { TaskTrace } from './trace.js'
 import type { RouteDiscoveryMode } from './options.js'
 import type { Cancellation } from './deadline.js'
@@ -47,8 +50,19 @@ interface CacheEntry {
   readonly value: Promise<{ nodes: NodeSummary[]; source: RouteSource }>
 }
 
-const MAX_REDIRECTS = 3
 const TICKET_CANDIDATES = 3
+const TICKET_PATH = '/v1/dispatch/ticket'
+
+function ticketError(code: string, message: string, status: number, cause?: unknown): IicpError {
+  return new IicpError(code, message, { status, retryable: false, ...(cause === undefined ? {} : { cause }) })
+}
+
+/** The API base (`…/api`) and issuer (base without `/api`) of the directory that answered `apiPath` at `url`. */
+function answeringDirectory(url: URL, apiPath: string): { base: URL; issuer: string } {
+  const basePath = url.pathname.endsWith(apiPath) ? url.pathname.slice(0, -apiPath.length) : '/api'
+  const base = new URL(basePath || '/', url.origin)
+  return { base, issuer: url.origin + basePath.replace(/\/api\/?$/, '').replace(/\/+$/, '') }
+}
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -81,29 +95,22 @@ export function parseNodeList(response: HttpResponse, logger: Logger): NodeListR
 
 /** Directory access for one client: discover, tickets, the directory key and the route cache. */
 export class RouteDiscovery {
-  readonly #http: HttpTransport
-  readonly #base: URL
-  readonly #issuer: string
+  readonly #dir: FederatedDirectory
   readonly #mode: RouteDiscoveryMode
   readonly #cacheMs: number
   readonly #clock: () => number
   readonly #log: Logger
-  readonly #allowPrivate: boolean
   readonly #cache = new Map<string, CacheEntry>()
-  #key: Promise<string> | undefined
+  // Directory keys per issuing directory (the configured one, or a seed a 307 sent us to).
+  readonly #keys = new Map<string, Promise<string>>()
   #ticketsUnsupported = false
 
-  constructor(http: HttpTransport, opts: {
-    directoryUrl: string; mode: RouteDiscoveryMode; cacheMs: number; clock: () => number; logger: Logger; allowPrivate: boolean
-  }) {
-    this.#http = http
-    this.#base = new URL(normalizeDirectoryUrl(opts.directoryUrl))
-    this.#issuer = directoryOrigin(opts.directoryUrl)
+  constructor(dir: FederatedDirectory, opts: { mode: RouteDiscoveryMode; cacheMs: number; clock: () => number; logger: Logger }) {
+    this.#dir = dir
     this.#mode = opts.mode
     this.#cacheMs = opts.cacheMs
     this.#clock = opts.clock
     this.#log = opts.logger
-    this.#allowPrivate = opts.allowPrivate
   }
 
   /** `GET /v1/discover` (wire.md §1.5). */
@@ -176,10 +183,10 @@ export class RouteDiscovery {
       if (query.region !== undefined) body.region = query.region
       if (query.model !== undefined) body.model = query.model
       if (query.minReputation !== undefined) body.min_reputation = query.minReputation
-      const res = await this.#call('POST', '/v1/dispatch/ticket', JSON.stringify(body), trace, cancel)
+      const res = await this.#call('POST', TICKET_PATH, JSON.stringify(body), trace, cancel)
       if (res.status === 201 || res.status === 200) {
         const ticket = parseJsonBody(res, DispatchTicketResponseSchema)
-        const node = await this.#verifiedRoute(ticket, query.intent, trace, cancel)
+        const node = await this.#verifiedRoute(ticket, query.intent, trace, cancel, answeringDirectory(res.url, TICKET_PATH))
         if (nodes.some((n) => n.node_id === node.node_id)) break
         nodes.push(node)
         // The whole id, not an 8-character prefix: ids sharing a prefix would otherwise hide each other.
@@ -190,67 +197,63 @@ export class RouteDiscovery {
       if (err.code === 'no_route_available') return nodes
       const unsupported = (res.status === 404 || res.status === 405 || res.status === 501) || (res.status === 503 && err.code === 'not_configured')
       if (unsupported && nodes.length === 0) {
-        if (this.#mode === 'ticketed') throw new IicpError('IICP-E033', 'Directory offers no ticketed dispatch', { cause: err })
+        if (this.#mode === 'ticketed') throw ticketError('IICP-DISPATCH-TICKET-UNAVAILABLE', 'Directory offers no ticketed dispatch', res.status, err)
         // Remember it: this directory has no ticket endpoint, so later lookups go straight to discover.
         this.#ticketsUnsupported = true
         this.#log.debug({ status: res.status }, 'dispatch tickets unavailable; using discover')
         return undefined
       }
       if (nodes.length > 0) return nodes
-      throw err
+      throw new IicpError(`IICP-DISPATCH-TICKET-${res.status}`, `Dispatch ticket request failed (${err.code})`, {
+        status: res.status, retryable: err.retryable, cause: err, ...(err.retryAfterMs === undefined ? {} : { retryAfterMs: err.retryAfterMs }),
+      })
     }
     return nodes
   }
 
   async #verifiedRoute(
     ticket: ReturnType<typeof parseJsonBody<typeof DispatchTicketResponseSchema>>, intent: string, trace: TaskTrace, cancel: Cancellation,
+    issuedBy: { base: URL; issuer: string },
   ): Promise<NodeSummary> {
-    const publicKeyHex = await this.#directoryKey(trace, cancel)
+    const publicKeyHex = await this.#directoryKey(issuedBy, trace, cancel)
     const verdict = await verifyDispatchTicket(ticket.ticket, {
-      publicKeyHex, issuer: this.#issuer, audience: 'iicp.directory.dispatch', nodeId: ticket.node_id, intent,
+      publicKeyHex, issuer: issuedBy.issuer, audience: 'iicp.directory.dispatch', nodeId: ticket.node_id, intent,
       nowSeconds: Math.floor(this.#clock() / 1000),
     })
-    if (!verdict.ok) throw new IicpError('invalid_ticket', `Dispatch ticket failed verification: ${verdict.reason}`)
+    if (!verdict.ok) throw ticketError('IICP-DISPATCH-TICKET-UNVERIFIED', `Dispatch ticket failed verification: ${verdict.reason}`, 401)
     if (ticket.route.node_id !== ticket.node_id || ticket.intent !== intent) {
-      throw new IicpError('invalid_ticket', 'Dispatch ticket route does not match its claims')
+      throw ticketError('IICP-DISPATCH-TICKET-UNVERIFIED', 'Dispatch ticket route does not match its claims', 401)
     }
     const parsed = safeParseWire(NodeSummarySchema, { score: 1, available: true, ...ticket.route, capabilities: undefined }, 'invalid_response')
     if (!parsed.ok) throw parsed.error
     return parsed.value
   }
 
-  #directoryKey(trace: TaskTrace, cancel: Cancellation): Promise<string> {
-    if (!this.#key) {
+  /** The key of the directory that issued a ticket, fetched from that same directory (and nowhere else). */
+  #directoryKey(issuedBy: { base: URL }, trace: TaskTrace, cancel: Cancellation): Promise<string> {
+    const id = issuedBy.base.href
+    let key = this.#keys.get(id)
+    if (!key) {
       const p = (async () => {
-        const res = await this.#call('GET', '/v1/directory-key', undefined, trace, cancel)
+        const res = await this.#dir.call({ method: 'GET', apiPath: '/v1/directory-key', base: issuedBy.base }, trace, cancel)
         if (res.status !== 200) throw errorFromResponse(res.status, res.text, res.headers)
+        if (res.url.origin !== issuedBy.base.origin) {
+          throw ticketError('IICP-DISPATCH-TICKET-UNVERIFIED', 'The ticket issuer redirected its key request elsewhere', 401)
+        }
         return parseJsonBody(res, DirectoryKeyResponseSchema).public_key
       })()
-      this.#key = p
+      if (this.#keys.size >= 16) this.#keys.clear()
+      this.#keys.set(id, p)
       p.catch(() => {
-        if (this.#key === p) this.#key = undefined
+        if (this.#keys.get(id) === p) this.#keys.delete(id)
       })
+      key = p
     }
-    return this.#key
+    return key
   }
 
-  /** One directory request, following ≤ 3 consecutive 307/308 redirects with method and body kept. */
-  async #call(method: 'GET' | 'POST', apiPath: string, body: string | undefined, trace: TaskTrace, cancel: Cancellation): Promise<HttpResponse> {
-    let url = new URL(this.#base.pathname.replace(/\/+$/, '') + apiPath, this.#base)
-    for (let hop = 0; ; hop++) {
-      const headers: Record<string, string> = { accept: 'application/json' }
-      if (body !== undefined) headers['content-type'] = 'application/json'
-      hopHeaders(trace, headers)
-      const res = await this.#http.send({ origin: url.origin, path: url.pathname + url.search, method, headers, body, cancel })
-      if (res.status !== 307 && res.status !== 308) return res
-      const location = headerValue(res.headers, 'location')
-      if (!location) return res
-      if (hop + 1 > MAX_REDIRECTS) throw new IicpError('invalid_response', 'Directory redirected more than 3 times', { status: res.status })
-      const next = new URL(location, url)
-      if (next.protocol !== 'https:' && !(next.protocol === 'http:' && (url.protocol === 'http:' || this.#allowPrivate))) {
-        throw new IicpError('invalid_response', 'Directory redirected to a non-https URL', { status: res.status })
-      }
-      url = next
-    }
+  /** One directory request through the federation layer (redirects, redirect cache, replica signatures). */
+  #call(method: 'GET' | 'POST', apiPath: string, body: string | undefined, trace: TaskTrace, cancel: Cancellation): Promise<DirectoryReply> {
+    return this.#dir.call({ method, apiPath, body }, trace, cancel)
   }
 }

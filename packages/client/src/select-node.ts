@@ -1,12 +1,13 @@
 /**
  * Candidate selection (wire.md §4.2; sem §1.4, §3.2; ncf §8): hard eligibility first (available, lists the
  * intent, endpoint security, IICP-CX key or plaintext opt-in, circuit breaker), then direct routes before relay
- * routes, then directory order or the opt-in `weighted_v1` profile (selection-v1 fixture). Pure functions;
- * randomness comes in.
+ * routes, then the selection strategy (routing/strategies.ts: deterministic, epsilon, softmax_top_k, weighted_v1)
+ * picks the first candidate. Pure functions; randomness comes in.
  */
 import type { CxPublicKey, NodeSummary } from '@iicp/protocol'
 import { checkEndpoint } from './endpoint-security.js'
 import type { SelectionStrategy } from './options.js'
+import { DEFAULT_STRATEGY_PARAMS, strategyOrder } from './routing/strategies.js'
 
 /** A node that may receive the task, with its dispatch coordinates precomputed. */
 export interface Candidate {
@@ -40,6 +41,10 @@ export interface SelectionPolicy {
   readonly allowPlaintext: boolean
   readonly strategy: SelectionStrategy
   readonly topK: number
+  /** `epsilon` exploration probability. @default 0.05 */
+  readonly epsilon?: number
+  /** `softmax_top_k` temperature. @default 0.04 */
+  readonly softmaxTau?: number
   readonly random: () => number
   readonly breakerAllows: (nodeId: string) => boolean
 }
@@ -68,36 +73,7 @@ export function toCandidate(node: NodeSummary, intent: string, allowPrivate: boo
   }
 }
 
-/**
- * `weighted_v1` (pre-normative selection profile v1): within the first `topK` nodes, weight
- * `max(score, 0.01) / (1 + clamp(load, 0, 1))`; `r ∈ [0, 1)` scaled by the total picks the first node, the
- * others keep their order. Returns indices into `nodes`.
- */
-export function weightedV1Order(nodes: readonly { score: number; load?: number | null }[], r: number, topK: number): number[] {
-  const pool = Math.min(topK, nodes.length)
-  if (pool === 0) return []
-  const weights: number[] = []
-  let total = 0
-  for (let i = 0; i < pool; i++) {
-    const n = nodes[i] as { score: number; load?: number | null }
-    const load = Math.min(1, Math.max(0, n.load ?? 0))
-    const w = Math.max(n.score, 0.01) / (1 + load)
-    weights.push(w)
-    total += w
-  }
-  let target = r * total
-  let first = pool - 1
-  for (let i = 0; i < pool; i++) {
-    target -= weights[i] as number
-    if (target < 0) {
-      first = i
-      break
-    }
-  }
-  const order = [first]
-  for (let i = 0; i < nodes.length; i++) if (i !== first) order.push(i)
-  return order
-}
+export { weightedV1Order } from './routing/strategies.js'
 
 // Route lists are cached and reused, so the per-node work (URL parsing, endpoint checks) is done once per node
 // object and remembered here; the key includes the two flags that change the verdict.
@@ -136,9 +112,13 @@ export function selectNodes(nodes: readonly NodeSummary[], policy: SelectionPoli
     ;(c.route === 'direct' ? direct : relay).push(c)
   }
   let ordered = direct.length > 0 && relay.length > 0 ? [...direct, ...relay] : direct.length > 0 ? direct : relay
-  if (policy.strategy === 'weighted_v1' && ordered.length > 1) {
-    const idx = weightedV1Order(ordered.map((c) => c.node), policy.random(), policy.topK)
-    ordered = idx.map((i) => ordered[i] as Candidate)
+  if (ordered.length > 1 && policy.strategy !== 'deterministic' && policy.strategy !== 'directory_order') {
+    const idx = strategyOrder(ordered.map((c) => c.node), policy.strategy, {
+      topK: policy.topK,
+      epsilon: policy.epsilon ?? DEFAULT_STRATEGY_PARAMS.epsilon,
+      softmaxTau: policy.softmaxTau ?? DEFAULT_STRATEGY_PARAMS.softmaxTau,
+    }, policy.random)
+    if (idx[0] !== 0) ordered = idx.map((i) => ordered[i] as Candidate)
   }
   return { candidates: ordered, refused }
 }

@@ -35,6 +35,8 @@ export interface TaskCall {
   readonly timeoutMs: number
   readonly trace: TaskTrace
   readonly nodeToken: string | undefined
+  /** A directory-issued `X-IICP-Consumer-Token` for this node and intent; when set, the node token is not sent. */
+  readonly consumerToken?: string | undefined
   readonly allowPrivateEndpoints: boolean
   readonly cancel: Cancellation
 }
@@ -82,7 +84,7 @@ function buildBody(call: TaskCall, sealed: SealedPayload | undefined, timeoutMs:
   else body.payload = call.payload
   body.constraints = constraints
   body.trace = { trace_id: call.trace.context.traceId }
-  if (call.nodeToken !== undefined) body.auth = { node_token: call.nodeToken }
+  if (call.nodeToken !== undefined && call.consumerToken === undefined) body.auth = { node_token: call.nodeToken }
   return JSON.stringify(body)
 }
 
@@ -100,7 +102,9 @@ export async function callNode(call: TaskCall): Promise<TaskCallResult> {
       accept: 'application/json',
       'x-iicp-version': IICP_VERSION_HEADER_VALUE,
     }
-    if (call.nodeToken !== undefined) headers.authorization = `Bearer ${call.nodeToken}`
+    // With a consumer token the caller's own directory credential stays home (dir §3.12).
+    if (call.consumerToken !== undefined) headers['x-iicp-consumer-token'] = call.consumerToken
+    else if (call.nodeToken !== undefined) headers.authorization = `Bearer ${call.nodeToken}`
     hopHeaders(call.trace, headers)
     const res = await call.http.send({ origin, path, method: 'POST', headers, body, cancel: call.cancel })
     if (res.status === 307 || res.status === 308 || res.status === 301 || res.status === 302 || res.status === 303) {

@@ -182,21 +182,21 @@ describe('route discovery for submit', () => {
     expect((dir.requests[2]?.body as { exclude_node_id_prefixes: string[] }).exclude_node_id_prefixes).toEqual([node.nodeId])
   })
 
-  it('refuses a ticket whose issuer is not the directory origin (invalid_ticket) and sends nothing to the node', async () => {
+  it('refuses a ticket whose issuer is not the directory origin (IICP-DISPATCH-TICKET-UNVERIFIED) and sends nothing to the node', async () => {
     const node = track(await startTestNode())
     const key = await generateSigningKeyPair()
     const dir = track(await startFakeDirectory(ticketDirectory(node, key, { issuer: () => 'https://evil.example.com' })))
     const err = await failure(makeClient(dir.apiUrl).submit(CHAT, PAYLOAD))
-    expect(err.code).toBe('invalid_ticket')
+    expect(err.code).toBe('IICP-DISPATCH-TICKET-UNVERIFIED')
     expect(node.requests).toHaveLength(0)
   })
 
-  it('refuses a ticket signed with another key (invalid_ticket)', async () => {
+  it('refuses a ticket signed with another key (IICP-DISPATCH-TICKET-UNVERIFIED)', async () => {
     const node = track(await startTestNode())
     const key = await generateSigningKeyPair()
     const other = await generateSigningKeyPair()
     const dir = track(await startFakeDirectory(ticketDirectory(node, key, { keyHex: other.publicKeyHex })))
-    expect((await failure(makeClient(dir.apiUrl).submit(CHAT, PAYLOAD))).code).toBe('invalid_ticket')
+    expect((await failure(makeClient(dir.apiUrl).submit(CHAT, PAYLOAD))).code).toBe('IICP-DISPATCH-TICKET-UNVERIFIED')
     expect(node.requests).toHaveLength(0)
   })
 
@@ -219,7 +219,7 @@ describe('route discovery for submit', () => {
     const dir: FakeDirectory = track(await startFakeDirectory(handler))
     expect((await makeClient(dir.apiUrl).submit(CHAT, PAYLOAD)).routeSource).toBe('discover')
     const strict = await failure(makeClient(dir.apiUrl, { routeDiscovery: 'ticketed' }).submit(CHAT, PAYLOAD))
-    expect(strict.code).toBe('IICP-E033')
+    expect(strict.code).toBe('IICP-DISPATCH-TICKET-UNAVAILABLE')
   })
 
   it('answers IICP-E033 without falling back when the ticket endpoint says no_route_available', async () => {
