@@ -60,9 +60,17 @@ describe('iicp mesh --backend openai', { timeout: SLOW }, () => {
       let body = ''
       req.on('data', (c: Buffer) => (body += c.toString()))
       req.on('end', () => {
+        res.setHeader('content-type', 'application/json')
+        if (req.method === 'GET' && req.url === '/v1/models') {
+          res.end(JSON.stringify({ object: 'list', data: [{ id: 'fake-1', object: 'model', created: 0, owned_by: 'test' }] }))
+          return
+        }
+        if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+          res.writeHead(404).end(JSON.stringify({ error: { message: 'not here', type: 'invalid_request_error', param: null, code: null } }))
+          return
+        }
         const parsed = JSON.parse(body) as { model: unknown; messages: { content: unknown }[] }
         seen.push({ model: parsed.model, content: parsed.messages[0]?.content })
-        res.writeHead(req.url === '/v1/chat/completions' ? 200 : 404, { 'content-type': 'application/json' })
         res.end(JSON.stringify({
           id: 'chatcmpl-fake', object: 'chat.completion', created: 1, model: 'fake-1',
           choices: [{ index: 0, message: { role: 'assistant', content: 'hello from upstream' }, finish_reason: 'stop' }],
