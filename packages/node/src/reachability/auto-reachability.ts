@@ -17,7 +17,10 @@ import type { Reachability } from '../options.js'
 import { directoryProbe } from './directory-probe.js'
 
 /** NAT detection options a node passes through to @iicp/nat (the node sets port, logger and signal). */
-export type NatOptions = Omit<ReachabilityManagerOptions, 'port' | 'logger' | 'signal' | 'onLeaseLost'>
+export type NatOptions = Omit<ReachabilityManagerOptions, 'port' | 'logger' | 'signal' | 'onLeaseLost'> & {
+  /** Run the ladder even for a loopback or private directory (a lab network, a test). @default false */
+  alwaysDetect?: boolean
+}
 
 /** What the ladder decided, as the node reports it (`reachability` event). */
 export interface ReachabilityReport {
@@ -67,10 +70,11 @@ export async function autoReachability(a: {
   if (a.publicEndpoint !== undefined) return skipped('an operator endpoint is set; the directory verifies it when the node registers')
   if (a.directoryUrl === null) return skipped('no directory: nothing to be reachable for')
   const cls = directoryHostClass(a.directoryUrl)
-  if (cls !== 'public') return skipped(`the directory is on a ${cls} address, so it reaches the node directly; NAT detection is for public directories`)
-  const probe = a.nat.verifyReachable === undefined ? directoryProbe(a.directoryUrl, a.timeoutMs) : undefined
+  if (cls !== 'public' && a.nat.alwaysDetect !== true) return skipped(`the directory is on a ${cls} address, so it reaches the node directly; NAT detection is for public directories`)
+  const { alwaysDetect: _always, ...natOptions } = a.nat
+  const probe = natOptions.verifyReachable === undefined ? directoryProbe(a.directoryUrl, a.timeoutMs) : undefined
   const manager = reachabilityManager({
-    ...a.nat,
+    ...natOptions,
     port: a.port,
     logger: a.logger,
     signal: a.signal,
