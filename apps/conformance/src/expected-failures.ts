@@ -5,9 +5,7 @@
  */
 
 /** Requirement id → why it fails today. */
-export const EXPECTED_FAILURES: Readonly<Record<string, string>> = Object.freeze({
-  'DIR-FED-05': '@iicp/client checks a dispatch ticket\'s iss against the configured directory origin, so a ticket the seed issues after a 307 is refused as invalid_ticket; legacy discover follows the redirect',
-})
+export const EXPECTED_FAILURES: Readonly<Record<string, string>> = Object.freeze({})
 
 /** Requirement id → why the local mesh cannot exercise it (reported as skipped, never as passed). */
 export const EXPECTED_SKIPS: Readonly<Record<string, string>> = Object.freeze({
