@@ -15,6 +15,7 @@ export {
   TcpRelayAcceptorOptionsSchema, TcpRelayWorkerOptionsSchema, parseRelayAddress, DEFAULT_RELAY_ACCEPT_PORT, DEFAULT_RELAY_HTTP_PORT,
 } from './tcp/tcp-options.js'
 export { RELAY_ACK_REASONS } from './tcp/bind-refusals.js'
+export { isStreamingLink } from './tcp/relay-stream.js'
 
 export type {
   RelayServer, RelayServerEvents, RelaySessionEvent, StartRelayServerOptions, StartedRelayServer,
@@ -31,4 +32,5 @@ export type { TcpRelayAcceptor } from './tcp/tcp-relay-acceptor.js'
 export type {
   TcpRelayWorker, TcpRelayWorkerEvents, TcpRelayWorkerState, TcpRelayBoundEvent,
 } from './tcp/tcp-relay-worker.js'
-export type { TcpRelayAcceptorOptions, TcpRelayWorkerOptions } from './tcp/tcp-options.js'
+export type { TcpRelayAcceptorOptions, TcpRelayWorkerOptions, RelayStreamHandler } from './tcp/tcp-options.js'
+export type { RelayStreamEvent, RelayStreamSink, StreamingRelayLink } from './tcp/relay-stream.js'

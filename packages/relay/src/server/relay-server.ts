@@ -27,6 +27,7 @@ import { LongPollLink } from './long-poll-link.js'
 import { RelaySession, RelaySessionTable, workerGone } from './relay-session.js'
 import type { RelayCall, RelayCallResponse, RelayLink, RelayTransportKind } from './relay-session.js'
 import { WsLink } from './ws-link.js'
+import { forwardStreamAsSse, isStreamingLink, wantsEventStream } from '../tcp/relay-stream.js'
 
 const RELAY_FOR_PREFIX = '/v1/relay-for/'
 /** Most calls one long-poll pull may carry. */
@@ -344,6 +345,11 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
   async #forwardTask(req: IncomingMessage, res: ServerResponse, session: RelaySession): Promise<void> {
     const body = await readBody(req, this.#o.maxBodyBytes)
     const callId = randomUUID()
+    // Streamed results (official-sdks.md §6.4) travel only over links that can carry lifecycle frames (native TCP).
+    if (wantsEventStream(req) && isStreamingLink(session.link)) {
+      await forwardStreamAsSse(res, session.link, { callId, body, headers: forwardableHeaders(req) }, this.#o.taskTimeoutMs, CORS_HEADERS)
+      return
+    }
     // Long-poll embeds the task in JSON, so it must be JSON; WebSocket carries the bytes and the worker's node judges them.
     const call: RelayCall = session.link.transport === 'http'
       ? { callId, body, headers: forwardableHeaders(req), task: parseJsonObject(body) }

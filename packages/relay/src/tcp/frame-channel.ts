@@ -95,6 +95,21 @@ export class FrameChannel {
     return this.sendRaw(encodeFrame(type, payload))
   }
 
+  /** Resolves once the socket can take more (or is gone): a streaming sender waits here instead of buffering. */
+  drained(): Promise<void> {
+    const socket = this.socket
+    if (!socket.writableNeedDrain || this.#closed) return Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        socket.off('drain', done)
+        socket.off('close', done)
+        resolve()
+      }
+      socket.once('drain', done)
+      socket.once('close', done)
+    })
+  }
+
   /** The reference worker's PING. */
   ping(): boolean {
     return this.sendRaw(EMPTY_ECHO_PING)

@@ -7,10 +7,13 @@
  *   is the node's body; the consumer then gets status, headers and body unchanged, as over WebSocket.
  * Consumer headers travel in CALL key 23 (metadata), which a reference worker ignores.
  */
-import { IicpError, decodeCbor, encodeNativeMessage, errorBody } from '@iicp/protocol'
+import {
+  IicpError, NativeMessageType, StreamSequence, decodeCbor, decodeNativeMessage, encodeNativeMessage, errorBody,
+} from '@iicp/protocol'
 import type { FrameChannel } from './frame-channel.js'
-import type { RelayCall, RelayCallResponse, RelayLink, RelaySession } from '../server/relay-session.js'
+import type { RelayCall, RelayCallResponse, RelaySession } from '../server/relay-session.js'
 import { workerGone } from '../server/relay-session.js'
+import type { RelayStreamSink, StreamingRelayLink } from './relay-stream.js'
 
 /** CALL/RESPONSE key 23: headers (CALL metadata, frm §4.3; on a RESPONSE an @iicp/relay addition). */
 export const HEADERS_KEY = 23
@@ -31,17 +34,26 @@ function asBytes(b: Buffer): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
 }
 
+interface OpenStream {
+  readonly sink: RelayStreamSink
+  readonly sequence: StreamSequence
+  readonly taskId: string
+}
+
 /** A bound worker's TCP link. */
-export class TcpLink implements RelayLink {
+export class TcpLink implements StreamingRelayLink {
   readonly transport = 'tcp' as const
   readonly channel: FrameChannel
+  readonly maxBufferedStreamEvents: number
   /** Bodies of calls in flight, for the task_id of a reference worker's merged reply. */
   readonly #bodies = new Map<string, Buffer>()
+  readonly #streams = new Map<string, OpenStream>()
   #session: RelaySession | undefined
   #closed = false
 
-  constructor(channel: FrameChannel) {
+  constructor(channel: FrameChannel, maxBufferedStreamEvents: number) {
     this.channel = channel
+    this.maxBufferedStreamEvents = maxBufferedStreamEvents
   }
 
   /** @internal The session this link carries (set once the bind is admitted). */
@@ -62,9 +74,31 @@ export class TcpLink implements RelayLink {
     }
   }
 
+  /**
+   * A streaming CALL (official-sdks.md §6.4): key 24 asks for lifecycle RESPONSEs, key 2 is echoed in them. A worker
+   * that cannot stream answers with one plain RESPONSE, which becomes a single final event.
+   */
+  stream(call: RelayCall, sink: RelayStreamSink): { cancel(): void } {
+    if (this.#closed || this.channel.closed) throw new Error('link closed')
+    const taskId = taskIdOf(call.body) ?? call.callId
+    const metadata = callMetadata(call.headers)
+    const frame = encodeNativeMessage({
+      kind: 'call', sessionId: call.callId, payload: asBytes(call.body), callId: call.callId, taskId, ...(metadata ? { metadata } : {}),
+    })
+    this.#streams.set(call.callId, { sink, taskId, sequence: new StreamSequence({ sessionId: call.callId, callId: call.callId, taskId }) })
+    this.#bodies.set(call.callId, call.body)
+    if (!this.channel.sendRaw(frame)) {
+      this.#streams.delete(call.callId)
+      this.#bodies.delete(call.callId)
+      throw new Error('socket not writable')
+    }
+    return { cancel: () => this.cancel(call.callId) }
+  }
+
   /** The reference protocol has no cancel frame; the worker's answer is simply dropped when it comes. */
   cancel(callId: string): void {
     this.#bodies.delete(callId)
+    this.#streams.delete(callId)
   }
 
   isAlive(): boolean {
@@ -75,6 +109,9 @@ export class TcpLink implements RelayLink {
     if (this.#closed) return
     this.#closed = true
     this.#bodies.clear()
+    const streams = [...this.#streams.values()]
+    this.#streams.clear()
+    for (const s of streams) s.sink.end(workerGone(`worker session ended: ${reason}`))
     this.channel.close(reason)
   }
 
@@ -83,8 +120,18 @@ export class TcpLink implements RelayLink {
     const decoded = decodeCbor(payload)
     if (!decoded.ok || !(decoded.value instanceof Map)) return false
     const map = decoded.value as Map<unknown, unknown>
+    if (map.has(13)) return this.#onStreamEvent(payload)
     const callId = map.get(15)
     if (typeof callId !== 'string') return false
+    const stream = this.#streams.get(callId)
+    if (stream) {
+      this.#streams.delete(callId)
+      const body = this.#bodies.get(callId)
+      this.#bodies.delete(callId)
+      const answer = toResponse(map, body ?? Buffer.alloc(0))
+      singleEvent(stream, answer)
+      return true
+    }
     const body = this.#bodies.get(callId)
     this.#bodies.delete(callId)
     const session = this.#session
@@ -96,6 +143,62 @@ export class TcpLink implements RelayLink {
     }
     session.resolve(callId, response)
     return true
+  }
+
+  /** One lifecycle RESPONSE: checked for order and identity, then handed on; a bad one fails that call only. */
+  #onStreamEvent(payload: Uint8Array): boolean {
+    const decoded = decodeNativeMessage({ version: 1, type: NativeMessageType.RESPONSE, flags: 0, reserved: 0, payload })
+    if (!decoded.ok || decoded.message.kind !== 'streamEvent') return false
+    const ev = decoded.message
+    const callId = ev.callId ?? ''
+    const stream = this.#streams.get(callId)
+    if (!stream) return true // cancelled, timed out, or the consumer left
+    const refused = stream.sequence.accept(ev)
+    if (refused) {
+      this.cancel(callId)
+      stream.sink.end(new IicpError('invalid_response', `worker stream broke the lifecycle rules: ${refused.code}`, { status: 502 }))
+      return true
+    }
+    stream.sink.event({
+      taskId: stream.taskId, sequence: ev.lifecycle.sequence, event: ev.lifecycle.event, status: ev.status, isFinal: ev.lifecycle.isFinal,
+      ...(ev.result === undefined ? {} : { result: ev.result }),
+      ...(ev.error === undefined ? {} : { error: ev.error }),
+      ...(ev.tokensUsed === undefined ? {} : { tokensUsed: ev.tokensUsed }),
+    })
+    if (ev.lifecycle.isFinal) {
+      this.cancel(callId)
+      stream.sink.end()
+    }
+    return true
+  }
+}
+
+/** A buffered answer to a streaming CALL, as the one final event it stands for. */
+function singleEvent(stream: OpenStream, answer: RelayCallResponse | IicpError): void {
+  if (answer instanceof IicpError) {
+    stream.sink.end(answer)
+    return
+  }
+  const text = Buffer.isBuffer(answer.body) ? answer.body.toString('utf8') : answer.body
+  let result: unknown = text
+  try {
+    result = JSON.parse(text)
+  } catch {
+    // Not JSON: hand the text on as is.
+  }
+  const failed = answer.status >= 400
+  stream.sink.event({
+    taskId: stream.taskId, sequence: 0, event: failed ? 'failed' : 'completed', status: failed ? 'error' : 'success', isFinal: true,
+    ...(failed ? { error: errorOf(result, answer.status) } : { result }),
+  })
+  stream.sink.end()
+}
+
+function errorOf(body: unknown, status: number): { code: string; message: string } {
+  const e = typeof body === 'object' && body !== null ? (body as { error?: { code?: unknown; message?: unknown } }).error : undefined
+  return {
+    code: typeof e?.code === 'string' ? e.code : `http_${status}`,
+    message: typeof e?.message === 'string' ? e.message : `worker answered HTTP ${status}`,
   }
 }
 

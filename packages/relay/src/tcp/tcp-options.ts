@@ -8,6 +8,14 @@ import type { Logger } from '@iicp/protocol'
 import type { RelayTaskHandler } from '../options.js'
 import type { RelayServer } from '../server/relay-server.js'
 
+/**
+ * A streaming task handler: the consumer's body bytes and headers in, chunks out (official-sdks.md §6.4). Values
+ * must be CBOR-encodable (plain objects, arrays, strings, numbers, byte arrays).
+ */
+export type RelayStreamHandler = (
+  body: Buffer, headers: Record<string, string>, signal: AbortSignal,
+) => AsyncIterable<unknown> | Promise<AsyncIterable<unknown>>
+
 /** The relay accept port every SDK dials by default (official-sdks.md §5.1). */
 export const DEFAULT_RELAY_ACCEPT_PORT = 9485
 /** The HTTP port a worker assumes when RELAY_ACK has no key 4 (official-sdks.md §5.2 step 3). */
@@ -68,6 +76,12 @@ export const TcpRelayWorkerOptionsSchema = z.object({
   ticketProvider: fn<() => Promise<string | undefined>>('ticketProvider').optional(),
   /** Runs one relayed task: the consumer's body bytes and headers in, the node's HTTP answer out. */
   handleTask: fn<RelayTaskHandler>('handleTask'),
+  /**
+   * Runs one streamed task (a CALL with key 24, official-sdks.md §6.4): each yielded value is sent as a `partial`
+   * lifecycle event, the generator's return value as the final `success` result. Without it streamed CALLs are
+   * answered buffered, which the relay turns into a single final event.
+   */
+  handleStream: fn<RelayStreamHandler>('handleStream').optional(),
   /**
    * Base URL consumers use for this relay, when it is not `http://{relay host}:{RELAY_ACK key 4}` (a relay behind
    * TLS or a different public port). The path-scoped endpoint is this plus `/v1/relay-for/{workerId}`.

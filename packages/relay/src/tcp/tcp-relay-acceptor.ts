@@ -134,7 +134,7 @@ class Acceptor implements TcpRelayAcceptor {
         refuse(m.workerId, reasonFor(err))
         return
       }
-      o.relay.bindSession(request, source, () => (link = new TcpLink(channel))).then((s) => {
+      o.relay.bindSession(request, source, () => (link = new TcpLink(channel, o.maxBufferedStreamEvents))).then((s) => {
         clearTimeout(bindTimer)
         if (channel.closed || !link) {
           o.relay.dropSession(s, 'socket_closed')

@@ -8,16 +8,16 @@
 import { EventEmitter } from 'node:events'
 import { connect } from 'node:net'
 import {
-  IicpError, NativeMessageType, decodeNativeMessage, encodeCbor, encodeFrame, encodeNativeMessage, isIicpError,
+  IicpError, NativeMessageType, decodeNativeMessage, encodeCbor, encodeFrame, encodeNativeMessage, isIicpError, streamEvent,
 } from '@iicp/protocol'
-import type { Frame, NativeCall } from '@iicp/protocol'
+import type { Frame, NativeCall, StreamEventInit } from '@iicp/protocol'
 import { relayEndpointFor } from '../election.js'
 import { runTask } from '../worker/run-task.js'
 import { refusalFromReason } from './bind-refusals.js'
 import { FrameChannel } from './frame-channel.js'
 import { HEADERS_KEY, STATUS_KEY } from './tcp-link.js'
 import { DEFAULT_RELAY_HTTP_PORT, resolveTcpWorkerOptions, urlHost } from './tcp-options.js'
-import type { ResolvedTcpRelayWorkerOptions, TcpRelayWorkerOptions } from './tcp-options.js'
+import type { RelayStreamHandler, ResolvedTcpRelayWorkerOptions, TcpRelayWorkerOptions } from './tcp-options.js'
 
 /** How long a worker keeps retrying a bind the relay refuses as still alive (IICP-DIR §7.2 liveness window). */
 const ALIVE_CONFLICT_WAIT_MS = 90_000
@@ -276,6 +276,12 @@ class TcpWorker extends EventEmitter implements TcpRelayWorker {
     const headers: Record<string, string> = { 'content-type': 'application/json', ...lowerKeys(call.metadata) }
     const ac = new AbortController()
     calls.set(callId, ac)
+    const handleStream = this.#o.handleStream
+    if (call.taskId !== undefined && handleStream !== undefined) {
+      await this.#serveStream(handleStream, call, body, headers, channel, ac.signal)
+      calls.delete(callId)
+      return
+    }
     const answer = await runTask(this.#o.handleTask, body, headers, ac.signal)
     calls.delete(callId)
     if (ac.signal.aborted || channel.closed) return
@@ -287,6 +293,39 @@ class TcpWorker extends EventEmitter implements TcpRelayWorker {
       [STATUS_KEY, answer.status],
     ]))
     channel.sendRaw(encodeFrame(NativeMessageType.RESPONSE, payload))
+  }
+
+  /**
+   * Lifecycle RESPONSEs for one streamed CALL (official-sdks.md §6.4): `partial` per chunk, then `success` with the
+   * generator's return value, or `error`. Waits for the socket to drain between chunks, so a slow relay slows the
+   * handler instead of growing a buffer here.
+   */
+  async #serveStream(
+    handle: RelayStreamHandler, call: NativeCall, body: Buffer, headers: Record<string, string>, channel: FrameChannel, signal: AbortSignal,
+  ): Promise<void> {
+    const ids = { sessionId: call.sessionId ?? call.callId ?? '', callId: call.callId ?? '', taskId: call.taskId ?? '' }
+    let sequence = 0
+    const send = (init: Omit<StreamEventInit, 'sessionId' | 'callId' | 'taskId' | 'sequence'>): boolean =>
+      !signal.aborted && channel.send(streamEvent({ ...ids, sequence: sequence++, ...init }))
+    try {
+      const iterable = await handle(body, headers, signal)
+      const iterator = iterable[Symbol.asyncIterator]()
+      for (;;) {
+        const step = await iterator.next()
+        if (step.done) {
+          send({ status: 'success', ...(step.value === undefined ? {} : { result: step.value }) })
+          return
+        }
+        if (!send({ status: 'partial', result: step.value })) {
+          await iterator.return?.()
+          return
+        }
+        await channel.drained()
+      }
+    } catch (err) {
+      const e = isIicpError(err) ? err : new IicpError('server_error')
+      send({ status: 'error', error: { code: e.code, message: e.message } })
+    }
   }
 
   #onEnded(session: Session, reason: string): void {
