@@ -76,7 +76,7 @@ function buildProgram(io: CliIo, state: RunState): Command {
     }
     const impl = await load()
     const untilStopped = (): Promise<NodeJS.Signals> => (stop ??= stopSignal())
-    state.code = await impl({ args: cmd.processedArgs as string[], flags, io, usage: state.usage, untilStopped })
+    state.code = await impl({ args: cmd.args, flags, io, usage: state.usage, untilStopped })
   }
 
   program
@@ -128,6 +128,13 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
     .addOption(new Option('--home <dir>', 'state directory (default ~/.iicp)').env(ENV.home))
   jsonOption(nodeServe).action(run(async () => (await import('./commands/node.js')).nodeServe))
 
+  const nat = program.command('nat').description('check how this host can be reached from the internet')
+  jsonOption(nat.command('detect')
+    .description('walk the NAT ladder once (public address, UPnP/NAT-PMP, IPv6 pinhole, relay); print the tier, what was tried and the advice')
+    .addOption(new Option('-d, --directory <url>', 'directory whose /v1/probe checks reachability').env(ENV.directory).default(PUBLIC_DIRECTORY_URL).argParser(parseHttpUrl))
+    .addOption(new Option('-p, --port <port>', 'local port to check (0 = any free)').env(ENV.port).default(NODE_BASE_PORT).argParser(parsePort)))
+    .action(run(async () => (await import('./commands/nat.js')).natDetect))
+
   consumerOptions(program.command('discover')
     .description('list the nodes a directory returns for an intent')
     .argument('<intent>', 'intent URN, or its short form such as llm:chat:v1')
@@ -151,6 +158,15 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
     .addOption(new Option('-p, --port <port>', 'listen port (0 = any)').env(ENV.proxyPort).default(PROXY_PORT).argParser(parsePort))
     .addOption(new Option('--host <address>', 'listen address').env(ENV.proxyHost).default('127.0.0.1')), { model: false })
     .action(run(async () => (await import('./commands/proxy.js')).proxy))
+
+  // The conformance runner owns its options; this stub keeps it (and the whole SDK) out of `iicp --help`.
+  program.command('conformance')
+    .description('check this SDK, a directory (--directory) or a node (--node) against IICP conformance; see `iicp conformance --help`')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[options...]')
+    .action(run(async () => (await import('./commands/conformance.js')).conformance))
 
   // Every command writes help to stdout and keeps commander's error text for our own one-line rendering.
   const visit = (cmd: Command): void => {

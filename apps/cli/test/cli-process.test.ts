@@ -148,6 +148,16 @@ describe('consumer commands against a directory and node this test starts', { ti
   })
 })
 
+describe('iicp conformance', { timeout: SLOW }, () => {
+  it('mounts the conformance runner: one requirement against a local mesh, as its JSON documents', async () => {
+    const run = await runCli(['conformance', '--only', 'SDK-01', '--json'])
+    expect(run.code).toBe(0)
+    const docs = JSON.parse(run.stdout) as { schema: string; results: { test_id: string; outcome: string }[] }[]
+    expect(docs[0]?.schema).toBe('iicp.conformance_result.v1')
+    expect(docs[0]?.results).toEqual([expect.objectContaining({ test_id: 'SDK-01', outcome: 'pass' })])
+  })
+})
+
 describe('usage errors exit 2 with a usage line', { timeout: SLOW }, () => {
   it('rejects an unknown flag with its error and the command usage', async () => {
     const run = await runCli(['discover', 'llm:chat:v1', '--bogus'])

@@ -96,6 +96,15 @@ describe('main()', () => {
     expect(io.out()).toContain('-h, --help')
   })
 
+  it('hands `conformance --help` and its usage errors to the conformance runner', async () => {
+    const help = bufferIo()
+    expect(await main(argv('conformance', '--help'), help)).toBe(0)
+    expect(help.out()).toContain('--directory <url>')
+    const bad = bufferIo()
+    expect(await main(argv('conformance', '--check-timeout', '5'), bad)).toBe(2)
+    expect(bad.err()).toBe('error: --check-timeout must be an integer in 100..600000\n')
+  })
+
   it('names the IICP_* variable behind each node serve flag in its help', async () => {
     const io = bufferIo()
     await main(argv('node', 'serve', '--help'), io)

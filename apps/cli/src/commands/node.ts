@@ -7,6 +7,7 @@ import type { NodeOptions } from '@iicp/node'
 import { isLoopbackDirectory } from '../consumer.js'
 import { EXIT_OK } from '../exit.js'
 import { buildBackend } from '../node-backends.js'
+import { natServeOptions, reportReachability } from './nat.js'
 import type { BackendKind } from '../node-backends.js'
 import { Output } from '../output.js'
 import type { RunContext } from '../program.js'
@@ -47,11 +48,12 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
   const backend = buildBackend(flags.backend, flags, ctx.usage)
   // Listen for Ctrl-C from the start: a signal during startup then shuts down cleanly once up.
   const stopped = ctx.untilStopped()
-  const node = new IicpNode({ ...nodeOptions(flags), backend })
+  const node = new IicpNode({ ...natServeOptions(ctx.io.env), ...nodeOptions(flags), backend })
   node.on('registered', (e) => out.event(
     { event: 'registered', node_id: e.nodeId, endpoint: e.endpoint, observed_source_ip: e.observedSourceIp ?? null },
     `${out.ce.green('✔')} registered with ${flags.directory} as ${e.nodeId} (${e.endpoint})`,
   ))
+  reportReachability(node, out)
   node.on('reregistered', (e) => out.event({ event: 'reregistered', node_id: e.nodeId }, `${out.ce.yellow('↻')} re-registered as ${e.nodeId}`))
   node.on('degraded', (e) => out.event(
     { event: 'degraded', reason: e.reason, code: e.code, retry_in_ms: e.retryInMs ?? null },
