@@ -35,6 +35,8 @@ export function natServeOptions(env: Readonly<Record<string, string | undefined>
 /** Print what `iicp node serve` learns about its reachability: the tier with its advice, and relay sessions. */
 export function reportReachability(node: IicpNode, out: Output): void {
   node.on('reachability', (r) => {
+    // A loopback or private directory needs no NAT traversal; saying so on every local start is noise.
+    if (r.tier === 'skipped') return
     out.event({ event: 'reachability', tier: r.tier, exposure_mode: r.exposureMode ?? null, endpoint: r.endpoint ?? null, tried: r.tried, advice: r.advice },
       `${out.ce.cyan('◆')} reachability tier ${r.tier}${r.exposureMode !== undefined ? ` (${r.exposureMode})` : ''}${r.endpoint !== undefined ? ` → ${r.endpoint}` : ''}`)
     for (const line of r.advice) out.note(`  ${out.ce.yellow('advice:')} ${line}`)
