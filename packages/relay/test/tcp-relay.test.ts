@@ -4,7 +4,7 @@
 // worker that closes is no longer routable.
 import { afterEach, describe, expect, it } from 'vitest'
 import { IicpError } from '@iicp/protocol'
-import { createTcpRelayWorker } from '@iicp/relay'
+import { createTcpRelayWorker, parseRelayAddress } from '@iicp/relay'
 import type { RelaySessionEvent, RelayTaskHandler, TcpRelayWorker } from '@iicp/relay'
 import { get, post, task } from './consumer.js'
 import { startTcpRelay } from './tcp-harness.js'
@@ -169,5 +169,13 @@ describe('TCP relay, consumer → relay → worker', () => {
     expect(() => createTcpRelayWorker({ relay: 'not a host', workerId: 'w', handleTask: echo })).toThrow(expect.objectContaining({ code: 'invalid_config' }))
     expect(() => createTcpRelayWorker({ relay: 'h:70000', workerId: 'w', handleTask: echo })).toThrow(expect.objectContaining({ code: 'invalid_config' }))
     expect(() => createTcpRelayWorker({ relay: 'h:1', workerId: 'bad id', handleTask: echo })).toThrow(expect.objectContaining({ code: 'invalid_config' }))
+  })
+
+  it('reads relay addresses as IICP_RELAY_WORKER_ENDPOINT gives them', () => {
+    expect(parseRelayAddress('relay.example.com:9485')).toEqual({ host: 'relay.example.com', port: 9485 })
+    expect(parseRelayAddress('relay.example.com')).toEqual({ host: 'relay.example.com', port: 9485 })
+    expect(parseRelayAddress('[2001:db8::1]:9600')).toEqual({ host: '2001:db8::1', port: 9600 })
+    expect(parseRelayAddress('iicp://10.0.0.2:9486')).toEqual({ host: '10.0.0.2', port: 9486 })
+    expect(() => parseRelayAddress('http://relay/x')).toThrow(expect.objectContaining({ code: 'invalid_config' }))
   })
 })

@@ -41,12 +41,12 @@ export interface StreamingRelayLink extends RelayLink {
   stream(call: RelayCall, sink: RelayStreamSink): { cancel(): void }
 }
 
-/** Whether a link can stream. */
+/** Whether a link can carry streamed calls (official-sdks.md §6.4; only the native TCP link can). */
 export function isStreamingLink(link: RelayLink): link is StreamingRelayLink {
   return typeof (link as Partial<StreamingRelayLink>).stream === 'function'
 }
 
-/** Whether the consumer asked for a stream (`Accept: text/event-stream`). */
+/** Whether the consumer asked for a stream (`Accept: text/event-stream`; official-sdks.md §6.4 through a relay). */
 export function wantsEventStream(req: IncomingMessage): boolean {
   const accept = req.headers.accept
   return typeof accept === 'string' && /\btext\/event-stream\b/i.test(accept)

@@ -22,7 +22,7 @@ const PRE_BIND_MAX_PAYLOAD = 64 * 1024
 /** The relay accept port's ACK: `{1: 1}`, no node id (fixtures/interop capture a, frame 1). */
 const ACK = encodeNativeMessage({ kind: 'ack', protocolVersion: 1 })
 
-/** A running accept port. */
+/** A running relay accept port (official-sdks.md §5.1: `relay_accept_port`). */
 export interface TcpRelayAcceptor {
   /** The port listened on (`relay_accept_port` to advertise at registration). */
   readonly port: number

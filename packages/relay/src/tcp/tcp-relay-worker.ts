@@ -24,10 +24,10 @@ const ALIVE_CONFLICT_WAIT_MS = 90_000
 /** The reference worker's INIT: `{1: 1}` (fixtures/interop capture a, frame 0). */
 const INIT = encodeNativeMessage({ kind: 'init', protocolVersion: 1 })
 
-/** Lifecycle of a TCP relay worker. */
+/** Lifecycle of a TCP relay worker (official-sdks.md §5.2). */
 export type TcpRelayWorkerState = 'idle' | 'connecting' | 'bound' | 'reconnecting' | 'closed'
 
-/** What `bound` carries: register `relayEndpoint` with the directory (transport_method `turn_relay`). */
+/** What `bound` carries (official-sdks.md §5.3): register `relayEndpoint` with the directory (transport_method `turn_relay`). */
 export interface TcpRelayBoundEvent {
   transport: 'tcp'
   /** `http://{relay host}:{RELAY_ACK key 4 or 9484}/v1/relay-for/{workerId}`, or under `relayHttpUrl`. */
@@ -38,7 +38,7 @@ export interface TcpRelayBoundEvent {
   relayHttpPort: number | undefined
 }
 
-/** Events of a TCP relay worker. */
+/** Events of a TCP relay worker (official-sdks.md §5.2–§5.3). */
 export interface TcpRelayWorkerEvents {
   /** A session is up (first bind and every rebind); re-register the path-scoped endpoint now. */
   bound: [TcpRelayBoundEvent]
