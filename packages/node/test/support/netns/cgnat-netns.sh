@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Builds (up) or removes (down) four network namespaces: a home behind carrier-grade NAT, with no IPv6.
+#   <p>lan : the worker node's host, 10.200.0.2/24, default route via the home router; IPv6 off
+#   <p>gw  : the home router, lan0 10.200.0.1/24, wan0 100.64.0.2/24 (a CGNAT address), masquerade, miniupnpd
+#   <p>cgn : the carrier's NAT, in0 100.64.0.1/24, out0 11.0.0.1/24, masquerade, nothing forwarded inbound
+#   <p>wan : "the internet", 11.0.0.2/24: the directory, the relay node and the consumer
+# The 100.64/10 and 11.0.0.0/24 addresses exist only inside these namespaces; none has a link or a route
+# to the host's network. miniupnpd itself is started by the test (so it owns the pid); `up` writes its config.
+#
+# usage: cgnat-netns.sh up <prefix> <workdir>
+#        cgnat-netns.sh down <prefix>
+set -euo pipefail
+
+cmd=${1:?up|down}
+p=${2:?prefix}
+lan="${p}lan"
+gw="${p}gw"
+cgn="${p}cgn"
+wan="${p}wan"
+
+down() {
+  for ns in "$lan" "$gw" "$cgn" "$wan"; do
+    if ip netns list | grep -qw "$ns"; then
+      # Only processes inside our own, uniquely named namespaces (ones this test started).
+      for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+      ip netns del "$ns" 2>/dev/null || true
+    fi
+  done
+}
+
+if [ "$cmd" = down ]; then
+  down
+  exit 0
+fi
+
+work=${3:?workdir}
+trap 'down' ERR
+
+for ns in "$lan" "$gw" "$cgn" "$wan"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
+ip link add lan0 netns "$gw" type veth peer name eth0 netns "$lan"
+ip link add wan0 netns "$gw" type veth peer name in0 netns "$cgn"
+ip link add out0 netns "$cgn" type veth peer name eth0 netns "$wan"
+
+# No IPv6 anywhere on the customer side: tier 1b/1c must not be possible.
+ip netns exec "$lan" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+ip netns exec "$lan" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+
+ip -n "$lan" addr add 10.200.0.2/24 dev eth0
+ip -n "$gw" addr add 10.200.0.1/24 dev lan0
+ip -n "$gw" addr add 100.64.0.2/24 dev wan0
+ip -n "$cgn" addr add 100.64.0.1/24 dev in0
+ip -n "$cgn" addr add 11.0.0.1/24 dev out0
+ip -n "$wan" addr add 11.0.0.2/24 dev eth0
+ip -n "$lan" link set eth0 up
+ip -n "$gw" link set lan0 up
+ip -n "$gw" link set wan0 up
+ip -n "$cgn" link set in0 up
+ip -n "$cgn" link set out0 up
+ip -n "$wan" link set eth0 up
+ip -n "$lan" route add default via 10.200.0.1
+ip -n "$gw" route add default via 100.64.0.1
+ip netns exec "$gw" sysctl -qw net.ipv4.ip_forward=1
+ip netns exec "$cgn" sysctl -qw net.ipv4.ip_forward=1
+
+# The carrier: customers out, nothing new in.
+ip netns exec "$cgn" nft -f - <<'NFT'
+table inet cgnat {
+  chain forward {
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    iifname "in0" oifname "out0" accept
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    oifname "out0" masquerade
+  }
+}
+NFT
+
+# The home router: the skeleton miniupnpd's nftables backend expects (Debian's nft_init.sh is broken).
+ip netns exec "$gw" nft -f - <<'NFT'
+table inet filter {
+  chain forward {
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept
+    iifname "lan0" oifname "wan0" accept
+    jump miniupnpd
+  }
+  chain miniupnpd { }
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    jump prerouting_miniupnpd
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    jump postrouting_miniupnpd
+    oifname "wan0" masquerade
+  }
+  chain prerouting_miniupnpd { }
+  chain postrouting_miniupnpd { }
+}
+NFT
+
+mkdir -p "$work"
+cat > "$work/miniupnpd.conf" <<CONF
+ext_ifname=wan0
+listening_ip=lan0
+http_port=5000
+enable_natpmp=yes
+enable_upnp=yes
+secure_mode=no
+system_uptime=yes
+lease_file=$work/leases
+uuid=5d3cec3a-8cf0-11e0-98ee-001a6bd2d07c
+allow 1024-65535 10.200.0.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+CONF
