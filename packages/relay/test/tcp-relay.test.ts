@@ -37,6 +37,8 @@ describe('TCP relay, consumer → relay → worker', () => {
   it('delivers a consumer task to the worker and returns its answer unchanged', async () => {
     const { relay, worker } = await relayAndWorker()
     expect(worker.state).toBe('bound')
+    expect(worker.transport).toBe('tcp')
+    expect(worker.relayUrl).toBe(relay.http.url)
     expect(worker.relayEndpoint).toBe(`${relay.http.url}/v1/relay-for/tcp-worker-1`)
     const tp = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
     const t = task('hello over tcp')
@@ -141,7 +143,8 @@ describe('TCP relay, consumer → relay → worker', () => {
     const worker = createTcpRelayWorker({ relay: relay.address, workerId: 'rebind-1', reconnectBaseMs: 5, handleTask: echo })
     cleanups.push(() => worker.close())
     const bounds: string[] = []
-    worker.on('bound', (e) => bounds.push(e.relayEndpoint))
+    // The worker's own fields already describe the session when `bound` fires (the node re-registers from them).
+    worker.on('bound', (e) => bounds.push(`${worker.transport ?? 'none'} ${e.relayEndpoint}`))
     const unbound = new Promise<{ reason: string }>((r) => worker.once('unbound', r))
     await worker.start()
     const session = relay.http.relay.sessions.get('rebind-1')
@@ -149,7 +152,7 @@ describe('TCP relay, consumer → relay → worker', () => {
     relay.http.relay.dropSession(session as NonNullable<typeof session>, 'test')
     expect((await unbound).reason).toBe('socket_closed')
     await new Promise<void>((r) => worker.once('bound', () => r()))
-    expect(bounds).toHaveLength(2)
+    expect(bounds).toEqual([`tcp ${relay.http.url}/v1/relay-for/rebind-1`, `tcp ${relay.http.url}/v1/relay-for/rebind-1`])
     const t = task('again')
     const res = await post(`${worker.relayEndpoint}/v1/task`, t)
     expect(res.json).toEqual({ task_id: t.task_id, status: 'success', result: { echo: 'again' } })

@@ -54,6 +54,10 @@ export interface TcpRelayWorker {
   readonly relay: string
   /** The path-scoped endpoint of the live (or last) session; undefined before the first bind. */
   readonly relayEndpoint: string | undefined
+  /** The relay's HTTP base URL (`relay_endpoint` at registration); undefined before the first bind. */
+  readonly relayUrl: string | undefined
+  /** `'tcp'` while a session is up (the same field as @iicp/relay's WebSocket/long-poll worker). */
+  readonly transport: 'tcp' | undefined
   readonly state: TcpRelayWorkerState
   /** Calls being handled right now. */
   readonly inFlight: number
@@ -84,6 +88,7 @@ interface Session {
   readonly channel: FrameChannel
   readonly calls: Map<string, AbortController>
   readonly ended: Promise<string>
+  readonly bound: TcpRelayBoundEvent
 }
 
 class TcpWorker extends EventEmitter implements TcpRelayWorker {
@@ -92,6 +97,7 @@ class TcpWorker extends EventEmitter implements TcpRelayWorker {
   #state: TcpRelayWorkerState = 'idle'
   #session: Session | undefined
   #relayEndpoint: string | undefined
+  #relayUrl: string | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #lostAtMs = 0
   #starting: Promise<void> | undefined
@@ -110,6 +116,14 @@ class TcpWorker extends EventEmitter implements TcpRelayWorker {
 
   get relayEndpoint(): string | undefined {
     return this.#relayEndpoint
+  }
+
+  get relayUrl(): string | undefined {
+    return this.#relayUrl
+  }
+
+  get transport(): 'tcp' | undefined {
+    return this.#session ? 'tcp' : undefined
   }
 
   get inFlight(): number {
@@ -169,6 +183,7 @@ class TcpWorker extends EventEmitter implements TcpRelayWorker {
     this.#session = session
     this.#state = 'bound'
     void session.ended.then((reason) => this.#onEnded(session, reason))
+    this.emit('bound', session.bound)
   }
 
   #bind(ticket: string | undefined): Promise<Session> {
@@ -231,11 +246,11 @@ class TcpWorker extends EventEmitter implements TcpRelayWorker {
           this.#connecting = undefined
           const relayUrl = o.relayHttpUrl?.replace(/\/+$/, '') ??
             `http://${urlHost(o.relayHost)}:${ack.relayHttpPort ?? DEFAULT_RELAY_HTTP_PORT}`
+          this.#relayUrl = relayUrl
           this.#relayEndpoint = relayEndpointFor(relayUrl, o.workerId)
           channel.keepalive({ pingIntervalMs: o.pingIntervalMs, pongTimeoutMs: o.pongTimeoutMs })
           o.logger.info({ relay: this.relay }, 'relay session bound')
-          resolve({ channel, calls, ended })
-          this.emit('bound', { transport: 'tcp', relayEndpoint: this.#relayEndpoint, relayUrl, relayHttpPort: ack.relayHttpPort })
+          resolve({ channel, calls, ended, bound: { transport: 'tcp', relayEndpoint: this.#relayEndpoint, relayUrl, relayHttpPort: ack.relayHttpPort } })
         },
         onClosed: (reason) => {
           for (const ac of calls.values()) ac.abort()
