@@ -11,6 +11,7 @@ export { LATENCY_BUCKETS_MS } from './metrics.js'
 export { realTimers } from './timers.js'
 export { directoryProbe } from './reachability/directory-probe.js'
 export { tunnelRung, tunnelOptionsFromEnv } from './tunnel/tunnel-rung.js'
+export { readTunnelGuard } from './tunnel/create-guard.js'
 
 export type { NodeEvents, NodeLifecycle, DegradedReason } from './iicp-node.js'
 export type { NodeOptions, ResolvedNodeOptions, CapabilityOption, Reachability, ReachabilityResolver, RelayOption } from './options.js'

@@ -183,3 +183,12 @@ export class TunnelCreateGuard {
     }
   }
 }
+
+/** Read the host-wide guard files under `home` (or the given paths) without changing them (`iicp doctor`). */
+export function readTunnelGuard(files: { home: string; lockFile?: string; stateFile?: string; rateLimitFile?: string }, now: () => number = Date.now): Promise<TunnelGuardState> {
+  const d = tunnelGuardFiles(files.home)
+  return new TunnelCreateGuard({
+    lockFile: files.lockFile ?? d.lockFile, stateFile: files.stateFile ?? d.stateFile, rateLimitFile: files.rateLimitFile ?? d.rateLimitFile,
+    minIntervalMs: TUNNEL_CREATE_MIN_INTERVAL_MS, leaseMs: TUNNEL_CREATE_LEASE_MS, cooldownMs: TUNNEL_RATE_LIMIT_COOLDOWN_MS, now,
+  }).state()
+}
