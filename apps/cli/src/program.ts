@@ -127,6 +127,22 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
     .addOption(new Option('--name <name>', 'state file name under $IICP_HOME/nodes').env(ENV.nodeName))
     .addOption(new Option('--home <dir>', 'state directory (default ~/.iicp)').env(ENV.home))
   jsonOption(nodeServe).action(run(async () => (await import('./commands/node.js')).nodeServe))
+  const statusOptions = (cmd: Command): Command => cmd
+    .addOption(new Option('--node <url>', `the node's base URL (default: the node on 127.0.0.1:${NODE_BASE_PORT}… matching the state file)`).argParser(parseHttpUrl))
+    .addOption(new Option('-d, --directory <url>', "directory API base (default: the one in the node's state file)").argParser(parseHttpUrl))
+    .addOption(new Option('--name <name>', 'state file name under $IICP_HOME/nodes').env(ENV.nodeName))
+    .addOption(new Option('--home <dir>', 'state directory (default ~/.iicp)').env(ENV.home))
+  jsonOption(statusOptions(node.command('status')
+    .description('what the node advertises, its tier, route evidence, last heartbeat, and advice')))
+    .action(run(async () => (await import('./commands/doctor.js')).nodeStatus))
+
+  jsonOption(statusOptions(program.command('doctor')
+    .description('check the directory, the listen port, the backend, the tunnel rung and the node, with advice'))
+    .addOption(new Option('-p, --port <port>', `port a node would listen on (default ${NODE_BASE_PORT})`).env(ENV.port).argParser(parsePort))
+    .addOption(new Option('--host <address>', 'listen address to check').env(ENV.host))
+    .addOption(new Option('--base-url <url>', 'OpenAI-compatible backend to check').env(ENV.baseUrl).argParser(parseHttpUrl))
+    .addOption(new Option('--api-key <key>', 'bearer key for the backend (never printed)').env(ENV.apiKey)))
+    .action(run(async () => (await import('./commands/doctor.js')).doctor))
 
   const nat = program.command('nat').description('check how this host can be reached from the internet')
   jsonOption(nat.command('detect')
@@ -195,6 +211,8 @@ export async function main(argv: readonly string[] = process.argv, io?: CliIo): 
   const state: RunState = { code: EXIT_OK, usage: 'usage: iicp [options] [command]', commanderError: '' }
   const program = buildProgram(cliIo, state)
   const json = wantsJson(argv)
+  // Never blocks and never speaks on --json; see update-notice.ts for when it stays silent.
+  const notice = (await import('./update-notice.js')).startUpdateNotice({ env: cliIo.env, current: VERSION, json, stderrIsTty: cliIo.stderr.isTTY === true })
   try {
     await program.parseAsync([...argv])
     return state.code
@@ -215,5 +233,9 @@ export async function main(argv: readonly string[] = process.argv, io?: CliIo): 
     const failure = describeFailure(err, state.usage)
     await report(cliIo, json, failure)
     return failure.exitCode
+  } finally {
+    await notice.ready
+    const line = notice.message()
+    if (line !== undefined) cliIo.stderr.write(`${line}\n`)
   }
 }
