@@ -1,0 +1,135 @@
+/**
+ * What this proves about the relay parts of a node, on loopback with the real directory: a relay-capable
+ * node keeps serving its own routes beside the relay's, refuses unsigned binds by default with
+ * 401 IICP-E040, and drops relay sessions when it closes; a worker heartbeats with the token its relay
+ * registration left it, unbinds before it deregisters, waits (degraded `relay_unavailable`) until some relay
+ * exists, and can pin a relay given as `host:port`; bad combinations of options fail at construction.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { isIicpError } from '@iicp/protocol'
+import type { RunningDirectory } from '@iicp/directory'
+import { IicpNode, echo } from '../src/index.js'
+import type { NodeOptions, RelayBoundEvent } from '../src/index.js'
+import { directory, nodeRecord } from './support/directory.js'
+import { call, chatTask } from './support/http.js'
+import { ManualTimers } from './support/manual-timers.js'
+
+const cleanup: Array<() => Promise<unknown>> = []
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn()
+})
+
+async function startDirectory(): Promise<RunningDirectory> {
+  const d = await directory()
+  cleanup.push(() => d.close())
+  return d
+}
+
+function node(opts: Partial<NodeOptions>): IicpNode {
+  const n = new IicpNode({ host: '127.0.0.1', port: 0, persistState: false, cx: false, timers: new ManualTimers(), backend: echo({ models: ['worker-model'] }), ...opts } as NodeOptions)
+  cleanup.push(() => n.close())
+  return n
+}
+
+function nextBound(n: IicpNode): Promise<RelayBoundEvent> {
+  return new Promise((resolve) => n.once('relay_bound', resolve))
+}
+
+describe('a relay-capable node', () => {
+  it('serves its own routes beside the relay, refuses an unsigned bind, and ends relay sessions on close', async () => {
+    const d = await startDirectory()
+    const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+
+    expect((await call(`${relay.url}/iicp/health`)).status).toBe(200)
+    const own = await call(`${relay.url}/v1/task`, { body: chatTask() })
+    expect(own.status).toBe(200)
+    const unsigned = await call(`${relay.url}/v1/relay/bind`, { body: { worker_id: 'worker-1' } })
+    expect(unsigned.status).toBe(401)
+    expect((unsigned.json as { error: { code: string } }).error.code).toBe('IICP-E040')
+
+    const worker = node({ directoryUrl: d.apiUrl, listen: false, relay: 'auto' })
+    const bound = nextBound(worker)
+    await worker.serve()
+    await bound
+    const lost = new Promise((resolve) => worker.once('relay_lost', resolve))
+    await relay.close()
+    expect(await lost).toMatchObject({ relayUrl: relay.url, reason: expect.any(String) })
+  })
+})
+
+describe('a relay worker', () => {
+  it('heartbeats with the token of its relay registration and unbinds before deregistering on close', async () => {
+    const d = await startDirectory()
+    const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+    const timers = new ManualTimers()
+    const worker = node({ directoryUrl: d.apiUrl, listen: false, relay: 'auto', timers })
+    const bound = nextBound(worker)
+    await worker.serve()
+    const e = await bound
+
+    const beat = new Promise((resolve) => worker.once('heartbeat', resolve))
+    const degraded: string[] = []
+    worker.on('degraded', (x) => degraded.push(x.reason))
+    timers.advance(35_000)
+    await beat
+    expect(degraded).toEqual([])
+    expect((await call(`${e.endpoint}/iicp/health`)).json).toMatchObject({ status: 'ok', node_id: worker.nodeId, via_relay: true })
+
+    await worker.close()
+    const gone = await call(`${e.endpoint}/iicp/health`)
+    expect(gone.status).toBe(404)
+    expect((gone.json as { error: { code: string } }).error.code).toBe('IICP-E030')
+    expect(await nodeRecord(d, worker.nodeId)).toBeUndefined()
+  })
+
+  it('reports relay_unavailable while no relay exists and binds once one registers', async () => {
+    const d = await startDirectory()
+    const worker = node({ directoryUrl: d.apiUrl, listen: false, relay: 'auto', backoffBaseMs: 20, heartbeatIntervalMs: 1000 })
+    const unavailable = new Promise<{ code: string; retryInMs: number | undefined }>((resolve) => worker.once('degraded', (x) => {
+      if (x.reason === 'relay_unavailable') resolve(x)
+    }))
+    await worker.serve()
+    expect(await unavailable).toMatchObject({ code: 'no_route_available', retryInMs: 20 })
+    expect(worker.isRegistered).toBe(false)
+
+    const bound = nextBound(worker)
+    const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+    expect(await bound).toMatchObject({ relayNodeId: relay.nodeId })
+    expect(worker.isRegistered).toBe(true)
+  })
+
+  it('binds to a relay pinned as host:port, with a ticket for any relay audience', async () => {
+    const d = await startDirectory()
+    const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+    const hostPort = (relay.url as string).replace(/^http:\/\//, '')
+    const worker = node({ directoryUrl: d.apiUrl, listen: false, relay: { endpoint: hostPort, transport: 'http' } })
+    const bound = nextBound(worker)
+    await worker.serve()
+    expect(await bound).toMatchObject({ relayUrl: relay.url, relayNodeId: undefined, transport: 'http' })
+    expect(await nodeRecord(d, worker.nodeId)).toMatchObject({ endpoint: `${relay.url}/v1/relay-for/${worker.nodeId}` })
+  })
+})
+
+describe('relay and reachability options', () => {
+  const cases: Array<[string, Partial<NodeOptions>, RegExp]> = [
+    ['listen: false without a relay', { listen: false, directoryUrl: 'http://127.0.0.1:9/api' }, /listen: false needs option relay/],
+    ['listen: false on a relay-capable node', { listen: false, relay: 'auto', relayCapable: true }, /cannot be combined with relayCapable/],
+    ["listen: false with reachability 'auto'", { listen: false, relay: 'auto', reachability: 'auto' }, /cannot be combined with reachability: 'auto'/],
+    ['a relay option that is neither auto nor an object', { relay: 'elect' as unknown as 'auto' }, /option relay must be 'auto' or \{ endpoint \}/],
+  ]
+  for (const [what, opts, message] of cases) {
+    it(`refuses ${what} with invalid_config`, () => {
+      expect.assertions(2)
+      try {
+        new IicpNode({ persistState: false, backend: echo(), ...opts } as NodeOptions)
+      } catch (err) {
+        expect(isIicpError(err) && err.code).toBe('invalid_config')
+        expect((err as Error).message).toMatch(message)
+      }
+    })
+  }
+})
