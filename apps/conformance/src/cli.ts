@@ -15,6 +15,8 @@ export interface CommandIo {
   setExitCode(code: number): void
   /** Environment, for IICP_CONFORMANCE_NODE_TOKEN. */
   readonly env: Readonly<Record<string, string | undefined>>
+  /** Whether stdout is an interactive terminal (colours only then). */
+  readonly stdoutIsTTY?: boolean
 }
 
 const processIo: CommandIo = {
@@ -24,6 +26,7 @@ const processIo: CommandIo = {
     process.exitCode = c
   },
   env: process.env,
+  stdoutIsTTY: process.stdout.isTTY === true,
 }
 
 interface Flags {
@@ -65,7 +68,7 @@ export function conformanceCommand(io: CommandIo = processIo): Command {
         })
         if (flags.json) io.stdout(`${JSON.stringify(resultDocuments(report), null, 2)}\n`)
         else if (flags.markdown) io.stdout(`${renderMarkdown(report)}\n`)
-        else io.stdout(`${renderTable(report)}\n`)
+        else io.stdout(`${renderTable(report, { color: io.stdoutIsTTY === true && io.env.NO_COLOR === undefined })}\n`)
         io.setExitCode(report.ok ? 0 : 1)
       } catch (caught) {
         // The runner could not run: one line (or one JSON error with --json), never a stack trace. Usage

@@ -5,7 +5,7 @@
  * the JSON documents; the tables show them.
  */
 import { createHash } from 'node:crypto'
-import pc from 'picocolors'
+import { createColors } from 'picocolors'
 import { allProfiles } from './profile-manifest.js'
 import { REQUIREMENTS } from './requirements.js'
 import type { Requirement } from './requirements.js'
@@ -107,7 +107,7 @@ function statusWord(r: CheckOutcome): string {
   return r.status.toUpperCase()
 }
 
-function colour(word: string, r: CheckOutcome): string {
+function colour(word: string, r: CheckOutcome, pc: ReturnType<typeof createColors>): string {
   if (r.status === 'pass') return pc.green(word)
   if (r.status === 'skip') return pc.yellow(word)
   return r.level === 'MUST' ? pc.red(word) : pc.magenta(word)
@@ -118,15 +118,20 @@ function summaryLine(report: ConformanceReport): string {
   return `${s.passed} passed, ${s.failed} failed (${s.mustFailed} MUST), ${s.skipped} skipped — ${report.ok ? 'conformant' : 'NOT conformant'}`
 }
 
-/** A plain-text table: id, level, status, reason; colours only on a TTY (picocolors decides). */
-export function renderTable(report: ConformanceReport): string {
+/**
+ * A plain-text table: id, level, status, reason. Colours only when asked (the CLI asks when stdout is a
+ * terminal and NO_COLOR is unset): picocolors' own default also colours whenever CI is set, which would put
+ * escape codes into piped output and logs.
+ */
+export function renderTable(report: ConformanceReport, options: { color?: boolean } = {}): string {
+  const pc = createColors(options.color === true)
   const rows = report.results.map((r) => [r.id, r.level, statusWord(r), r.reason] as const)
   const w0 = Math.max(2, ...rows.map((r) => r[0].length))
   const w2 = Math.max(6, ...rows.map((r) => r[2].length))
   const lines = [`${'ID'.padEnd(w0)}  LEVEL   ${'STATUS'.padEnd(w2)}  REASON`]
   report.results.forEach((r, i) => {
     const row = rows[i] as (typeof rows)[number]
-    lines.push(`${row[0].padEnd(w0)}  ${row[1].padEnd(6)}  ${colour(row[2].padEnd(w2), r)}  ${row[3]}`)
+    lines.push(`${row[0].padEnd(w0)}  ${row[1].padEnd(6)}  ${colour(row[2].padEnd(w2), r, pc)}  ${row[3]}`)
   })
   const where = report.mode === 'local-mesh' ? `local mesh, SDK ${report.sdk ?? ''}` : 'given targets'
   lines.push('', `${summaryLine(report)} (${where})`)

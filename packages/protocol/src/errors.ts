@@ -280,7 +280,7 @@ export function errorBody(err: unknown): { error: Record<string, unknown> } {
 type HeaderMap = Record<string, string | string[] | undefined>
 
 /** A code a peer sent is kept only when it has the shape of a code; anything else might be prose or markup. */
-const CODE_SHAPE = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/
+const CODE_SHAPE = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/
 /** Extra keys worth carrying from a peer's error body (core §7 capacity_exceeded; dir §7.3 E039 reason). */
 const EXTRA_KEYS = ['qos_class', 'reason'] as const
 const MAX_MESSAGE = 300
