@@ -2,6 +2,8 @@
 // POST to the relay reaches a worker that only dialled out to the accept port, the worker node's status, headers
 // and body come back unchanged, calls are multiplexed by call id, a worker leaving fails its calls with 502, and a
 // worker that closes is no longer routable.
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { IicpError } from '@iicp/protocol'
 import { createTcpRelayWorker, parseRelayAddress } from '@iicp/relay'
@@ -180,5 +182,26 @@ describe('TCP relay, consumer → relay → worker', () => {
     expect(parseRelayAddress('[2001:db8::1]:9600')).toEqual({ host: '2001:db8::1', port: 9600 })
     expect(parseRelayAddress('iicp://10.0.0.2:9486')).toEqual({ host: '10.0.0.2', port: 9486 })
     expect(() => parseRelayAddress('http://relay/x')).toThrow(expect.objectContaining({ code: 'invalid_config' }))
+  })
+
+  it('serves a worker whose connection another listener accepted and handed over with the bytes it read', async () => {
+    const relay = await startTcpRelay()
+    cleanups.push(() => relay.close())
+    // A stand-in for a single-port node: it reads the first bytes itself, then hands the socket to the relay.
+    const front = createServer((socket) => {
+      socket.once('data', (first: Buffer) => {
+        socket.pause()
+        relay.acceptor.adopt(socket, first)
+        socket.resume()
+      })
+    })
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r))
+    cleanups.push(() => new Promise<void>((r) => front.close(() => r())))
+    const worker = createTcpRelayWorker({ relay: `127.0.0.1:${(front.address() as AddressInfo).port}`, workerId: 'adopted-1', handleTask: echo })
+    cleanups.push(() => worker.close())
+    await worker.start()
+    const t = task('via the shared port')
+    const res = await post(`${relay.http.url}/v1/relay-for/adopted-1/v1/task`, t)
+    expect(res.json).toEqual({ task_id: t.task_id, status: 'success', result: { echo: 'via the shared port' } })
   })
 })

@@ -136,6 +136,11 @@ export class FrameChannel {
     this.close('protocol_error', close ? encodeNativeMessage(close) : undefined)
   }
 
+  /** Bytes another reader already took off the socket (a single-port sniffer), processed as if just received. */
+  feed(bytes: Uint8Array): void {
+    if (bytes.length > 0) this.#onData(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+  }
+
   #onData(chunk: Buffer): void {
     if (this.#closed) return
     this.#lastRx = performance.now()

@@ -30,6 +30,12 @@ export interface TcpRelayAcceptor {
   readonly host: string
   /** Workers currently bound through this port. */
   readonly boundCount: number
+  /**
+   * Take over a connection accepted elsewhere, e.g. on the node's single HTTP/native port once it has seen a native
+   * peer that sends RELAY_BIND (official-sdks.md §10 item 9: binds on the same port). `head` holds the bytes already
+   * read from it; they may start at INIT or at RELAY_BIND.
+   */
+  adopt(socket: Socket, head?: Uint8Array): void
   /** Stop listening, drop every TCP session (their calls fail with 502 `IICP-E031`). Idempotent. */
   close(): Promise<void>
   [Symbol.asyncDispose](): Promise<void>
@@ -99,7 +105,11 @@ class Acceptor implements TcpRelayAcceptor {
     await this.close()
   }
 
-  #onConnection(socket: Socket): void {
+  adopt(socket: Socket, head?: Uint8Array): void {
+    this.#onConnection(socket, head)
+  }
+
+  #onConnection(socket: Socket, head?: Uint8Array): void {
     if (this.#closing) {
       socket.destroy()
       return
@@ -187,6 +197,7 @@ class Acceptor implements TcpRelayAcceptor {
         }
       },
     })
+    if (head) channel.feed(head)
   }
 
   #onSessionFrame(frame: Frame, link: TcpLink, session: RelaySession): void {
