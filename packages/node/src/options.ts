@@ -13,6 +13,7 @@ import type { Backend } from './backends/backend.js'
 import type { TaskHandler } from './task-handler.js'
 import { realTimers } from './timers.js'
 import type { Timers } from './timers.js'
+import { checkRelayOption } from './relay/relay-option.js'
 import type { RelayHostOptions } from './relay/relay-host.js'
 import type { RelayUplinkTuning } from './relay/relay-uplink.js'
 import type { NatOptions } from './reachability/auto-reachability.js'
@@ -290,11 +291,7 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
   if (reach !== undefined && reach !== 'auto' && typeof reach !== 'function' && (typeof reach !== 'object' || reach === null)) throw invalid('reachability', "an object, a function or 'auto'", reach)
   const listen = bool(o, 'listen', true)
   const relayCapable = bool(o, 'relayCapable', false)
-  const relay = o.relay
-  if (relay !== undefined && relay !== 'auto' && (typeof relay !== 'object' || relay === null)) throw invalid('relay', "'auto' or { endpoint }", relay)
-  if (typeof relay === 'object' && relay !== null && (relay as { endpoint?: unknown }).endpoint !== undefined && typeof (relay as { endpoint?: unknown }).endpoint !== 'string') {
-    throw invalid('relay.endpoint', 'a relay URL or host:port', (relay as { endpoint?: unknown }).endpoint)
-  }
+  const relay = checkRelayOption(o.relay)
   if (!listen && relay === undefined && o.directoryUrl !== null) throw new IicpError('invalid_config', 'option listen: false needs option relay (a node without a port is reached only through a relay)')
   if (!listen && (relayCapable || reach === 'auto')) throw new IicpError('invalid_config', `option listen: false cannot be combined with ${relayCapable ? 'relayCapable' : "reachability: 'auto'"} (both need a listening port)`)
   const nat = o.nat ?? {}

@@ -120,6 +120,9 @@ describe('relay and reachability options', () => {
     ['listen: false on a relay-capable node', { listen: false, relay: 'auto', relayCapable: true }, /cannot be combined with relayCapable/],
     ["listen: false with reachability 'auto'", { listen: false, relay: 'auto', reachability: 'auto' }, /cannot be combined with reachability: 'auto'/],
     ['a relay option that is neither auto nor an object', { relay: 'elect' as unknown as 'auto' }, /option relay must be 'auto' or \{ endpoint \}/],
+    ['a pinned relay that is not a URL or host:port', { relay: { endpoint: 'relay example:9484' } }, /option relay.endpoint .* must be an http\(s\) URL or host:port/],
+    ['relay worker tuning out of range', { relay: { pingIntervalMs: 0 } }, /option relay.pingIntervalMs must be an integer 1–600000/],
+    ['an unknown relay option', { relay: { retries: 3 } as never }, /option relay.retries is not a relay option/],
   ]
   for (const [what, opts, message] of cases) {
     it(`refuses ${what} with invalid_config`, () => {

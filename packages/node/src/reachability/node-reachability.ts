@@ -10,6 +10,7 @@ import type { RelayTaskHandler } from '@iicp/relay'
 import type { ReachabilityManager } from '@iicp/nat'
 import type { Reachability, ResolvedNodeOptions } from '../options.js'
 import type { RelayHost } from '../relay/relay-host.js'
+import { pinnedRelayUrl } from '../relay/relay-option.js'
 import type { RelayBoundEvent, RelayLostEvent, RelayUplink } from '../relay/relay-uplink.js'
 import type { ReachabilityReport } from './auto-reachability.js'
 
@@ -81,7 +82,6 @@ export class NodeReachability {
   async plan(local: { port: number; url: string } | undefined, signal: AbortSignal, resolveOther: () => Promise<Reachability | undefined>): Promise<RoutePlan> {
     const o = this.d.options
     if (o.relay !== undefined) {
-      const { pinnedRelayUrl } = await import('../relay/relay-uplink.js')
       const pinned = typeof o.relay === 'object' && o.relay.endpoint !== undefined ? pinnedRelayUrl(o.relay.endpoint) : undefined
       return { route: undefined, relay: { pinned }, localOnly: false }
     }
@@ -94,7 +94,6 @@ export class NodeReachability {
     })
     this.nat = plan.manager
     this.d.onReachability(plan.report)
-    const { pinnedRelayUrl } = await import('../relay/relay-uplink.js')
     const relay = plan.relay !== undefined ? { pinned: plan.relay.pinned !== undefined ? pinnedRelayUrl(plan.relay.pinned) : undefined } : undefined
     return { route: plan.route, relay, localOnly: plan.localOnly }
   }

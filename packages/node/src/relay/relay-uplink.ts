@@ -82,14 +82,6 @@ export function relayRoute(relayUrl: string, workerId: string, provisional: bool
   }
 }
 
-/** Normalise a pinned relay: `host:port` (the official SDKs' form) becomes `http://host:port`. */
-export function pinnedRelayUrl(raw: string): string {
-  const v = raw.trim().replace(/\/+$/, '')
-  const url = /^https?:\/\//i.test(v) ? v : `http://${v}`
-  if (!URL.canParse(url)) throw new IicpError('invalid_config', 'option relay.endpoint (IICP_RELAY_WORKER_ENDPOINT) must be an http(s) URL or host:port')
-  return url
-}
-
 /** Holds the node's one relay session and moves it when a relay dies. */
 export class RelayUplink {
   private readonly shutdown = new AbortController()
