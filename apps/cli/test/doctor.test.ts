@@ -4,7 +4,8 @@
  * evidence, last heartbeat) from its state file, its /iicp/health and the directory, never printing its
  * token; stale heartbeats, a missing node or state, and a tunnel cooldown each produce concrete advice and
  * exit 1 where the node is not serving; `iicp doctor` checks directory reachability, the listen port
- * (free, held by an IICP node, or held by something else), the backend's model list and the tunnel rung.
+ * (free, held by an IICP node, or held by something else), the backend's model list and the tunnel rung;
+ * and `iicp node serve` with IICP_TUNNEL_URL advertises the tunnel (after its dial-back) as tier "tunnel".
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile, chmod } from 'node:fs/promises'
 import { createServer } from 'node:http'
@@ -22,6 +23,8 @@ import { main } from '../src/program.js'
 import type { CliIo } from '../src/output.js'
 import { collectStatus } from '../src/commands/doctor.js'
 import type { NodeStatusReport } from '../src/commands/doctor.js'
+import { closedPort, finished, spawnCli, waitForJsonLine } from './run-cli.js'
+import { request as httpRequest } from 'node:http'
 
 const cleanup: Array<() => Promise<unknown>> = []
 afterEach(async () => {
@@ -179,5 +182,37 @@ describe('iicp doctor', () => {
     const top = bufferIo()
     await main(argv('--help'), top)
     expect(top.out()).toContain('doctor')
+  })
+})
+
+describe('iicp node serve with a tunnel', () => {
+  it('advertises IICP_TUNNEL_URL as external_tunnel once the dial-back reaches the node, and node status shows tier "tunnel"', async () => {
+    const d = await dir()
+    const home = await tempHome()
+    const port = await closedPort()
+    // A loopback stand-in for the tunnel's edge, forwarding to the port the node will take.
+    const edge = await listen(createServer((req, res) => {
+      const up = httpRequest(`http://127.0.0.1:${port}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers)
+        r.pipe(res)
+      })
+      up.on('error', () => { res.writeHead(502); res.end() })
+      req.pipe(up)
+    }))
+    const child = spawnCli(['node', 'serve', '--json', '--directory', d.apiUrl, '--host', '127.0.0.1', '--port', String(port), '--home', home],
+      { IICP_TUNNEL_URL: edge, PATH: process.env.PATH ?? '' })
+    const done = finished(child)
+    try {
+      const registered = await waitForJsonLine(child, (v) => v.event === 'registered')
+      expect(registered.endpoint).toBe(edge)
+      const io = bufferIo()
+      expect(await main(argv('node', 'status', '--json', '--home', home, '--node', `http://127.0.0.1:${port}`), io)).toBe(0)
+      const r = JSON.parse(io.out()) as NodeStatusReport
+      expect(r.directory).toMatchObject({ listed: true, endpoint: edge, transport_method: 'external_tunnel', exposure_mode: 'external_tunnel', tier: 'tunnel' })
+    } finally {
+      child.kill('SIGINT')
+      const run = await done
+      expect(run.code).toBe(0)
+    }
   })
 })

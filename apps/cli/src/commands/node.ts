@@ -2,8 +2,8 @@
  * `iicp node serve`: a provider node (IICP-core §2–§4) with an echo or OpenAI-compatible backend, registered
  * with a directory and heartbeating until Ctrl-C, when it drains, deregisters and closes.
  */
-import { IicpNode } from '@iicp/node'
-import type { NodeOptions } from '@iicp/node'
+import { IicpNode, nodeOptionsFromEnv, tunnelOptionsFromEnv, tunnelRung } from '@iicp/node'
+import type { NodeOptions, TunnelRung } from '@iicp/node'
 import { isLoopbackDirectory } from '../consumer.js'
 import { EXIT_OK } from '../exit.js'
 import { buildBackend } from '../node-backends.js'
@@ -26,6 +26,7 @@ export interface NodeServeFlags {
   maxConcurrent?: number
   name?: string
   home?: string
+  tunnel?: boolean
   json?: boolean
 }
 
@@ -48,7 +49,21 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
   const backend = buildBackend(flags.backend, flags, ctx.usage)
   // Listen for Ctrl-C from the start: a signal during startup then shuts down cleanly once up.
   const stopped = ctx.untilStopped()
-  const node = new IicpNode({ ...natServeOptions(ctx.io.env), ...nodeOptions(flags), backend })
+  // Task guard knobs (IICP_TASK_RATE_LIMIT, IICP_IDEMPOTENCY) come from the environment; --tunnel or a
+  // tunnel URL (IICP_TUNNEL_URL …) puts the tunnel rung in place of NAT detection, as the official --tunnel does.
+  const { taskRateLimit, enableIdempotency } = nodeOptionsFromEnv(ctx.io.env)
+  const tunnelOpts = tunnelOptionsFromEnv(ctx.io.env)
+  const rung: TunnelRung | undefined = flags.tunnel === true || tunnelOpts.tunnelUrl !== undefined
+    ? tunnelRung({ ...tunnelOpts, ...(flags.home !== undefined ? { home: flags.home } : {}) })
+    : undefined
+  const node = new IicpNode({
+    ...natServeOptions(ctx.io.env),
+    ...(taskRateLimit !== undefined ? { taskRateLimit } : {}),
+    ...(enableIdempotency !== undefined ? { enableIdempotency } : {}),
+    ...nodeOptions(flags),
+    ...(rung !== undefined ? { reachability: rung.resolve } : {}),
+    backend,
+  })
   node.on('registered', (e) => out.event(
     { event: 'registered', node_id: e.nodeId, endpoint: e.endpoint, observed_source_ip: e.observedSourceIp ?? null },
     `${out.ce.green('✔')} registered with ${flags.directory} as ${e.nodeId} (${e.endpoint})`,
@@ -72,6 +87,7 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
     out.note(out.ce.dim(`${signal}: draining and deregistering…`))
   } finally {
     await node.close()
+    await rung?.close()
   }
   out.event({ event: 'closed' }, `${out.ce.green('✔')} node closed`)
   return EXIT_OK
