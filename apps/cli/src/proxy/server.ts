@@ -13,6 +13,8 @@ import { IicpError } from '@iicp/protocol'
 import type { Qos } from '@iicp/protocol'
 import { ModelCatalogue } from './model-catalogue.js'
 import { ProxyError, toProxyError } from './openai-errors.js'
+import { anthropicErrorBody, anthropicMessages } from './anthropic.js'
+import { ollamaChat, ollamaErrorBody, ollamaTags, ollamaVersion } from './ollama.js'
 import { chatCompletions, getModel, listModels } from './routes.js'
 import type { ProxyContext, ProxyReply } from './routes.js'
 
@@ -82,11 +84,41 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   })
 }
 
-function send(res: ServerResponse, reply: ProxyReply): void {
-  if ('events' in reply) {
-    res.writeHead(reply.status, { ...reply.headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
-    for (const e of reply.events) res.write(`data: ${JSON.stringify(e)}\n\n`)
-    res.end('data: [DONE]\n\n')
+/** Which ecosystem a path belongs to, so its errors leave in that ecosystem's shape. */
+type Dialect = 'openai' | 'ollama' | 'anthropic'
+
+function dialectOf(path: string): Dialect {
+  if (path.startsWith('/api/')) return 'ollama'
+  if (path === '/v1/messages' || path.startsWith('/v1/messages/')) return 'anthropic'
+  return 'openai'
+}
+
+function errorReply(dialect: Dialect, err: ProxyError): ProxyReply {
+  const body = dialect === 'ollama' ? ollamaErrorBody(err) : dialect === 'anthropic' ? anthropicErrorBody(err) : err.body()
+  return { status: err.status, body, headers: err.code !== null ? { 'x-iicp-error-code': err.code } : {} }
+}
+
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+    res.on('drain', done)
+    res.on('close', done)
+  })
+}
+
+async function send(res: ServerResponse, reply: ProxyReply): Promise<void> {
+  if ('stream' in reply) {
+    res.writeHead(reply.status, { ...reply.headers, 'content-type': reply.contentType, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
+    // Breaking out of for-await returns the iterator, which cancels the mesh call behind it.
+    for await (const piece of reply.stream) {
+      if (res.destroyed) break
+      if (!res.write(piece)) await drained(res)
+    }
+    res.end()
     return
   }
   const text = JSON.stringify(reply.body)
@@ -94,32 +126,47 @@ function send(res: ServerResponse, reply: ProxyReply): void {
   res.end(text)
 }
 
-async function dispatch(ctx: ProxyContext, req: IncomingMessage, maxBodyBytes: number): Promise<ProxyReply> {
-  const method = req.method ?? 'GET'
-  const path = new URL(req.url ?? '/', 'http://proxy').pathname.replace(/\/+$/, '')
-  if (path === '/v1/chat/completions') {
-    if (method !== 'POST') throw new ProxyError(405, `Method ${method} not allowed on ${path}; use POST`, 'method_not_allowed')
-    let text: string
-    try {
-      text = await readBody(req, maxBodyBytes)
-    } catch (err) {
-      if (err instanceof BodyTooLarge) throw new ProxyError(413, `Request body exceeds ${maxBodyBytes} bytes`, 'payload_too_large')
-      throw err
-    }
-    let body: unknown
-    try {
-      body = JSON.parse(text)
-    } catch {
-      throw new ProxyError(400, 'The request body is not valid JSON', 'invalid_json')
-    }
-    return chatCompletions(ctx, body)
+/** One route: its method and a handler taking the parsed JSON body (GET handlers ignore it). */
+interface Route {
+  readonly method: 'GET' | 'POST'
+  readonly handle: (ctx: ProxyContext, body: unknown, signal: AbortSignal) => Promise<ProxyReply> | ProxyReply
+}
+
+const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
+  ['/v1/chat/completions', { method: 'POST', handle: chatCompletions }],
+  ['/v1/models', { method: 'GET', handle: (ctx) => listModels(ctx) }],
+  ['/v1/messages', { method: 'POST', handle: anthropicMessages }],
+  ['/api/chat', { method: 'POST', handle: ollamaChat }],
+  ['/api/tags', { method: 'GET', handle: (ctx) => ollamaTags(ctx) }],
+  ['/api/version', { method: 'GET', handle: () => ollamaVersion() }],
+])
+
+async function readJson(req: IncomingMessage, maxBodyBytes: number): Promise<unknown> {
+  let text: string
+  try {
+    text = await readBody(req, maxBodyBytes)
+  } catch (err) {
+    if (err instanceof BodyTooLarge) throw new ProxyError(413, `Request body exceeds ${maxBodyBytes} bytes`, 'payload_too_large')
+    throw err
   }
-  if (path === '/v1/models' || path.startsWith('/v1/models/')) {
+  try {
+    return JSON.parse(text)
+  } catch {
+    throw new ProxyError(400, 'The request body is not valid JSON', 'invalid_json')
+  }
+}
+
+async function dispatch(ctx: ProxyContext, req: IncomingMessage, path: string, maxBodyBytes: number, signal: AbortSignal): Promise<ProxyReply> {
+  const method = req.method ?? 'GET'
+  const route = ROUTES.get(path)
+  if (route === undefined && path.startsWith('/v1/models/')) {
     if (method !== 'GET') throw new ProxyError(405, `Method ${method} not allowed on ${path}; use GET`, 'method_not_allowed')
-    if (path === '/v1/models') return listModels(ctx)
     return getModel(ctx, decodeURIComponent(path.slice('/v1/models/'.length)))
   }
-  throw new ProxyError(404, `Unknown request URL: ${method} ${path || '/'}`, 'unknown_url')
+  if (route === undefined) throw new ProxyError(404, `Unknown request URL: ${method} ${path || '/'}`, 'unknown_url')
+  if (method !== route.method) throw new ProxyError(405, `Method ${method} not allowed on ${path}; use ${route.method}`, 'method_not_allowed')
+  const body = route.method === 'POST' ? await readJson(req, maxBodyBytes) : undefined
+  return route.handle(ctx, body, signal)
 }
 
 function listen(server: ReturnType<typeof createServer>, port: number, host: string): Promise<void> {
@@ -156,6 +203,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     catalogue: new ModelCatalogue(client, CHAT_INTENT, options.modelsCacheMs ?? 2000, clock),
     anyModel: new Set(options.anyModel ?? ['auto']),
     qos: options.qos,
+    clock,
     directoryUrl: options.client.directoryUrl ?? 'https://iicp.network/api',
   }
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024
@@ -163,27 +211,30 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   let draining = false
   const server = createServer({ keepAliveTimeout: 5_000 }, (req, res) => {
     const started = performance.now()
+    const path = new URL(req.url ?? '/', 'http://proxy').pathname.replace(/\/+$/, '')
+    // The caller hanging up cancels the mesh call behind its request.
+    const hangUp = new AbortController()
+    res.once('close', () => {
+      if (!res.writableFinished) hangUp.abort(new IicpError('aborted', 'The proxy caller closed the connection'))
+    })
     // Once closing, every answer ends its connection, so close() need not wait out the keep-alive.
-    const finish = (reply: ProxyReply): void => send(res, draining ? { ...reply, headers: { ...reply.headers, connection: 'close' } } : reply)
+    const finish = (reply: ProxyReply): Promise<void> => send(res, draining ? { ...reply, headers: { ...reply.headers, connection: 'close' } } : reply)
     const log = (status: number, nodeId: string | undefined, code: string | undefined): void => {
       if (!onRequest) return
-      const path = new URL(req.url ?? '/', 'http://proxy').pathname
-      onRequest({ method: req.method ?? 'GET', path, status, nodeId, code, latencyMs: performance.now() - started })
+      onRequest({ method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://proxy').pathname, status, nodeId, code, latencyMs: performance.now() - started })
     }
-    dispatch(ctx, req, maxBodyBytes).then(
-      (reply) => {
-        finish(reply)
-        log(reply.status, reply.headers?.['x-iicp-node-id'], undefined)
-      },
-      (err: unknown) => {
-        const e = toProxyError(err)
-        if (res.headersSent) {
-          res.destroy()
-          return
-        }
-        finish({ status: e.status, body: e.body() })
-        log(e.status, undefined, e.code ?? undefined)
-      },
+    const fail = (err: unknown): void => {
+      const e = toProxyError(err)
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
+      void finish(errorReply(dialectOf(path), e))
+      log(e.status, undefined, e.code ?? undefined)
+    }
+    dispatch(ctx, req, path, maxBodyBytes, hangUp.signal).then(
+      (reply) => finish(reply).then(() => log(reply.status, reply.headers?.['x-iicp-node-id'], undefined), fail),
+      fail,
     )
   })
   const host = options.host ?? '127.0.0.1'

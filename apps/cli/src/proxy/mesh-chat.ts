@@ -1,0 +1,213 @@
+/**
+ * The one path every proxy dialect (OpenAI, Ollama, Anthropic) takes into the mesh (wire.md §6.5 compat proxy):
+ * model resolution against the directory's catalogue, then either one buffered `chat()` or a stream of OpenAI
+ * `chat.completion.chunk`s. A stream comes from the client's native `chatStream()` when it has one (chunks as the
+ * node produces them) and otherwise from the buffered answer, so every dialect renders one AsyncIterable shape.
+ */
+import type { ChatCompletion, ChatMessage, ChatOptions, IicpClient } from '@iicp/client'
+import { IicpError, formatTraceparent, isIicpError, newTraceContext } from '@iicp/protocol'
+import type { ModelSnapshot } from './model-catalogue.js'
+import { ProxyError } from './openai-errors.js'
+import type { ProxyContext } from './routes.js'
+
+/** A chat request after a dialect has translated it (messages in OpenAI's shape). */
+export interface MeshChatRequest {
+  readonly messages: readonly ChatMessage[]
+  /** The model the caller named, as it named it. */
+  readonly model: string
+  readonly maxTokens?: number | undefined
+  readonly temperature?: number | undefined
+  /** Cancels the mesh call (the caller hung up). */
+  readonly signal?: AbortSignal | undefined
+  /** Other spellings to try when `model` itself is not served (Ollama's `name:latest`). */
+  readonly modelAliases?: readonly string[] | undefined
+}
+
+/** One OpenAI `chat.completion.chunk` (the streaming unit all dialects render from). */
+export interface ChatCompletionChunk {
+  readonly id: string
+  readonly object: 'chat.completion.chunk'
+  readonly created: number
+  readonly model: string
+  readonly choices: readonly ChunkChoice[]
+  readonly usage?: ChunkUsage | undefined
+}
+
+/** One choice of a chunk. */
+export interface ChunkChoice {
+  readonly index: number
+  readonly delta: { readonly role?: string; readonly content?: string | null }
+  readonly finish_reason: string | null
+}
+
+/** Token counts, when the node reported them. */
+export interface ChunkUsage {
+  readonly prompt_tokens?: number
+  readonly completion_tokens?: number
+  readonly total_tokens?: number
+}
+
+/** Where a routed chat ran: what the `x-iicp-*` response headers say. */
+export interface RouteFacts {
+  readonly nodeId: string
+  readonly attempts: number
+  readonly traceId: string
+}
+
+/** A routed chat whose answer arrives as chunks; the route is fixed once this exists (the first chunk is in). */
+export interface MeshChatStream extends RouteFacts {
+  readonly chunks: AsyncIterable<ChatCompletionChunk>
+}
+
+/** The response headers that name the route (kept identical across dialects). */
+export function routeHeaders(facts: RouteFacts): Record<string, string> {
+  return { 'x-iicp-node-id': facts.nodeId, 'x-iicp-trace-id': facts.traceId, 'x-iicp-attempts': String(facts.attempts) }
+}
+
+/** The catalogue, with "directory down" said plainly instead of as a bare connection error. */
+export async function snapshot(ctx: ProxyContext): Promise<ModelSnapshot> {
+  try {
+    return await ctx.catalogue.get()
+  } catch (err) {
+    if (isIicpError(err) && (err.code === 'connection_failed' || err.code === 'timeout')) {
+      throw new ProxyError(502, `Cannot reach the IICP directory at ${ctx.directoryUrl}`, 'directory_unreachable')
+    }
+    // The directory's own 404 must not reach clients as "model not found".
+    if (isIicpError(err) && (err.code === 'not_found' || err.code === 'method_not_allowed' || err.code === 'invalid_response')) {
+      throw new ProxyError(502, `${ctx.directoryUrl} did not answer like an IICP directory`, 'directory_invalid')
+    }
+    throw err
+  }
+}
+
+/**
+ * The model to ask the mesh for: `undefined` for an any-model alias (`auto`), else the served spelling. An empty
+ * mesh is a 503 and an unserved model a 404, both before any task leaves.
+ */
+export async function resolveModel(ctx: ProxyContext, model: string, aliases: readonly string[] = []): Promise<string | undefined> {
+  const snap = await snapshot(ctx)
+  if (snap.nodes === 0) {
+    throw new ProxyError(503, `No IICP node serves chat at ${ctx.directoryUrl}; start one with \`iicp node serve\` or \`iicp mesh\``, 'no_available_node')
+  }
+  for (const name of [model, ...aliases]) if (snap.models.has(name)) return name
+  if (ctx.anyModel.has(model)) return undefined
+  throw new ProxyError(404, `The model '${model}' does not exist or no IICP node serves it`, 'model_not_found', 'model')
+}
+
+async function chatOptions(ctx: ProxyContext, req: MeshChatRequest): Promise<{ options: ChatOptions; traceId: string }> {
+  const model = await resolveModel(ctx, req.model, req.modelAliases)
+  const trace = newTraceContext()
+  const options: ChatOptions = {
+    ...(model !== undefined ? { model } : {}),
+    ...(req.maxTokens !== undefined ? { maxTokens: Math.floor(req.maxTokens) } : {}),
+    ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
+    ...(ctx.qos !== undefined ? { qos: ctx.qos } : {}),
+    ...(req.signal !== undefined ? { signal: req.signal } : {}),
+    traceparent: formatTraceparent(trace),
+  }
+  return { options, traceId: trace.traceId }
+}
+
+/** One buffered chat through the mesh (discover → select → submit). */
+export async function meshChat(ctx: ProxyContext, req: MeshChatRequest): Promise<{ completion: ChatCompletion; facts: RouteFacts }> {
+  const { options, traceId } = await chatOptions(ctx, req)
+  const completion = await ctx.client.chat(req.messages, options)
+  return { completion, facts: { nodeId: completion.iicp.node_id, attempts: completion.iicp.attempts, traceId } }
+}
+
+/**
+ * A chat through the mesh as chunks. Failures before the first chunk throw (the caller still answers with a
+ * status); failures after it come out of the iterable.
+ */
+export async function meshChatStream(ctx: ProxyContext, req: MeshChatRequest): Promise<MeshChatStream> {
+  const streaming = streamingClient(ctx.client)
+  if (streaming === undefined) {
+    const { completion, facts } = await meshChat(ctx, req)
+    return { ...facts, chunks: completionChunks(completion) }
+  }
+  const { options, traceId } = await chatOptions(ctx, req)
+  const source = streaming.chatStream(req.messages, options)[Symbol.asyncIterator]()
+  const first = await source.next()
+  if (first.done === true) throw new IicpError('invalid_response', 'The node ended the stream without a chunk')
+  const head = toChunk(first.value)
+  const route = routeOf(first.value)
+  return { nodeId: route?.node_id ?? 'unknown', attempts: route?.attempts ?? 1, traceId, chunks: replay(head, source) }
+}
+
+/** The buffered answer as a stream: role and whole content in one delta, then the finish (OpenAI's minimum). */
+export async function* completionChunks(completion: ChatCompletion): AsyncGenerator<ChatCompletionChunk> {
+  const base = { id: completion.id, object: 'chat.completion.chunk' as const, created: completion.created, model: completion.model }
+  const last = completion.choices.length - 1
+  for (const [i, choice] of completion.choices.entries()) {
+    yield { ...base, choices: [{ index: choice.index, delta: { role: choice.message.role, content: choice.message.content }, finish_reason: null }] }
+    yield {
+      ...base,
+      choices: [{ index: choice.index, delta: {}, finish_reason: choice.finish_reason ?? 'stop' }],
+      ...(i === last && completion.usage !== undefined ? { usage: completion.usage } : {}),
+    }
+  }
+}
+
+/** The slice of a streaming client the proxy uses (`chatStream`, native transport, official-sdks.md §6.4). */
+interface StreamingClient {
+  chatStream(messages: readonly ChatMessage[], options: ChatOptions): AsyncIterable<unknown>
+}
+
+function streamingClient(client: IicpClient): StreamingClient | undefined {
+  // Typed as a slice so the proxy works with clients built before chatStream existed (buffered fallback).
+  const candidate = client as unknown as Partial<StreamingClient>
+  return typeof candidate.chatStream === 'function' ? (candidate as StreamingClient) : undefined
+}
+
+async function* replay(head: ChatCompletionChunk, rest: AsyncIterator<unknown>): AsyncGenerator<ChatCompletionChunk> {
+  let finished = false
+  try {
+    yield head
+    for (;;) {
+      const next = await rest.next()
+      if (next.done === true) break
+      yield toChunk(next.value)
+    }
+    finished = true
+  } finally {
+    // The caller stopped early (hung up): let the source cancel the mesh call.
+    if (!finished) await rest.return?.()
+  }
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function routeOf(v: unknown): { node_id?: string; attempts?: number } | undefined {
+  if (!isRecord(v) || !isRecord(v.iicp)) return undefined
+  const { node_id: nodeId, attempts } = v.iicp
+  return { ...(typeof nodeId === 'string' ? { node_id: nodeId } : {}), ...(typeof attempts === 'number' ? { attempts } : {}) }
+}
+
+/** Parse one streamed chunk; anything not shaped like an OpenAI chunk is `invalid_response`. */
+export function toChunk(v: unknown): ChatCompletionChunk {
+  if (!isRecord(v) || !Array.isArray(v.choices)) throw new IicpError('invalid_response', 'A streamed chunk has no choices')
+  const choices = v.choices.map((c: unknown, i: number): ChunkChoice => {
+    if (!isRecord(c)) throw new IicpError('invalid_response', `A streamed chunk's choice ${i} is not an object`)
+    const delta = isRecord(c.delta) ? c.delta : {}
+    const content = delta.content
+    if (content !== undefined && content !== null && typeof content !== 'string') {
+      throw new IicpError('invalid_response', `A streamed chunk's choice ${i} content is not text`)
+    }
+    return {
+      index: typeof c.index === 'number' ? c.index : i,
+      delta: { ...(typeof delta.role === 'string' ? { role: delta.role } : {}), ...(content !== undefined ? { content } : {}) },
+      finish_reason: typeof c.finish_reason === 'string' ? c.finish_reason : null,
+    }
+  })
+  const usage = isRecord(v.usage) ? (v.usage as ChunkUsage) : undefined
+  return {
+    id: typeof v.id === 'string' ? v.id : 'chatcmpl-iicp',
+    object: 'chat.completion.chunk',
+    created: typeof v.created === 'number' ? v.created : 0,
+    model: typeof v.model === 'string' ? v.model : 'unknown',
+    choices,
+    ...(usage !== undefined ? { usage } : {}),
+  }
+}
