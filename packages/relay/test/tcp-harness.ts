@@ -113,11 +113,14 @@ export function frameHex(f: Frame): { header: string; payload: string } {
   return { header: h.toString('hex'), payload: Buffer.from(f.payload).toString('hex') }
 }
 
-/** A loopback TCP proxy; `blackhole()` stops forwarding in both directions but keeps both sockets open. */
+/**
+ * A loopback TCP proxy; `blackhole()` stops forwarding in both directions on the connections open now but keeps
+ * their sockets open (a half-open path); later connections are forwarded normally.
+ */
 export class SilentableProxy {
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
-  #silent = false
+  readonly #silenced = new WeakSet<Socket>()
   port = 0
 
   private constructor(targetPort: number) {
@@ -127,15 +130,17 @@ export class SilentableProxy {
         this.#sockets.add(s)
         s.on('error', () => undefined)
         s.on('close', () => {
+          // A silenced path carries no FIN or RST either: the far side must find out by itself.
+          if (this.#silenced.has(client)) return
           client.destroy()
           upstream.destroy()
         })
       }
       client.on('data', (d: Buffer) => {
-        if (!this.#silent) upstream.write(d)
+        if (!this.#silenced.has(client)) upstream.write(d)
       })
       upstream.on('data', (d: Buffer) => {
-        if (!this.#silent) client.write(d)
+        if (!this.#silenced.has(client)) client.write(d)
       })
     })
   }
@@ -148,9 +153,10 @@ export class SilentableProxy {
   }
 
   blackhole(): void {
-    this.#silent = true
+    for (const s of this.#sockets) this.#silenced.add(s)
   }
 
+  /** Sockets of silenced connections stay open until this. */
   async close(): Promise<void> {
     for (const s of this.#sockets) s.destroy()
     await new Promise<void>((resolve) => this.#server.close(() => resolve()))

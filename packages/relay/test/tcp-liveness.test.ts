@@ -79,6 +79,31 @@ describe('TCP relay liveness', () => {
     expect(relay.http.relay.sessions.alive('quiet-1', Date.now())).toBeDefined()
   })
 
+  it('keeps retrying a rebind the relay still refuses as alive until the relay drops the old session, without giving up', async () => {
+    const relay = await startTcpRelay({}, { pingIntervalMs: 100, pongTimeoutMs: 200 })
+    cleanups.push(() => relay.close())
+    const proxy = await SilentableProxy.start(relay.acceptor.port)
+    cleanups.push(() => proxy.close())
+    const worker = createTcpRelayWorker({
+      relay: `127.0.0.1:${proxy.port}`, workerId: 'half-open-3', pingIntervalMs: 10, pongTimeoutMs: 20, reconnectBaseMs: 5, maxReconnectAttempts: 1, handleTask: ok,
+    })
+    cleanups.push(() => worker.close())
+    const errors: IicpError[] = []
+    worker.on('error', (e) => errors.push(e))
+    await worker.start()
+    const unbound = new Promise<{ reason: string }>((r) => worker.once('unbound', r))
+    const relayDropped = new Promise<RelaySessionEvent>((r) => relay.http.relay.once('unbound', r))
+    proxy.blackhole()
+    // The worker notices first and redials at once; the relay still holds the old session and refuses (IICP-E038).
+    expect(await unbound).toEqual({ reason: 'pong_timeout' })
+    const rebound = new Promise<void>((r) => worker.once('bound', () => r()))
+    expect(await relayDropped).toMatchObject({ workerId: 'half-open-3', reason: 'pong_timeout' })
+    await rebound
+    expect(errors).toEqual([])
+    expect(worker.state).toBe('bound')
+    expect((await post(`${worker.relayEndpoint}/v1/task`, task('back'))).json).toEqual({ ok: true })
+  })
+
   it('backs off reconnects from 2 s doubling up to 60 s', () => {
     expect([0, 1, 2, 3, 4, 5, 6, 40].map((a) => tcpReconnectDelayMs(a, 2_000, 60_000)))
       .toEqual([2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000, 60_000])
