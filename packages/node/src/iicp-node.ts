@@ -32,6 +32,11 @@ import type { RelayBoundEvent, RelayLostEvent } from './relay/relay-uplink.js'
 import { ModelDrift } from './upkeep/model-drift.js'
 import type { ModelChange } from './upkeep/model-drift.js'
 import type { RequestHeaders } from './task-handler.js'
+import { NativeServer, withTransportEndpoint } from './native/native-server.js'
+import { SinglePortListener } from './native/single-port.js'
+import { runNativeCall, streamTask } from './native/native-call.js'
+import type { NativeCallOptions } from './native/native-call.js'
+import type { NativeCall, NativeResponse, NativeStreamEvent } from '@iicp/protocol'
 
 /** Why the node reports itself degraded. */
 export type DegradedReason = 'relay_unavailable' | 'register_failed' | 'heartbeat_failed' | 'deregister_failed' | 'reachability_failed' | 'state_unreadable' | 'state_write_failed' | 'cx_unavailable'
@@ -101,6 +106,8 @@ export class IicpNode extends EventEmitter<NodeEvents> {
   private registering: Promise<void> = Promise.resolve()
   private readonly drift: ModelDrift | undefined
   private modelsDrifted = false
+  private readonly native: NativeServer | undefined
+  private readonly front: SinglePortListener | undefined
 
   constructor(options: NodeOptions) {
     super()
@@ -122,6 +129,18 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     // Relay paths go first on a relay-capable node; a plain node keeps the direct listener.
     this.listener = this.options.relayCapable ? this.reachability.front(nodeListener) : nodeListener
     this.server = createNodeServer(routes, this.options.maxBodyBytes, this.listener)
+    if (this.options.native.enabled) {
+      const native = new NativeServer({
+        run: (body, headers, signal, sink) => this.pipeline.handle(body, headers, signal, sink),
+        nodeId: () => this.identity.nodeId,
+        discover: (intent) => this.nativeDescriptor(intent),
+        options: this.options.native,
+        timers: this.options.timers,
+        logger: this.log,
+      })
+      this.native = native
+      this.front = new SinglePortListener(this.server, (socket, head) => native.accept(socket, head), { sniffTimeoutMs: this.options.native.sniffTimeoutMs, timers: this.options.timers })
+    }
     this.nextIntervalMs = this.options.heartbeatIntervalMs
   }
 
@@ -171,6 +190,50 @@ export class IicpNode extends EventEmitter<NodeEvents> {
    */
   handleTask(body: string | Uint8Array | object, headers: RequestHeaders = {}, signal?: AbortSignal): Promise<HttpReply> {
     return this.pipeline.handle(body, headers, signal)
+  }
+
+  /**
+   * {@link handleTask} for a caller that forwards chunks (a relay worker's `handleStream`, official-sdks.md §6.4):
+   * yields a streaming handler's chunks as they come, returns the inner result, throws the task's IicpError.
+   */
+  streamTask(body: string | Uint8Array | object, headers: RequestHeaders = {}, signal?: AbortSignal): AsyncGenerator<unknown, unknown, void> {
+    return streamTask((b, h, s, sink) => this.pipeline.handle(b, h, s, sink), body, headers, signal)
+  }
+
+  /**
+   * Run one native CALL (official-sdks.md §6.2, §6.4) through the task pipeline and yield the frames to send back:
+   * one RESPONSE, or lifecycle events for a CALL with a task id (key 24). Direct and relay-shaped CALLs both work.
+   */
+  nativeCall(call: NativeCall, options: NativeCallOptions = {}): AsyncGenerator<NativeResponse | NativeStreamEvent, void, void> {
+    return runNativeCall((b, h, s, sink) => this.pipeline.handle(b, h, s, sink), call, options)
+  }
+
+  /** The `transport_endpoint` advertised (iicp:// or iicpsec://), once registered with a direct route. */
+  get transportEndpoint(): string | undefined {
+    return this.identity.endpoint === undefined ? undefined : withTransportEndpoint(this.reach, this.identity.endpoint, this.options.native)?.transportEndpoint
+  }
+
+  /** Native sessions open now. */
+  get nativeSessions(): number {
+    return this.native?.sessions ?? 0
+  }
+
+  /** What a native DISCOVER learns about this node: itself, when it serves the intent. */
+  private nativeDescriptor(intent: string | undefined): unknown[] {
+    const caps = this.capabilities.filter((c) => intent === undefined || c.intent === intent)
+    if (caps.length === 0) return []
+    const d: Record<string, unknown> = {
+      node_id: this.identity.nodeId,
+      intents: caps.map((c) => c.intent),
+      models: [...new Set(caps.flatMap((c) => c.models))],
+      available: this.pipeline.active < this.options.maxConcurrent,
+      load: Math.min(1, this.pipeline.active / this.options.maxConcurrent),
+      region: this.options.region,
+    }
+    if (this.identity.endpoint !== undefined) d.endpoint = this.identity.endpoint
+    const transport = this.transportEndpoint
+    if (transport !== undefined) d.transport_endpoint = transport
+    return [d]
   }
 
   /** `/iicp/health` body (wire.md §2.5; IICP-core §11.2 observed IP). */
@@ -228,7 +291,7 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       // A node with listen: false has no port at all; it is reached only through its relay.
       if (o.listen) {
         const planPort = o.port ?? (o.publicEndpoint !== undefined ? o.basePort : undefined)
-        this.boundPort = await bindPort(server, { host: o.host, port: planPort, basePort: o.basePort, searchSize: o.portSearchSize })
+        this.boundPort = await bindPort(this.front?.server ?? server, { host: o.host, port: planPort, basePort: o.basePort, searchSize: o.portSearchSize })
         this.localUrl = `http://${displayHost(o.host)}:${this.boundPort}`
       }
       if (this.lifecycle === 'starting') this.lifecycle = 'serving'
@@ -400,7 +463,7 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     const directory = this.directory as DirectoryClient
     const endpoint = this.identity.endpoint as string
     const opts = this.drift === undefined ? this.options : { ...this.options, capabilities: this.drift.capabilities }
-    const body = buildRegisterRequest(opts, this.identity, endpoint, this.reach, this.identity.nodeToken)
+    const body = buildRegisterRequest(opts, this.identity, endpoint, withTransportEndpoint(this.reach, endpoint, this.options.native), this.identity.nodeToken)
     const ack = await directory.register(body, signal)
     const previousId = this.identity.nodeId
     this.identity.nodeId = ack.node_id
@@ -538,6 +601,7 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       ? new Promise<void>((resolve) => server.close(() => resolve()))
       : Promise.resolve()
     server?.closeIdleConnections()
+    const frontClosed = this.front?.close()
     const drained = await this.pipeline.drain(this.options.drainTimeoutMs)
     if (!drained) {
       this.pipeline.cancelAll()
@@ -563,6 +627,9 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     // Relay sessions this node hosts (upgraded sockets the server no longer tracks) and NAT mappings go too.
     await this.reachability.close()
     server?.closeAllConnections()
+    this.front?.destroyConnections()
+    await this.native?.close()
+    await frontClosed
     await closed
     await Promise.all(this.options.backends.map((b) => b.close?.()))
     await this.releaseLock?.()

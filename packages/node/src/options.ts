@@ -17,6 +17,8 @@ import { checkRelayOption } from './relay/relay-option.js'
 import type { RelayHostOptions } from './relay/relay-host.js'
 import type { RelayUplinkTuning } from './relay/relay-uplink.js'
 import type { NatOptions } from './reachability/auto-reachability.js'
+import { resolveNativeOptions } from './native/native-server.js'
+import type { NativeOptions, ResolvedNativeOptions } from './native/native-server.js'
 
 /**
  * The relay worker side (IICP-DIR §7): `'auto'` elects a relay from discover; `{ endpoint }` pins one
@@ -91,6 +93,8 @@ export interface NodeOptions {
   relayCapable?: boolean
   /** Tuning of the relay server when `relayCapable` (session cap, bind rate limit, unsigned binds, …). */
   relayServer?: RelayHostOptions
+  /** Native IICP frames on the node's port, and the advertised `transport_endpoint`; `false` turns both off. @default {} (on) */
+  native?: NativeOptions | false
   /** Serve through a relay: `'auto'` elects one, `{ endpoint }` pins one. @default none (tier 3 of `'auto'` reachability elects) */
   relay?: RelayOption
   /** @default 'unknown' */
@@ -167,6 +171,7 @@ export interface ResolvedNodeOptions {
   readonly listen: boolean
   readonly relayCapable: boolean
   readonly relayServer: RelayHostOptions
+  readonly native: ResolvedNativeOptions
   readonly relay: RelayOption | undefined
   readonly region: string
   readonly nodeId: string | undefined
@@ -323,6 +328,7 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
     listen,
     relayCapable,
     relayServer: relayServer as RelayHostOptions,
+    native: resolveNativeOptions(o.native),
     relay: relay as RelayOption | undefined,
     region: str(o, 'region', REGION_RE, 'a region tag like eu-central (letters, digits, - and _, ≤ 64)') ?? 'unknown',
     nodeId: str(o, 'nodeId', NODE_ID_RE, 'a node id of ≤ 36 characters [a-zA-Z0-9._:-]'),

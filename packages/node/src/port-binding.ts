@@ -4,7 +4,7 @@
  * Binding happens before registration, so a port conflict never leaves a stale directory entry.
  */
 import type { AddressInfo } from 'node:net'
-import type { Server } from 'node:http'
+import type { Server } from 'node:net'
 import { IicpError } from '@iicp/protocol'
 
 function listenOnce(server: Server, host: string, port: number): Promise<number> {

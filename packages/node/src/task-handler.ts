@@ -15,6 +15,8 @@ import { JSON_HEADERS, renderError } from './http/render-error.js'
 import type { HttpReply } from './http/render-error.js'
 import type { NodeMetrics, TaskOutcome } from './metrics.js'
 import type { NodeIdentity } from './node-identity.js'
+import { collectStream, isAsyncIterable } from './native/task-stream.js'
+import type { TaskStreamSink } from './native/task-stream.js'
 import type { ResolvedNodeOptions } from './options.js'
 import { taskFingerprint } from './guards/idempotency.js'
 import { taskGuards } from './guards/task-guards.js'
@@ -61,10 +63,20 @@ export interface TaskContext {
   readonly encrypted: boolean
   readonly nodeId: string
   readonly logger: Logger
+  /** Whether the caller receives chunks as they come (a native streaming CALL); a handler may stream either way. */
+  readonly streaming?: boolean
 }
 
-/** A task handler: gets the request and its context, returns the inner result (SDK-NODE-02). */
-export type TaskHandler = (task: TaskInput, ctx: TaskContext) => InnerResult | Promise<InnerResult>
+/**
+ * A streaming result (official-sdks.md §6.4): an async iterable of chunks, each an inner value (a text piece,
+ * `{delta}`, or an OpenAI `chat.completion.chunk`), never an envelope. Native callers that asked for streaming
+ * get each chunk as a lifecycle event; everyone else gets the chunks assembled into one result (or the
+ * generator's return value, when it has one).
+ */
+export type StreamingResult = AsyncIterable<InnerResult>
+
+/** A task handler: gets the request and its context, returns the inner result or a stream of chunks (SDK-NODE-02). */
+export type TaskHandler = (task: TaskInput, ctx: TaskContext) => InnerResult | StreamingResult | Promise<InnerResult | StreamingResult>
 
 /** Request headers with lower-case names (node:http's IncomingHttpHeaders fits). */
 export type RequestHeaders = Readonly<Record<string, string | string[] | undefined>>
@@ -199,6 +211,8 @@ class TaskRun implements TaskContext {
   cxContext: CxResponseContext | undefined
   outer: AbortSignal | undefined
   onOuterAbort: (() => void) | undefined
+  sink: TaskStreamSink | undefined
+  streaming = false
 
   constructor(
     readonly model: string | undefined,
@@ -305,11 +319,12 @@ export class TaskPipeline {
   }
 
   /**
-   * Handle one `POST /v1/task`: raw body bytes (or an already parsed value), lower-case headers, and an
-   * optional signal (e.g. the relay session closing). Always resolves with an HTTP answer.
+   * Handle one `POST /v1/task`: raw body bytes (or an already parsed value), lower-case headers, an
+   * optional signal (e.g. the relay session closing), and an optional sink that receives a streaming
+   * handler's chunks as they come (official-sdks.md §6.4). Always resolves with an HTTP answer.
    */
-  handle(raw: string | Uint8Array | object, headers: RequestHeaders, signal?: AbortSignal): Promise<HttpReply> {
-    const reply = this.process(raw, headers, signal)
+  handle(raw: string | Uint8Array | object, headers: RequestHeaders, signal?: AbortSignal, sink?: TaskStreamSink): Promise<HttpReply> {
+    const reply = this.process(raw, headers, signal, sink)
     return isThenable(reply) ? reply : Promise.resolve(reply)
   }
 
@@ -317,7 +332,7 @@ export class TaskPipeline {
    * {@link handle}, answering synchronously when nothing on the way is asynchronous (a plaintext task
    * whose handler returns a value): the HTTP server's fast path, free of promise hops.
    */
-  process(raw: string | Uint8Array | object, headers: RequestHeaders, signal?: AbortSignal): HttpReply | Promise<HttpReply> {
+  process(raw: string | Uint8Array | object, headers: RequestHeaders, signal?: AbortSignal, sink?: TaskStreamSink): HttpReply | Promise<HttpReply> {
     const started = performance.now()
     const limiter = this.guards.originLimit
     if (limiter !== undefined) {
@@ -381,8 +396,8 @@ export class TaskPipeline {
     this.recent.add(task.task_id)
     this.activeJobs++
     const reply = hasConf
-      ? this.executeEncrypted(task, route, qos, headers, signal, started)
-      : this.execute(task, route, qos, headers, signal, started, task.payload, undefined)
+      ? this.executeEncrypted(task, route, qos, headers, signal, started, sink)
+      : this.execute(task, route, qos, headers, signal, started, task.payload, undefined, sink)
     let out: HttpReply | Promise<HttpReply>
     if (!isThenable(reply)) {
       this.release()
@@ -434,7 +449,7 @@ export class TaskPipeline {
     return new IicpError('unauthorized', 'Missing or invalid credentials')
   }
 
-  private async executeEncrypted(task: TaskRequest, route: Route, qos: Qos, headers: RequestHeaders, signal: AbortSignal | undefined, started: number): Promise<HttpReply> {
+  private async executeEncrypted(task: TaskRequest, route: Route, qos: Qos, headers: RequestHeaders, signal: AbortSignal | undefined, started: number, sink: TaskStreamSink | undefined): Promise<HttpReply> {
     const pair = this.identity.cxKeyPair
     if (pair === undefined || task.iicp_conf === undefined) return this.refuseBeforeHandler(task, qos, new IicpError('IICP-CX-01', 'This node does not accept IICP-CX requests', { status: 400 }))
     let dec: { payload: unknown; responseContext: CxResponseContext }
@@ -444,12 +459,12 @@ export class TaskPipeline {
       // The cause can describe key material; the consumer only learns that decryption failed.
       return this.refuseBeforeHandler(task, qos, isIicpError(err) && err.code.startsWith('IICP-') ? err : new IicpError('IICP-CX-02', 'iicp_conf decrypt failed'))
     }
-    return this.execute(task, route, qos, headers, signal, started, dec.payload, dec.responseContext)
+    return this.execute(task, route, qos, headers, signal, started, dec.payload, dec.responseContext, sink)
   }
 
   private execute(
     task: TaskRequest, route: Route, qos: Qos, headers: RequestHeaders, signal: AbortSignal | undefined, started: number,
-    payload: unknown, cxContext: CxResponseContext | undefined,
+    payload: unknown, cxContext: CxResponseContext | undefined, sink?: TaskStreamSink,
   ): HttpReply | Promise<HttpReply> {
     const requested = isPlainObject(payload) && typeof payload.model === 'string' ? payload.model : undefined
     if (requested !== undefined && !route.models.has(requested)) {
@@ -467,6 +482,8 @@ export class TaskPipeline {
     run.task = task
     run.started = started
     run.cxContext = cxContext
+    run.sink = sink
+    run.streaming = sink !== undefined
     this.running.add(run)
     if (signal !== undefined) {
       if (signal.aborted) {
@@ -484,6 +501,7 @@ export class TaskPipeline {
       return this.finish(run, undefined, err)
     }
     // Only an asynchronous handler can outlive its budget, so only it pays for a timer and a race.
+    if (isAsyncIterable(value) && !isThenable(value)) return this.awaitHandler(run, streamOf(run, value))
     return isThenable(value) ? this.awaitHandler(run, value) : this.finish(run, value, undefined)
   }
 
@@ -493,6 +511,8 @@ export class TaskPipeline {
     let value: unknown
     try {
       value = await Promise.race([pending, ended])
+      // An async handler that resolved to a stream: drain it under the same budget.
+      if (isAsyncIterable(value) && !isThenable(value)) value = await Promise.race([streamOf(run, value), ended])
     } catch (err) {
       return await this.finish(run, undefined, err)
     } finally {
@@ -547,6 +567,11 @@ export class TaskPipeline {
 async function seal(taskId: string, envelope: Record<string, unknown>, ctx: CxResponseContext, headers: Readonly<Record<string, string>>): Promise<HttpReply> {
   const sealed = await encryptResponse(envelope, ctx)
   return { status: 200, body: JSON.stringify({ task_id: taskId, status: 'encrypted', iicp_conf_resp: sealed }), headers }
+}
+
+function streamOf(run: TaskRun, stream: AsyncIterable<unknown>): Promise<unknown> {
+  const task = run.task as TaskRequest
+  return collectStream(stream, { taskId: task.task_id, intent: task.intent, model: run.model, ended: () => run.reason !== undefined }, run.sink)
 }
 
 function endWithTimeout(run: TaskRun): void {
