@@ -3,6 +3,7 @@
 // transport the newcomer uses), the session cap and per-source rate limit hold, tickets are required, verified and
 // single-use, each refusal is a RELAY_ACK with the reference relay's reason followed by the relay closing, and a
 // connection that sends garbage, an oversized frame or no bind is dropped.
+import fc from 'fast-check'
 import { afterEach, describe, expect, it } from 'vitest'
 import {
   NativeMessageType, encodeFrame, encodeNativeMessage, generateSigningKeyPair, randomHex, signRelayBindTicket,
@@ -165,5 +166,33 @@ describe('TCP relay bind rules', () => {
     const res = await rawBind(r, 'bad id/../x')
     expect(res).toMatchObject({ status: 'error', closed: true })
     expect(res.reason).toMatch(/^invalid RELAY_BIND/)
+  })
+
+  it('survives arbitrary bytes and arbitrary frames from bound and unbound peers, and still binds the next worker', async () => {
+    const r = await relay({ bindRateLimit: { max: 1_000, windowMs: 60_000 } })
+    let n = 0
+    const frameArb = fc.record({ type: fc.integer({ min: 0, max: 255 }), flags: fc.integer({ min: 0, max: 3 }), payload: fc.uint8Array({ maxLength: 200 }) })
+    await fc.assert(fc.asyncProperty(fc.boolean(), fc.uint8Array({ maxLength: 300 }), fc.array(frameArb, { maxLength: 4 }), async (bindFirst, junk, frames) => {
+      const peer = await RawPeer.connect(r.acceptor.port)
+      try {
+        if (bindFirst) {
+          peer.write(encodeNativeMessage({ kind: 'relayBind', workerId: `fuzz-${n++}`, intent: '', models: [] }))
+          expect(await peer.nextMessage()).toMatchObject({ kind: 'relayAck', status: 'ok' })
+        }
+        for (const f of frames) peer.write(encodeFrame(f.type, f.payload, { flags: f.flags }))
+        peer.write(junk)
+        // A PING round trip (or the relay closing) shows the input was handled, whatever it was.
+        peer.write(encodeNativeMessage({ kind: 'ping', echo: new Uint8Array([1]) }))
+        for (let f = await peer.next(); f !== undefined && f.type !== 0x0a; f = await peer.next()) {
+          // CLOSE, RELAY_ACK for a fuzzed bind, or PONG: all fine; anything else ends the loop at EOF.
+        }
+      } finally {
+        peer.close()
+      }
+    }), { numRuns: 40 })
+    const worker = createTcpRelayWorker({ relay: r.address, workerId: 'after-fuzz', handleTask: ok })
+    cleanups.push(() => worker.close())
+    await worker.start()
+    expect((await post(`${worker.relayEndpoint}/v1/task`, task('still up'))).json).toEqual({ ok: true })
   })
 })
