@@ -209,6 +209,7 @@ describe('our worker binds to the reference Python relay (a replay of the captur
     // Host from the configured relay address, port from RELAY_ACK key 4, as the reference worker registers it.
     expect(await bound).toEqual({
       transport: 'tcp', relayEndpoint: 'http://127.0.0.1:9620/v1/relay-for/cap-worker-1', relayUrl: 'http://127.0.0.1:9620', relayHttpPort: 9620,
+      relayHost: '127.0.0.1', relayAcceptPort: relay.port,
     })
     await relay.done
     expect(seen.map((s) => s.body)).toEqual([0, 1].map((n) => keyFive(byName(session, 'relay->worker', 'CALL', n)).toString('utf8')))

@@ -36,6 +36,10 @@ export interface TcpRelayBoundEvent {
   relayUrl: string
   /** RELAY_ACK key 4, when the relay sent it. */
   relayHttpPort: number | undefined
+  /** The relay host as configured (`transport_metadata.relay_host` of the reference worker's re-registration). */
+  relayHost: string
+  /** The accept port dialled. */
+  relayAcceptPort: number
 }
 
 /** Events of a TCP relay worker (official-sdks.md §5.2–§5.3). */
@@ -250,7 +254,10 @@ class TcpWorker extends EventEmitter implements TcpRelayWorker {
           this.#relayEndpoint = relayEndpointFor(relayUrl, o.workerId)
           channel.keepalive({ pingIntervalMs: o.pingIntervalMs, pongTimeoutMs: o.pongTimeoutMs })
           o.logger.info({ relay: this.relay }, 'relay session bound')
-          resolve({ channel, calls, ended, bound: { transport: 'tcp', relayEndpoint: this.#relayEndpoint, relayUrl, relayHttpPort: ack.relayHttpPort } })
+          resolve({ channel, calls, ended, bound: {
+              transport: 'tcp', relayEndpoint: this.#relayEndpoint, relayUrl, relayHttpPort: ack.relayHttpPort, relayHost: o.relayHost, relayAcceptPort: o.relayPort,
+            },
+          })
         },
         onClosed: (reason) => {
           for (const ac of calls.values()) ac.abort()
