@@ -101,8 +101,10 @@ export class JsonLinesProcess {
   }
 }
 
-/** The four namespaces of cgnat-netns.sh with unique names. */
+/** The four namespaces of cgnat-netns.sh with unique names; `public` gives the home router a public WAN address. */
 export class CgnatNetns {
+  constructor(private readonly mode: 'cgnat' | 'public' = 'cgnat') {}
+
   readonly prefix = `ic${process.pid % 100000}${Math.random().toString(36).slice(2, 5)}`
   readonly lan = `${this.prefix}lan`
   readonly gw = `${this.prefix}gw`
@@ -114,7 +116,7 @@ export class CgnatNetns {
 
   up(): void {
     process.once('exit', this.onExit)
-    const res = spawnSync('bash', [script, 'up', this.prefix, this.work], { encoding: 'utf8' })
+    const res = spawnSync('bash', [script, 'up', this.prefix, this.work, this.mode], { encoding: 'utf8' })
     if (res.status !== 0) throw new Error(`namespace setup failed: ${res.stderr.trim()}`)
   }
 

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Builds (up) or removes (down) four network namespaces: a home behind carrier-grade NAT, with no IPv6.
+# Builds (up) or removes (down) four network namespaces: a home behind carrier-grade NAT, with no IPv6
+# (mode `cgnat`, the default), or the same home with a public WAN address behind a plain ISP router (`public`).
 #   <p>lan : the worker node's host, 10.200.0.2/24, default route via the home router; IPv6 off
-#   <p>gw  : the home router, lan0 10.200.0.1/24, wan0 100.64.0.2/24 (a CGNAT address), masquerade, miniupnpd
+#   <p>gw  : the home router, lan0 10.200.0.1/24, wan0 100.64.0.2/24 (a CGNAT address; `public`: 11.0.1.2/24),
+#            masquerade, miniupnpd
 #   <p>cgn : the carrier's NAT, in0 100.64.0.1/24, out0 11.0.0.1/24, masquerade, nothing forwarded inbound
+#            (`public`: a plain router, in0 11.0.1.1/24, forwarding both ways, no NAT)
 #   <p>wan : "the internet", 11.0.0.2/24: the directory, the relay node and the consumer
 # The 100.64/10 and 11.0.0.0/24 addresses exist only inside these namespaces; none has a link or a route
 # to the host's network. miniupnpd itself is started by the test (so it owns the pid); `up` writes its config.
 #
-# usage: cgnat-netns.sh up <prefix> <workdir>
+# usage: cgnat-netns.sh up <prefix> <workdir> [cgnat|public]
 #        cgnat-netns.sh down <prefix>
 set -euo pipefail
 
@@ -34,6 +37,8 @@ if [ "$cmd" = down ]; then
 fi
 
 work=${3:?workdir}
+mode=${4:-cgnat}
+if [ "$mode" = public ]; then gw_wan=11.0.1.2; cgn_in=11.0.1.1; else gw_wan=100.64.0.2; cgn_in=100.64.0.1; fi
 trap 'down' ERR
 
 for ns in "$lan" "$gw" "$cgn" "$wan"; do ip netns add "$ns"; ip -n "$ns" link set lo up; done
@@ -47,8 +52,8 @@ ip netns exec "$lan" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 
 ip -n "$lan" addr add 10.200.0.2/24 dev eth0
 ip -n "$gw" addr add 10.200.0.1/24 dev lan0
-ip -n "$gw" addr add 100.64.0.2/24 dev wan0
-ip -n "$cgn" addr add 100.64.0.1/24 dev in0
+ip -n "$gw" addr add "$gw_wan/24" dev wan0
+ip -n "$cgn" addr add "$cgn_in/24" dev in0
 ip -n "$cgn" addr add 11.0.0.1/24 dev out0
 ip -n "$wan" addr add 11.0.0.2/24 dev eth0
 ip -n "$lan" link set eth0 up
@@ -58,11 +63,21 @@ ip -n "$cgn" link set in0 up
 ip -n "$cgn" link set out0 up
 ip -n "$wan" link set eth0 up
 ip -n "$lan" route add default via 10.200.0.1
-ip -n "$gw" route add default via 100.64.0.1
+ip -n "$gw" route add default via "$cgn_in"
+if [ "$mode" = public ]; then ip -n "$wan" route add 11.0.1.0/24 via 11.0.0.1; fi
 ip netns exec "$gw" sysctl -qw net.ipv4.ip_forward=1
 ip netns exec "$cgn" sysctl -qw net.ipv4.ip_forward=1
 
-# The carrier: customers out, nothing new in.
+# The carrier: customers out, nothing new in (a plain router in `public` mode).
+if [ "$mode" = public ]; then
+ip netns exec "$cgn" nft -f - <<'NFT'
+table inet isp {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+  }
+}
+NFT
+else
 ip netns exec "$cgn" nft -f - <<'NFT'
 table inet cgnat {
   chain forward {
@@ -76,6 +91,7 @@ table inet cgnat {
   }
 }
 NFT
+fi
 
 # The home router: the skeleton miniupnpd's nftables backend expects (Debian's nft_init.sh is broken).
 ip netns exec "$gw" nft -f - <<'NFT'
