@@ -110,7 +110,8 @@ function drained(res: ServerResponse): Promise<void> {
   })
 }
 
-async function send(res: ServerResponse, reply: ProxyReply): Promise<void> {
+/** Write a reply: JSON at once, a stream piece by piece as it is produced (awaiting drain; stops when the caller hangs up). */
+export async function writeReply(res: ServerResponse, reply: ProxyReply): Promise<void> {
   if ('stream' in reply) {
     res.writeHead(reply.status, { ...reply.headers, 'content-type': reply.contentType, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
     // Breaking out of for-await returns the iterator, which cancels the mesh call behind it.
@@ -218,7 +219,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       if (!res.writableFinished) hangUp.abort(new IicpError('aborted', 'The proxy caller closed the connection'))
     })
     // Once closing, every answer ends its connection, so close() need not wait out the keep-alive.
-    const finish = (reply: ProxyReply): Promise<void> => send(res, draining ? { ...reply, headers: { ...reply.headers, connection: 'close' } } : reply)
+    const finish = (reply: ProxyReply): Promise<void> => writeReply(res, draining ? { ...reply, headers: { ...reply.headers, connection: 'close' } } : reply)
     const log = (status: number, nodeId: string | undefined, code: string | undefined): void => {
       if (!onRequest) return
       onRequest({ method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://proxy').pathname, status, nodeId, code, latencyMs: performance.now() - started })

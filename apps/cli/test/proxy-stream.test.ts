@@ -1,0 +1,244 @@
+/**
+ * Streaming in `iicp proxy`, read by each ecosystem's official client: `stream: true` on /v1/chat/completions as
+ * OpenAI chunk events read with `for await (const chunk of stream)` through a real mesh, and the three stream
+ * renderers (OpenAI SSE, Ollama NDJSON, Anthropic SSE) fed by a gated chunk source behind the proxy's own reply
+ * writer on a real loopback server: each chunk reaches the client before the next one exists, and a failure
+ * after the first chunk surfaces as that client's own error. Nothing is mocked; no timing is asserted.
+ */
+import { createServer } from 'node:http'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import Anthropic from '@anthropic-ai/sdk'
+import { Ollama } from 'ollama'
+import OpenAI from 'openai'
+import { request } from 'undici'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { startDirectory } from '@iicp/directory'
+import type { RunningDirectory } from '@iicp/directory'
+import { IicpNode, echo } from '@iicp/node'
+import { IicpError } from '@iicp/protocol'
+import { anthropicEvents } from '../src/proxy/anthropic.js'
+import type { ChatCompletionChunk } from '../src/proxy/mesh-chat.js'
+import { ollamaLines } from '../src/proxy/ollama.js'
+import { SSE_CONTENT_TYPE, openAiEvents } from '../src/proxy/routes.js'
+import { startProxy, writeReply } from '../src/proxy/server.js'
+import type { RunningProxy } from '../src/proxy/server.js'
+
+function chunk(content: string | undefined, finish: string | null = null): ChatCompletionChunk {
+  return {
+    id: 'chatcmpl-t1', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'gated-1',
+    choices: [{ index: 0, delta: content === undefined ? {} : { role: 'assistant', content }, finish_reason: finish }],
+    ...(finish !== null ? { usage: { prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 } } : {}),
+  }
+}
+
+/** A chunk source that yields chunk n+1 only once the test permits it, and can fail instead of yielding. */
+class GatedSource {
+  produced = 0
+  #allowed = 1
+  #wake: (() => void) | undefined
+  constructor(private readonly chunks: readonly ChatCompletionChunk[], private readonly failAt = -1) {}
+
+  permit(): void {
+    this.#allowed++
+    this.#wake?.()
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<ChatCompletionChunk> {
+    for (let i = 0; i < this.chunks.length; i++) {
+      while (this.produced >= this.#allowed) await new Promise<void>((resolve) => (this.#wake = resolve))
+      if (i === this.failAt) throw new IicpError('backend_error', 'The node failed mid-stream')
+      this.produced++
+      const next = this.chunks[i]
+      if (next !== undefined) yield next
+    }
+  }
+}
+
+/** A loopback server answering every request with one stream rendered from the current source. */
+class StreamServer {
+  source: GatedSource = new GatedSource([])
+  render: (chunks: AsyncIterable<ChatCompletionChunk>) => AsyncIterable<string> = openAiEvents
+  contentType = SSE_CONTENT_TYPE
+  readonly server: Server = createServer((req, res) => {
+    req.resume()
+    void writeReply(res, { status: 200, stream: this.render(this.source), contentType: this.contentType, headers: { 'x-iicp-node-id': 'gated-node' } })
+  })
+  url = ''
+  async start(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve))
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`
+  }
+  async close(): Promise<void> {
+    this.server.closeAllConnections()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+}
+
+describe('stream: true on /v1/chat/completions through a real mesh', () => {
+  let dir: RunningDirectory
+  let node: IicpNode
+  let proxy: RunningProxy
+
+  beforeAll(async () => {
+    dir = await startDirectory({ port: 0 })
+    node = new IicpNode({ directoryUrl: dir.apiUrl, backend: echo({ models: ['echo-1'] }), host: '127.0.0.1', port: 0, persistState: false })
+    await node.serve()
+    proxy = await startProxy({ client: { directoryUrl: dir.apiUrl, allowPrivateEndpoints: true }, port: 0 })
+  })
+  afterAll(async () => {
+    await proxy.close()
+    await node.close()
+    await dir.close()
+  })
+
+  it('yields OpenAI chunks to the openai package chunk by chunk: the answer, then the finish with usage', async () => {
+    const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'unused-by-iicp', maxRetries: 0 })
+    const { data: stream, response } = await openai.chat.completions
+      .create({ model: 'echo-1', stream: true, messages: [{ role: 'user', content: 'stream me please' }] })
+      .withResponse()
+    expect(response.headers.get('x-iicp-node-id')).toBe(node.nodeId)
+    expect(response.headers.get('x-iicp-attempts')).toBe('1')
+    const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = []
+    for await (const c of stream) chunks.push(c)
+    expect(chunks.map((c) => [c.object, c.model, c.choices[0]?.delta, c.choices[0]?.finish_reason])).toEqual([
+      ['chat.completion.chunk', 'echo-1', { role: 'assistant', content: 'echo: stream me please' }, null],
+      ['chat.completion.chunk', 'echo-1', {}, 'stop'],
+    ])
+    expect(chunks[1]?.usage).toEqual({ prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 })
+    expect(new Set(chunks.map((c) => c.id)).size).toBe(1)
+  })
+
+  it('sends text/event-stream with one data event per chunk and a final [DONE]', async () => {
+    const res = await request(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'wire' }] }),
+    })
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['content-type']).toBe('text/event-stream; charset=utf-8')
+    expect(res.headers['cache-control']).toBe('no-cache')
+    expect(res.headers['x-iicp-trace-id']).toMatch(/^[0-9a-f]{32}$/)
+    const events = (await res.body.text()).split('\n\n')
+    expect(events.at(-1)).toBe('')
+    expect(events.at(-2)).toBe('data: [DONE]')
+    expect(events.slice(0, -2).every((e) => e.startsWith('data: {'))).toBe(true)
+    expect(events).toHaveLength(4)
+  })
+
+  it('answers a stream request for a model no node serves with a plain 404 before any event', async () => {
+    const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'unused-by-iicp', maxRetries: 0 })
+    await expect(openai.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'x' }] }))
+      .rejects.toBeInstanceOf(OpenAI.NotFoundError)
+  })
+})
+
+describe('the stream renderers behind the proxy reply writer, read by the official clients', () => {
+  const srv = new StreamServer()
+  const parts = [chunk('Hel'), chunk('lo, '), chunk('world'), chunk(undefined, 'stop')]
+
+  beforeAll(() => srv.start())
+  afterAll(() => srv.close())
+  afterEach(() => {
+    srv.render = openAiEvents
+    srv.contentType = SSE_CONTENT_TYPE
+  })
+
+  it('delivers each OpenAI chunk to the openai package before the next chunk is produced', async () => {
+    srv.source = new GatedSource(parts)
+    const openai = new OpenAI({ baseURL: srv.url, apiKey: 'x', maxRetries: 0 })
+    const stream = await openai.chat.completions.create({ model: 'gated-1', stream: true, messages: [{ role: 'user', content: 'x' }] })
+    const seen: (string | null | undefined)[] = []
+    for await (const c of stream) {
+      seen.push(c.choices[0]?.delta.content ?? c.choices[0]?.finish_reason)
+      expect(srv.source.produced).toBe(seen.length)
+      srv.source.permit()
+    }
+    expect(seen).toEqual(['Hel', 'lo, ', 'world', 'stop'])
+  })
+
+  it('raises a failure after the first OpenAI chunk as an APIError carrying the IICP code', async () => {
+    srv.source = new GatedSource(parts, 2)
+    const openai = new OpenAI({ baseURL: srv.url, apiKey: 'x', maxRetries: 0 })
+    const stream = await openai.chat.completions.create({ model: 'gated-1', stream: true, messages: [{ role: 'user', content: 'x' }] })
+    const seen: string[] = []
+    const failure = (async () => {
+      for await (const c of stream) {
+        seen.push(c.choices[0]?.delta.content ?? '')
+        srv.source.permit()
+      }
+    })()
+    await expect(failure).rejects.toMatchObject({ constructor: OpenAI.APIError, code: 'backend_error', message: 'The node failed mid-stream' })
+    expect(seen).toEqual(['Hel', 'lo, '])
+  })
+
+  it('delivers Ollama NDJSON parts one by one to the ollama client, then the done part', async () => {
+    srv.source = new GatedSource(parts)
+    srv.render = (chunks) => ollamaLines(chunks, () => Date.UTC(2026, 0, 1), process.hrtime.bigint())
+    srv.contentType = 'application/x-ndjson'
+    const ollama = new Ollama({ host: srv.url })
+    const seen: [string, boolean][] = []
+    for await (const part of await ollama.chat({ model: 'gated-1', stream: true, messages: [{ role: 'user', content: 'x' }] })) {
+      seen.push([part.message.content, part.done])
+      if (!part.done) expect(srv.source.produced).toBe(seen.length)
+      srv.source.permit()
+    }
+    expect(seen).toEqual([['Hel', false], ['lo, ', false], ['world', false], ['', true]])
+  })
+
+  it('ends an Ollama stream that fails midway with an error line the ollama client throws', async () => {
+    srv.source = new GatedSource(parts, 1)
+    srv.render = (chunks) => ollamaLines(chunks, Date.now, process.hrtime.bigint())
+    srv.contentType = 'application/x-ndjson'
+    const ollama = new Ollama({ host: srv.url })
+    const seen: string[] = []
+    const failure = (async () => {
+      for await (const part of await ollama.chat({ model: 'gated-1', stream: true, messages: [{ role: 'user', content: 'x' }] })) {
+        seen.push(part.message.content)
+        srv.source.permit()
+      }
+    })()
+    await expect(failure).rejects.toThrow('The node failed mid-stream')
+    expect(seen).toEqual(['Hel'])
+  })
+
+  it('delivers Anthropic text deltas one by one to @anthropic-ai/sdk inside the full event sequence', async () => {
+    srv.source = new GatedSource(parts)
+    srv.render = anthropicEvents
+    const client = new Anthropic({ baseURL: srv.url, apiKey: 'x', maxRetries: 0 })
+    const stream = await client.messages.create({ model: 'gated-1', max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'x' }] })
+    const types: string[] = []
+    const texts: string[] = []
+    for await (const ev of stream) {
+      types.push(ev.type)
+      if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') {
+        texts.push(ev.delta.text)
+        expect(srv.source.produced).toBe(texts.length)
+        srv.source.permit()
+      }
+      if (ev.type === 'message_delta') expect(ev.usage.output_tokens).toBe(3)
+    }
+    expect(texts).toEqual(['Hel', 'lo, ', 'world'])
+    expect(types).toEqual([
+      'message_start', 'content_block_start', 'content_block_delta', 'content_block_delta', 'content_block_delta',
+      'content_block_stop', 'message_delta', 'message_stop',
+    ])
+  })
+
+  it('ends an Anthropic stream that fails midway with an error event the SDK raises as APIError', async () => {
+    srv.source = new GatedSource(parts, 2)
+    srv.render = anthropicEvents
+    const client = new Anthropic({ baseURL: srv.url, apiKey: 'x', maxRetries: 0 })
+    const stream = await client.messages.create({ model: 'gated-1', max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'x' }] })
+    const texts: string[] = []
+    const failure = (async () => {
+      for await (const ev of stream) {
+        if (ev.type === 'content_block_delta' && ev.delta.type === 'text_delta') {
+          texts.push(ev.delta.text)
+          srv.source.permit()
+        }
+      }
+    })()
+    await expect(failure).rejects.toMatchObject({ constructor: Anthropic.APIError, type: 'api_error', errorCode: 'backend_error' })
+    expect(texts).toEqual(['Hel', 'lo, '])
+  })
+})
