@@ -1,7 +1,8 @@
 /**
  * The proxy's OpenAI-compatible handlers (cts PROXY-OAI-01/02): they take a parsed request and return a
- * reply value; `server.ts` does the HTTP. Chat requests go through the client's discover → select → submit;
+ * reply value; `server.ts` does the HTTP. Chat requests go through `mesh-chat.ts` (discover → select → submit);
  * a model no node serves is a 404 `model_not_found` and an empty mesh a 503, both before any task is sent.
+ * The reply and context types here are shared by the Ollama and Anthropic handlers.
  */
 import type { ChatMessage, IicpClient } from '@iicp/client'
 import type { Qos } from '@iicp/protocol'

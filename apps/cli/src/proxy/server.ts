@@ -1,8 +1,9 @@
 /**
- * The OpenAI-compatible proxy server (issue 6; wire.md §6.5 port 9483): the only file touching `req`/`res`.
- * It bounds and parses bodies, dispatches to the handlers in `routes.ts`, and renders every failure as an
- * OpenAI error. One IicpClient (one keep-alive pool) serves every request; `close()` is idempotent and
- * leaves no socket behind.
+ * The compat proxy server (wire.md §6.5 port 9483): OpenAI (`routes.ts`), Ollama (`ollama.ts`) and Anthropic
+ * (`anthropic.ts`) endpoints on one listener, and the only file touching `req`/`res`. It bounds and parses
+ * bodies, dispatches through one route table, streams replies piece by piece, cancels the mesh call when the
+ * caller hangs up, and renders every failure in the caller's ecosystem's error shape. One IicpClient (one
+ * keep-alive pool) serves every request; `close()` is idempotent and leaves no socket behind.
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
@@ -189,7 +190,7 @@ function checkInt(value: unknown, option: string, min: number, max: number): voi
   }
 }
 
-/** Start the OpenAI-compatible proxy. Throws IicpError `invalid_config` on bad options or a taken port. */
+/** Start the OpenAI-, Ollama- and Anthropic-compatible proxy. Throws IicpError `invalid_config` on bad options or a taken port. */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   checkInt(options.port, 'port', 0, 65535)
   checkInt(options.modelsCacheMs, 'modelsCacheMs', 0, 60_000)
