@@ -140,6 +140,22 @@ describe('the Anthropic-compatible proxy in front of an echo node and a recordin
     }])
   })
 
+  it('lists the mesh models with the SDK\'s models.list() and retrieves one, on the path OpenAI clients share', async () => {
+    const ids: string[] = []
+    for await (const m of anthropic(proxy).models.list()) ids.push(m.id)
+    expect(ids).toEqual(['claude-local', 'echo-1', 'auto'])
+    const one = await anthropic(proxy).models.retrieve('echo-1')
+    expect(one).toMatchObject({ type: 'model', id: 'echo-1', display_name: 'echo-1', created_at: '1970-01-01T00:00:00.000Z' })
+  })
+
+  it('names itself iicp-proxy in the Server header, as the official proxies do', async () => {
+    const { response } = await anthropic(proxy).messages.create({ model: 'echo-1', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }).withResponse()
+    expect(response.headers.get('server')).toBe('iicp-proxy')
+    const failed = await request(`${proxy.url}/v1/messages`)
+    expect(failed.headers.server).toBe('iicp-proxy')
+    await failed.body.dump()
+  })
+
   it('raises a model no node serves as NotFoundError with the IICP code as errorCode', async () => {
     const err = await apiError(anthropic(proxy).messages.create({ model: 'claude-opus-4', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }))
     expect(err).toBeInstanceOf(Anthropic.NotFoundError)

@@ -22,7 +22,7 @@ import type { ChatCompletionChunk } from '../src/proxy/mesh-chat.js'
 import { ollamaLines } from '../src/proxy/ollama.js'
 import { SSE_CONTENT_TYPE, openAiEvents } from '../src/proxy/routes.js'
 import { startProxy, writeReply } from '../src/proxy/server.js'
-import type { RunningProxy } from '../src/proxy/server.js'
+import type { ProxyRequestLog, RunningProxy } from '../src/proxy/server.js'
 
 function chunk(content: string | undefined, finish: string | null = null): ChatCompletionChunk {
   return {
@@ -129,6 +129,45 @@ describe('stream: true on /v1/chat/completions through a real mesh', () => {
     const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'unused-by-iicp', maxRetries: 0 })
     await expect(openai.chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'x' }] }))
       .rejects.toBeInstanceOf(OpenAI.NotFoundError)
+  })
+})
+
+describe('a caller hanging up on a streamed chat', () => {
+  it('cancels the mesh call at once instead of waiting for the node, and logs 499', async () => {
+    const dir = await startDirectory({ port: 0 })
+    let entered!: () => void
+    const inHandler = new Promise<void>((resolve) => (entered = resolve))
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    const node = new IicpNode({
+      directoryUrl: dir.apiUrl, host: '127.0.0.1', port: 0, persistState: false,
+      capabilities: [{ intent: 'urn:iicp:intent:llm:chat:v1', models: ['slow-1'] }],
+      handler: async () => {
+        entered()
+        await released
+        return { choices: [{ index: 0, message: { role: 'assistant', content: 'too late' }, finish_reason: 'stop' }] }
+      },
+    })
+    await node.serve()
+    let logged!: (entry: ProxyRequestLog) => void
+    const log = new Promise<ProxyRequestLog>((resolve) => (logged = resolve))
+    const proxy = await startProxy({ client: { directoryUrl: dir.apiUrl, allowPrivateEndpoints: true }, port: 0, onRequest: (e) => logged(e) })
+    try {
+      const caller = new AbortController()
+      const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'unused-by-iicp', maxRetries: 0 })
+      const pending = openai.chat.completions.create({ model: 'slow-1', stream: true, messages: [{ role: 'user', content: 'hang up on me' }] }, { signal: caller.signal })
+      await inHandler
+      caller.abort()
+      await expect(pending).rejects.toBeInstanceOf(OpenAI.APIUserAbortError)
+      // The node is still holding the task: only a cancelled mesh call lets the proxy finish the request now.
+      const { latencyMs: _l, ...entry } = await log
+      expect(entry).toEqual({ method: 'POST', path: '/v1/chat/completions', status: 499, nodeId: undefined, code: 'aborted' })
+    } finally {
+      release()
+      await proxy.close()
+      await node.close()
+      await dir.close()
+    }
   })
 })
 

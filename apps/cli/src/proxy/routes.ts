@@ -32,8 +32,9 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+// OpenAI and Anthropic share the /v1/models path; each entry carries both ecosystems' fields so either SDK reads it.
 function modelObject(id: string): Record<string, unknown> {
-  return { id, object: 'model', created: 0, owned_by: 'iicp' }
+  return { id, object: 'model', created: 0, owned_by: 'iicp', type: 'model', display_name: id, created_at: new Date(0).toISOString() }
 }
 
 /** `GET /v1/models`: the chat models the mesh's nodes advertise, plus the `auto` alias when any node is up. */
@@ -41,7 +42,10 @@ export async function listModels(ctx: ProxyContext): Promise<ProxyReply> {
   const snap = await snapshot(ctx)
   const ids = [...snap.models].sort()
   if (snap.nodes > 0) ids.push(...[...ctx.anyModel].filter((m) => !snap.models.has(m)))
-  return { status: 200, body: { object: 'list', data: ids.map(modelObject) } }
+  return {
+    status: 200,
+    body: { object: 'list', data: ids.map(modelObject), has_more: false, first_id: ids[0] ?? null, last_id: ids.at(-1) ?? null },
+  }
 }
 
 /** `GET /v1/models/{id}`. */

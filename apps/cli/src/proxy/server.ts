@@ -45,6 +45,7 @@ export interface ProxyOptions {
 export interface ProxyRequestLog {
   readonly method: string
   readonly path: string
+  /** The status answered; 499 when the caller hung up before the answer (the mesh call is cancelled then). */
   readonly status: number
   /** The serving node, when a chat was routed. */
   readonly nodeId: string | undefined
@@ -64,6 +65,9 @@ export interface RunningProxy {
 }
 
 const CLOSE_GRACE_MS = 2000
+
+/** The `Server` header the official SDKs' proxies send on every response (official-sdks.md §1). */
+const SERVER_HEADER = 'iicp-proxy'
 
 class BodyTooLarge extends Error {}
 
@@ -114,7 +118,7 @@ function drained(res: ServerResponse): Promise<void> {
 /** Write a reply: JSON at once, a stream piece by piece as it is produced (awaiting drain; stops when the caller hangs up). */
 export async function writeReply(res: ServerResponse, reply: ProxyReply): Promise<void> {
   if ('stream' in reply) {
-    res.writeHead(reply.status, { ...reply.headers, 'content-type': reply.contentType, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
+    res.writeHead(reply.status, { ...reply.headers, server: SERVER_HEADER, 'content-type': reply.contentType, 'cache-control': 'no-cache', 'x-accel-buffering': 'no' })
     // Breaking out of for-await returns the iterator, which cancels the mesh call behind it.
     for await (const piece of reply.stream) {
       if (res.destroyed) break
@@ -124,7 +128,7 @@ export async function writeReply(res: ServerResponse, reply: ProxyReply): Promis
     return
   }
   const text = JSON.stringify(reply.body)
-  res.writeHead(reply.status, { ...reply.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
+  res.writeHead(reply.status, { ...reply.headers, server: SERVER_HEADER, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) })
   res.end(text)
 }
 
@@ -226,6 +230,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       onRequest({ method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://proxy').pathname, status, nodeId, code, latencyMs: performance.now() - started })
     }
     const fail = (err: unknown): void => {
+      if (hangUp.signal.aborted) {
+        // Nobody is left to answer; the log says the caller went away (nginx's 499), not that the mesh failed.
+        res.destroy()
+        log(499, undefined, 'aborted')
+        return
+      }
       const e = toProxyError(err)
       if (res.headersSent) {
         res.destroy()
