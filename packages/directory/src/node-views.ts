@@ -71,6 +71,7 @@ function dispatchSummary(node: LiveNode, intent: string, now: number): [Record<s
     reputation_tier: reputationTier(rec, now),
     completed_tasks_count: rec.completed_tasks,
     relay_capable: rec.meta.relay_capable === true,
+    relay_accept_port: meta<number>(node, 'relay_accept_port'),
     reachability_tier: reachabilityTier(node),
     route_evidence: routeEvidence(node),
     address_family: addressFamily(rec.endpoint),
@@ -160,6 +161,7 @@ export function nodeDetail(node: LiveNode, live: boolean, probation: boolean, no
     relay_endpoint: meta<string>(node, 'relay_endpoint'),
     exposure_mode: meta<string>(node, 'exposure_mode'),
     relay_capable: rec.meta.relay_capable === true,
+    relay_accept_port: meta<number>(node, 'relay_accept_port'),
     cx_public_key: meta<Record<string, unknown>>(node, 'cx_public_key'),
     // The Ed25519 gossip key (dir §3.6), not the CX key.
     public_key: meta<string>(node, 'public_key'),

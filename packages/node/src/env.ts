@@ -31,7 +31,7 @@ function strVar(env: Readonly<Record<string, string | undefined>>, name: string)
  * `IICP_MAX_CONCURRENT`, `IICP_TOKENS_PER_MIN`, `IICP_MAX_BODY_BYTES`, `IICP_DRAIN_TIMEOUT_MS`,
  * `IICP_AUTH` (`open`|`token`), `IICP_CX` (1/0), `IICP_TASK_RATE_LIMIT` (per 60 s per Origin, 0 = off),
  * `IICP_IDEMPOTENCY` (1/0), `IICP_AUTO_DETECT_NAT` (1 → `reachability: 'auto'`), `IICP_RELAY_WORKER_ENDPOINT`
- * (pins a relay), `IICP_RELAY_CAPABLE` (1/0) and `KUBERNETES_SERVICE_HOST` (the NAT ladder's container
+ * (pins a relay), `IICP_RELAY_CAPABLE` (1/0), `IICP_RELAY_ACCEPT_PORT` and `KUBERNETES_SERVICE_HOST` (the NAT ladder's container
  * check). Unset variables are left out so defaults apply.
  */
 export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): NodeOptions {
@@ -73,6 +73,8 @@ export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefin
   if (relayWorkerEndpoint !== undefined) out.relay = { endpoint: relayWorkerEndpoint }
   const relayCapable = boolVar(env, 'IICP_RELAY_CAPABLE')
   if (relayCapable !== undefined) out.relayCapable = relayCapable
+  const relayAcceptPort = intVar(env, 'IICP_RELAY_ACCEPT_PORT')
+  if (relayAcceptPort !== undefined) out.relayAcceptPort = relayAcceptPort
   const k8s = strVar(env, 'KUBERNETES_SERVICE_HOST')
   if (k8s !== undefined) out.nat = { env: { KUBERNETES_SERVICE_HOST: k8s } }
   const taskRateLimit = intVar(env, 'IICP_TASK_RATE_LIMIT')

@@ -55,6 +55,8 @@ export interface Reachability {
   exposureMode?: string
   /** Only with `transportMethod: 'turn_relay'`. */
   relayEndpoint?: string
+  /** A relay-capable node's native TCP accept port (official-sdks.md §5.1 `relay_accept_port`). */
+  relayAcceptPort?: number
 }
 
 /** Runs after the node listens and before it registers; returns what to advertise (or nothing). */
@@ -93,6 +95,11 @@ export interface NodeOptions {
   relayCapable?: boolean
   /** Tuning of the relay server when `relayCapable` (session cap, bind rate limit, unsigned binds, …). */
   relayServer?: RelayHostOptions
+  /**
+   * Also accept native TCP relay binds (the official SDKs' workers, official-sdks.md §5.2) on this port (0 = any
+   * free one), registered as `relay_accept_port`. Needs `relayCapable`. @default unset (WebSocket and long-poll only)
+   */
+  relayAcceptPort?: number
   /** Native IICP frames on the node's port, and the advertised `transport_endpoint`; `false` turns both off. @default {} (on) */
   native?: NativeOptions | false
   /** Serve through a relay: `'auto'` elects one, `{ endpoint }` pins one. @default none (tier 3 of `'auto'` reachability elects) */
@@ -170,6 +177,7 @@ export interface ResolvedNodeOptions {
   readonly nat: NatOptions
   readonly listen: boolean
   readonly relayCapable: boolean
+  readonly relayAcceptPort: number | undefined
   readonly relayServer: RelayHostOptions
   readonly native: ResolvedNativeOptions
   readonly relay: RelayOption | undefined
@@ -297,6 +305,8 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
   const listen = bool(o, 'listen', true)
   const relayCapable = bool(o, 'relayCapable', false)
   const relay = checkRelayOption(o.relay)
+  const relayAcceptPort = int(o, 'relayAcceptPort', 0, 65535, undefined)
+  if (relayAcceptPort !== undefined && !relayCapable) throw new IicpError('invalid_config', 'option relayAcceptPort needs relayCapable: true')
   if (!listen && relay === undefined && o.directoryUrl !== null) throw new IicpError('invalid_config', 'option listen: false needs option relay (a node without a port is reached only through a relay)')
   if (!listen && (relayCapable || reach === 'auto')) throw new IicpError('invalid_config', `option listen: false cannot be combined with ${relayCapable ? 'relayCapable' : "reachability: 'auto'"} (both need a listening port)`)
   const nat = o.nat ?? {}
@@ -327,6 +337,7 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
     nat: nat as NatOptions,
     listen,
     relayCapable,
+    relayAcceptPort,
     relayServer: relayServer as RelayHostOptions,
     native: resolveNativeOptions(o.native),
     relay: relay as RelayOption | undefined,

@@ -115,5 +115,6 @@ export function buildRegisterRequest(
   if (reach?.exposureMode !== undefined) body.exposure_mode = reach.exposureMode
   if (reach?.relayEndpoint !== undefined) body.relay_endpoint = reach.relayEndpoint
   if (opts.relayCapable) body.relay_capable = true
+  if (reach?.relayAcceptPort !== undefined) body.relay_accept_port = reach.relayAcceptPort
   return parseWire(RegisterRequestSchema, body, 'invalid_config')
 }

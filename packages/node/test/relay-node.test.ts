@@ -1,12 +1,14 @@
 /**
  * What this proves about the relay parts of a node, on loopback with the real directory: a relay-capable
  * node keeps serving its own routes beside the relay's, refuses unsigned binds by default with
- * 401 IICP-E040, and drops relay sessions when it closes; a worker heartbeats with the token its relay
+ * 401 IICP-E040, and drops relay sessions when it closes; with `relayAcceptPort` it also takes native TCP binds
+ * (the official SDKs' workers) and registers `relay_accept_port`; a worker heartbeats with the token its relay
  * registration left it, unbinds before it deregisters, waits (degraded `relay_unavailable`) until some relay
  * exists, and can pin a relay given as `host:port`; bad combinations of options fail at construction.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { isIicpError } from '@iicp/protocol'
+import { createTcpRelayWorker } from '@iicp/relay'
 import type { RunningDirectory } from '@iicp/directory'
 import { IicpNode, echo } from '../src/index.js'
 import type { NodeOptions, RelayBoundEvent } from '../src/index.js'
@@ -55,6 +57,30 @@ describe('a relay-capable node', () => {
     const lost = new Promise((resolve) => worker.once('relay_lost', resolve))
     await relay.close()
     expect(await lost).toMatchObject({ relayUrl: relay.url, reason: expect.any(String) })
+  })
+})
+
+describe('a relay-capable node with a native accept port', () => {
+  it('registers relay_accept_port and relays a consumer task to a native TCP worker bound there', async () => {
+    const d = await startDirectory()
+    const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, relayAcceptPort: 0, relayServer: { allowUnsignedBinds: true }, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+    const record = await nodeRecord(d, relay.nodeId)
+    const acceptPort = record?.relay_accept_port
+    expect(acceptPort).toEqual(expect.any(Number))
+    expect(acceptPort).not.toBe(relay.port)
+
+    const tcpWorker = createTcpRelayWorker({
+      relay: `127.0.0.1:${String(acceptPort)}`, workerId: 'official-worker-1', intent: 'urn:iicp:intent:llm:chat:v1', models: ['m'],
+      handleTask: async (body) => ({ status: 200, body: { status: 'success', result: { seen: (JSON.parse(body.toString('utf8')) as { task_id: string }).task_id } } }),
+    })
+    cleanup.push(() => tcpWorker.close())
+    await tcpWorker.start()
+    expect(tcpWorker.relayEndpoint).toBe(`${relay.url}/v1/relay-for/official-worker-1`)
+    const task = chatTask()
+    const res = await call(`${relay.url}/v1/relay-for/official-worker-1/v1/task`, { body: task })
+    expect(res.status).toBe(200)
+    expect(res.json).toMatchObject({ result: { seen: task.task_id } })
   })
 })
 
@@ -118,6 +144,7 @@ describe('relay and reachability options', () => {
   const cases: Array<[string, Partial<NodeOptions>, RegExp]> = [
     ['listen: false without a relay', { listen: false, directoryUrl: 'http://127.0.0.1:9/api' }, /listen: false needs option relay/],
     ['listen: false on a relay-capable node', { listen: false, relay: 'auto', relayCapable: true }, /cannot be combined with relayCapable/],
+    ['relayAcceptPort without relayCapable', { relayAcceptPort: 9485 }, /option relayAcceptPort needs relayCapable: true/],
     ["listen: false with reachability 'auto'", { listen: false, relay: 'auto', reachability: 'auto' }, /cannot be combined with reachability: 'auto'/],
     ['a relay option that is neither auto nor an object', { relay: 'elect' as unknown as 'auto' }, /option relay must be 'auto' or \{ endpoint \}/],
     ['a pinned relay that is not a URL or host:port', { relay: { endpoint: 'relay example:9484' } }, /option relay.endpoint .* must be an http\(s\) URL or host:port/],

@@ -6,7 +6,7 @@
  */
 import type { RequestListener, Server } from 'node:http'
 import type { Logger } from '@iicp/protocol'
-import type { RelayTaskHandler } from '@iicp/relay'
+import type { RelayTaskHandler, TcpRelayAcceptor } from '@iicp/relay'
 import type { ReachabilityManager } from '@iicp/nat'
 import type { Reachability, ResolvedNodeOptions } from '../options.js'
 import type { RelayHost } from '../relay/relay-host.js'
@@ -45,6 +45,7 @@ export interface NodeReachabilityDeps {
 /** Relay hosting, NAT detection and the relay session of one node. */
 export class NodeReachability {
   private host: RelayHost | undefined
+  private acceptor: TcpRelayAcceptor | undefined
   private uplink: RelayUplink | undefined
   private nat: ReachabilityManager | undefined
   private closing: Promise<void> | undefined
@@ -80,6 +81,28 @@ export class NodeReachability {
 
   /** Decide the route once the node listens (`local` is undefined for a node without a port). */
   async plan(local: { port: number; url: string } | undefined, signal: AbortSignal, resolveOther: () => Promise<Reachability | undefined>): Promise<RoutePlan> {
+    const plan = await this.planRoute(local, signal, resolveOther)
+    const acceptPort = local !== undefined ? await this.startAcceptor(local.port) : undefined
+    if (acceptPort === undefined || plan.relay !== undefined) return plan
+    return { ...plan, route: { ...plan.route, relayAcceptPort: acceptPort } }
+  }
+
+  /** The native TCP accept port for official-SDK workers (official-sdks.md §5.1), when `relayAcceptPort` is set. */
+  private async startAcceptor(httpPort: number): Promise<number | undefined> {
+    const o = this.d.options
+    if (this.host === undefined || o.relayAcceptPort === undefined) return undefined
+    const { startTcpRelayAcceptor } = await import('@iicp/relay')
+    try {
+      this.acceptor = await startTcpRelayAcceptor({ relay: this.host.relay, port: o.relayAcceptPort, host: o.host, relayHttpPort: httpPort, logger: this.d.logger })
+    } catch (err) {
+      // The relay still serves WebSocket and long-poll workers; only the native port is missing, so say so and go on.
+      this.d.logger.warn({ port: o.relayAcceptPort, code: (err as { code?: string }).code ?? 'unknown' }, 'relay accept port unavailable: native TCP workers cannot bind here')
+      return undefined
+    }
+    return this.acceptor.port
+  }
+
+  private async planRoute(local: { port: number; url: string } | undefined, signal: AbortSignal, resolveOther: () => Promise<Reachability | undefined>): Promise<RoutePlan> {
     const o = this.d.options
     if (o.relay !== undefined) {
       const pinned = typeof o.relay === 'object' && o.relay.endpoint !== undefined ? pinnedRelayUrl(o.relay.endpoint) : undefined
@@ -134,7 +157,7 @@ export class NodeReachability {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.uplink?.close()
-      await Promise.allSettled([this.host?.close(), this.nat?.close()])
+      await Promise.allSettled([this.acceptor?.close(), this.host?.close(), this.nat?.close()])
     })()
     return this.closing
   }
