@@ -245,7 +245,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       log(e.status, undefined, e.code ?? undefined)
     }
     dispatch(ctx, req, path, maxBodyBytes, hangUp.signal).then(
-      (reply) => finish(reply).then(() => log(reply.status, reply.headers?.['x-iicp-node-id'], undefined), fail),
+      (reply) => finish(reply).then(() => {
+        if (hangUp.signal.aborted) log(499, reply.headers?.['x-iicp-node-id'], 'aborted')
+        else log(reply.status, reply.headers?.['x-iicp-node-id'], undefined)
+      }, fail),
       fail,
     )
   })
