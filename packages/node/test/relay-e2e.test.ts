@@ -4,7 +4,7 @@
  * bind ticket, binds over WebSocket or HTTP long-poll, and registers the relay's path-scoped endpoint
  * (`turn_relay`, `relay_endpoint`); a consumer's `chat()` then reaches it through the relay with no client
  * changes. When its relay dies, the worker elects the next one, re-binds and re-registers, and the directory
- * shows the new endpoint.
+ * shows the new endpoint. With IICP-CX the relay forwards ciphertext it cannot read (DIR-RELAY-04).
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { IicpClient } from '@iicp/client'
@@ -71,6 +71,22 @@ describe('a worker without a listening port, served through a relay node', () =>
       expect(reply.iicp).toMatchObject({ node_id: worker.nodeId, route: 'relay' })
     })
   }
+
+  it('carries an IICP-CX encrypted task through the relay to a worker that holds the key', async () => {
+    const d = await startDirectory()
+    await relayNode(d)
+    const worker = node({ directoryUrl: d.apiUrl, listen: false, cx: true, relay: 'auto', backend: echo({ models: ['worker-model'] }) })
+    const bound = nextBound(worker)
+    await worker.serve()
+    await bound
+    const client = new IicpClient({ directoryUrl: d.apiUrl, allowPrivateEndpoints: true })
+    cleanup.push(() => client.close())
+    const r = await client.submit<{ choices: Array<{ message: { content: string } }> }>(
+      'urn:iicp:intent:llm:chat:v1', { messages: [{ role: 'user', content: 'sealed for the worker' }] }, { model: 'worker-model' },
+    )
+    expect(r).toMatchObject({ nodeId: worker.nodeId, route: 'relay', encrypted: true })
+    expect(r.result.choices[0]?.message.content).toBe('echo: sealed for the worker')
+  })
 
   it('re-binds to another relay when its relay dies, and the directory shows the new endpoint', async () => {
     const d = await startDirectory()
