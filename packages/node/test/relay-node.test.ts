@@ -140,6 +140,21 @@ describe('a relay worker', () => {
   })
 })
 
+describe('a relay worker without a directory', () => {
+  it('binds unsigned to a pinned relay that allows it, and serves tasks through it', async () => {
+    const relay = node({ directoryUrl: null, relayCapable: true, relayServer: { allowUnsignedBinds: true }, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+    const worker = node({ directoryUrl: null, listen: false, relay: { endpoint: relay.url as string } })
+    const bound = nextBound(worker)
+    await worker.serve()
+    const e = await bound
+    expect(e).toMatchObject({ relayUrl: relay.url, endpoint: `${relay.url}/v1/relay-for/${worker.nodeId}` })
+    const res = await call(`${e.endpoint}/v1/task`, { body: chatTask({ payload: { model: 'worker-model', messages: [{ role: 'user', content: 'no directory' }] } }) })
+    expect(res.status).toBe(200)
+    expect(res.json).toMatchObject({ status: 'success', node_id: worker.nodeId })
+  })
+})
+
 describe('relay and reachability options', () => {
   const cases: Array<[string, Partial<NodeOptions>, RegExp]> = [
     ['listen: false without a relay', { listen: false, directoryUrl: 'http://127.0.0.1:9/api' }, /listen: false needs option relay/],
