@@ -327,6 +327,18 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     })
   }
 
+  /**
+   * Advertise a new route found after start (e.g. the tunnel rung rebuilt a dead Quick Tunnel; wire.md §6.2)
+   * and re-register with the current token; `undefined` falls back to the configured public endpoint or the
+   * local URL. Does nothing unless the node is serving.
+   */
+  async readvertise(route: Reachability | undefined): Promise<void> {
+    if (this.lifecycle !== 'serving') return
+    this.reach = route
+    this.identity.endpoint = route?.publicEndpoint ?? this.options.publicEndpoint ?? this.localUrl
+    if (this.directory !== undefined) await this.register(this.shutdown.signal)
+  }
+
   /** Register `route` now (a relay session moved); serialised with every other registration. */
   private async advertise(route: Reachability): Promise<void> {
     this.reach = route

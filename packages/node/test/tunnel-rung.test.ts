@@ -6,7 +6,8 @@
  * another node is never advertised; a 429/1015 starts a 900 s cooldown that a second, independent rung
  * honours without spawning; two processes contending for the host-wide slot get exactly one; a crashed
  * holder's lock is taken over; an operator URL, ngrok's local API and a Tailscale Funnel come first;
- * cloudflared never outlives close(). No test contacts a host other than 127.0.0.1.
+ * cloudflared never outlives close(); an attached rung rebuilds a tunnel whose URL stops answering or whose
+ * cloudflared exits, and the node re-registers the new URL. No test contacts a host other than 127.0.0.1.
  */
 import { execFile } from 'node:child_process'
 import { once } from 'node:events'
@@ -19,6 +20,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { RunningDirectory } from '@iicp/directory'
+import type { Logger } from '@iicp/protocol'
 import { IicpNode, echo, tunnelOptionsFromEnv, tunnelRung } from '../src/index.js'
 import type { NodeOptions, TunnelRungOptions } from '../src/index.js'
 import { TunnelCreateGuard, tunnelGuardFiles } from '../src/tunnel/create-guard.js'
@@ -81,9 +83,15 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The loopback "edge": forwards every request to the URL in `<dir>/target`, like a tunnel would. */
-async function edge(dir: string): Promise<string> {
+/** The loopback "edge": forwards every request to the URL in `<dir>/target`, like a tunnel would (502 while `down`). */
+async function edge(dir: string, state: { down: boolean } = { down: false }): Promise<string> {
   const server: Server = createServer((req, res) => {
+    if (state.down) {
+      req.resume()
+      res.writeHead(502)
+      res.end()
+      return
+    }
     void readFile(join(dir, 'target'), 'utf8').then((target) => {
       const up = httpRequest(`${target}${req.url ?? '/'}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers)
@@ -140,7 +148,7 @@ describe('Quick Tunnel through a cloudflared on the PATH', () => {
     const node = await startNode({ directoryUrl: d.apiUrl, reachability: rung.resolve })
 
     expect(node.endpoint).toBe(edgeUrl)
-    expect(rung.status()).toEqual({ source: 'quick_tunnel', url: edgeUrl, tried: [{ step: 'quick_tunnel', outcome: 'used' }] })
+    expect(rung.status()).toEqual({ source: 'quick_tunnel', url: edgeUrl, tried: [{ step: 'quick_tunnel', outcome: 'used' }], rebuilds: 0 })
     const calls = await invocations(tmp)
     expect(calls).toHaveLength(1)
     expect(calls[0]).toMatch(new RegExp(` tunnel --no-autoupdate --url http://127\\.0\\.0\\.1:${node.port}$`))
@@ -274,7 +282,7 @@ describe('tunnels already running on this host', () => {
       },
     })
     expect(node.endpoint).toBe(edgeUrl)
-    expect(rung.status()).toEqual({ source: 'operator', url: edgeUrl, tried: [{ step: 'operator', outcome: 'used' }] })
+    expect(rung.status()).toEqual({ source: 'operator', url: edgeUrl, tried: [{ step: 'operator', outcome: 'used' }], rebuilds: 0 })
     expect(await invocations(tmp)).toEqual([])
   })
 
@@ -346,5 +354,76 @@ describe('tunnel options', () => {
   it("recognises cloudflared's trycloudflare URL in its log output by default", () => {
     const line = '2026-11-26T12:00:01Z INF |  https://seasonal-deck-organisms-sf.trycloudflare.com                                 |'
     expect(TRYCLOUDFLARE_URL.exec(line)?.[0]).toBe('https://seasonal-deck-organisms-sf.trycloudflare.com')
+  })
+})
+
+/** A stand-in cloudflared printing `first` on its first run and `later` afterwards. */
+function cloudflaredSequence(dir: string, first: string, later: string): string {
+  return [
+    `n=$(cat "${dir}/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "${dir}/count"`,
+    `echo "$$ $*" >> "${dir}/cloudflared.log"`,
+    `printf '%s' "$4" > "${dir}/target"`,
+    `if [ "$n" = 1 ]; then u="${first}"; else u="${later}"; fi`,
+    'echo "2026-11-26T12:00:01Z INF |  $u  |" >&2',
+    'exec sleep 120',
+  ].join('\n')
+}
+
+describe('Quick Tunnel watchdog', () => {
+  it('rebuilds a Quick Tunnel whose public URL stops answering, and the node re-registers the new one', async () => {
+    const d = await dir()
+    const tmp = await tempDir()
+    const a = { down: false }
+    const edgeA = await edge(tmp, a)
+    const edgeB = await edge(tmp)
+    await script(tmp, 'cloudflared', cloudflaredSequence(tmp, edgeA, edgeB))
+    const timers = new ManualTimers()
+    const probes: Array<{ ok: boolean; failures: number }> = []
+    let probed: (() => void) | undefined
+    const logger: Logger = {
+      debug: (obj, msg) => { if (msg === 'tunnel health probe') { probes.push(obj as { ok: boolean; failures: number }); probed?.() } },
+      info: () => {}, warn: () => {}, error: () => {}, child: () => logger,
+    }
+    const rung = rungFor(tmp, { timers, logger, createMinIntervalMs: 0, createJitterMaxMs: 0, healthFailuresBeforeRebuild: 2 })
+    const node = await startNode({ directoryUrl: d.apiUrl, timers, reachability: rung.resolve })
+    rung.attach(node)
+    expect(node.endpoint).toBe(edgeA)
+
+    a.down = true
+    const moved = new Promise<string>((resolve) => node.on('registered', (e) => { if (e.endpoint === edgeB) resolve(e.endpoint) }))
+    // Two failed probes 30 s apart; the first alone must not rebuild.
+    const firstProbe = new Promise<void>((resolve) => { probed = resolve })
+    timers.advance(30_000)
+    await firstProbe
+    expect(probes).toEqual([{ ok: false, failures: 1 }])
+    expect(await invocations(tmp)).toHaveLength(1)
+    timers.advance(30_000)
+    expect(await moved).toBe(edgeB)
+    expect(node.endpoint).toBe(edgeB)
+    expect(await discoveredEndpoints(d)).toEqual([edgeB])
+    expect(rung.status()).toMatchObject({ source: 'quick_tunnel', url: edgeB, rebuilds: 1 })
+    const pids = (await invocations(tmp)).map((l) => Number(l.split(' ')[0]))
+    expect(pids).toHaveLength(2)
+    expect(alive(pids[0] as number)).toBe(false)
+    await node.close()
+    await rung.close()
+    expect(alive(pids[1] as number)).toBe(false)
+  })
+
+  it('rebuilds at once when cloudflared exits', async () => {
+    const d = await dir()
+    const tmp = await tempDir()
+    const edgeA = await edge(tmp)
+    const edgeB = await edge(tmp)
+    await script(tmp, 'cloudflared', cloudflaredSequence(tmp, edgeA, edgeB))
+    const rung = rungFor(tmp, { createMinIntervalMs: 0, createJitterMaxMs: 0 })
+    const node = await startNode({ directoryUrl: d.apiUrl, reachability: rung.resolve })
+    rung.attach(node)
+    expect(node.endpoint).toBe(edgeA)
+    const moved = new Promise<string>((resolve) => node.on('registered', (e) => { if (e.endpoint === edgeB) resolve(e.endpoint) }))
+    const first = Number((await invocations(tmp))[0]?.split(' ')[0])
+    process.kill(first, 'SIGTERM')
+    expect(await moved).toBe(edgeB)
+    expect(rung.status().rebuilds).toBe(1)
   })
 })

@@ -79,6 +79,7 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
   }
   try {
     await node.serve()
+    rung?.attach(node)
     out.event(
       { event: 'listening', url: node.url ?? null, endpoint: node.endpoint ?? null, backend: flags.backend },
       `${out.ce.green('●')} node serving ${flags.backend} at ${node.url ?? '?'} (advertised ${node.endpoint ?? '?'}); Ctrl-C stops it`,

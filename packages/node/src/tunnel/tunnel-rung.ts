@@ -13,7 +13,7 @@ import { IicpError, silentLogger } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
 import type { Reachability, ReachabilityResolver } from '../options.js'
 import { realTimers } from '../timers.js'
-import type { Timers } from '../timers.js'
+import type { TimerHandle, Timers } from '../timers.js'
 import {
   TUNNEL_CREATE_LEASE_MS, TUNNEL_CREATE_MIN_INTERVAL_MS, TUNNEL_RATE_LIMIT_COOLDOWN_MS, TunnelCreateGuard, tunnelGuardFiles,
 } from './create-guard.js'
@@ -65,6 +65,12 @@ export interface TunnelRungOptions {
   dialBackTimeoutMs?: number
   /** Per-probe timeout for ngrok/tailscale. @default 2000 */
   detectTimeoutMs?: number
+  /** Watchdog: how often an attached rung probes its Quick Tunnel's public `/iicp/health`. @default 30000 */
+  healthIntervalMs?: number
+  /** Watchdog: failed probes in a row before the tunnel is rebuilt (cloudflared exiting rebuilds at once). @default 2 */
+  healthFailuresBeforeRebuild?: number
+  /** Watchdog: first retry after a failed rebuild; doubles up to 300000. @default 30000 */
+  rebuildBackoffMs?: number
   timers?: Timers
   random?: () => number
   logger?: Logger
@@ -85,6 +91,13 @@ export interface TunnelStatus {
   readonly source: TunnelSource | undefined
   readonly url: string | undefined
   readonly tried: readonly TunnelStep[]
+  /** Quick Tunnels the watchdog rebuilt since start. */
+  readonly rebuilds: number
+}
+
+/** What the watchdog re-advertises through: an {@link IicpNode} fits. */
+export interface TunnelRouteTarget {
+  readvertise(route: Reachability | undefined): Promise<void>
 }
 
 /** A tunnel rung bound to one node. */
@@ -95,6 +108,12 @@ export interface TunnelRung {
   status(): TunnelStatus
   /** What the host-wide guard files say. */
   guardState(): Promise<TunnelGuardState>
+  /**
+   * Watch the Quick Tunnel this rung started (official-sdks §4.4): probe its public `/iicp/health` every
+   * `healthIntervalMs`; after `healthFailuresBeforeRebuild` failures, or at once when cloudflared exits,
+   * start a new one (still paced host-wide) and re-advertise it through `target`. Idempotent.
+   */
+  attach(target: TunnelRouteTarget): void
   /** Stop a Quick Tunnel this rung started (idempotent). */
   close(): Promise<void>
 }
@@ -152,7 +171,12 @@ export function tunnelRung(options: TunnelRungOptions = {}): TunnelRung {
     timers,
   }
   let tunnel: QuickTunnel | undefined
-  let current: TunnelStatus = { source: undefined, url: undefined, tried: [] }
+  let current: TunnelStatus = { source: undefined, url: undefined, tried: [], rebuilds: 0 }
+  let local: { url: string; signal: AbortSignal } | undefined
+  const healthIntervalMs = positive('healthIntervalMs', options.healthIntervalMs, 30_000)
+  const failuresBeforeRebuild = Math.max(1, positive('healthFailuresBeforeRebuild', options.healthFailuresBeforeRebuild, 2))
+  const backoffBaseMs = Math.max(1, positive('rebuildBackoffMs', options.rebuildBackoffMs, 30_000))
+  const watch = { target: undefined as TunnelRouteTarget | undefined, timer: undefined as TimerHandle | undefined, failures: 0, backoffMs: backoffBaseMs, rebuilding: false, stopped: false }
 
   async function quick(localUrl: string, signal: AbortSignal, tried: TunnelStep[]): Promise<string | undefined> {
     if (options.quickTunnel === false) {
@@ -199,6 +223,13 @@ export function tunnelRung(options: TunnelRungOptions = {}): TunnelRung {
     tunnel = started
     // The node's shutdown signal ends the tunnel even if the caller forgets close().
     signal.addEventListener('abort', () => void started.close(), { once: true })
+    void started.exited.then(() => {
+      // The node shutting down also ends cloudflared; that is not a reason to build another one.
+      if (tunnel === started && watch.target !== undefined && !watch.stopped && !signal.aborted) {
+        log.warn({}, 'cloudflared exited: rebuilding the Quick Tunnel')
+        void rebuild()
+      }
+    })
     tried.push({ step: 'quick_tunnel', outcome: 'used' })
     return started.url
   }
@@ -216,26 +247,99 @@ export function tunnelRung(options: TunnelRungOptions = {}): TunnelRung {
     return undefined
   }
 
-  const resolve: ReachabilityResolver = async (local) => {
+  const routeOf = (url: string): Reachability => ({ publicEndpoint: url, transportMethod: 'external_tunnel', exposureMode: 'external_tunnel' })
+
+  function schedule(ms: number): void {
+    if (watch.stopped || watch.target === undefined || watch.timer !== undefined) return
+    watch.timer = timers.setTimeout(() => {
+      watch.timer = undefined
+      void probe()
+    }, ms)
+  }
+
+  async function probe(): Promise<void> {
+    if (watch.stopped || local === undefined || local.signal.aborted) return
+    const t = tunnel
+    if (t === undefined) {
+      await rebuild()
+      return
+    }
+    const ok = await dialBack(t.url, local.url, { ...dial, attempts: 1, signal: local.signal })
+    if (watch.stopped || tunnel !== t) return
+    if (ok) {
+      watch.failures = 0
+    } else if (++watch.failures >= failuresBeforeRebuild) {
+      log.warn({ failures: watch.failures }, 'Quick Tunnel stopped answering: rebuilding it')
+      await rebuild()
+      return
+    }
+    schedule(healthIntervalMs)
+    log.debug({ ok, failures: watch.failures }, 'tunnel health probe')
+  }
+
+  async function rebuild(): Promise<void> {
+    if (watch.rebuilding || watch.stopped || local === undefined || local.signal.aborted || watch.target === undefined) return
+    watch.rebuilding = true
+    try {
+      const old = tunnel
+      tunnel = undefined
+      await old?.close()
+      const tried: TunnelStep[] = []
+      let url: string | undefined
+      try {
+        url = await quick(local.url, local.signal, tried)
+      } catch (err) {
+        tried.push({ step: 'quick_tunnel', outcome: 'failed', detail: err instanceof Error ? err.message : 'failed' })
+      }
+      current = { source: url === undefined ? undefined : 'quick_tunnel', url, tried, rebuilds: current.rebuilds + (url === undefined ? 0 : 1) }
+      if (watch.stopped) return
+      if (url === undefined) {
+        const wait = watch.backoffMs
+        watch.backoffMs = Math.min(300_000, watch.backoffMs * 2)
+        schedule(wait)
+        return
+      }
+      watch.failures = 0
+      watch.backoffMs = backoffBaseMs
+      try {
+        await watch.target.readvertise(routeOf(url))
+      } catch (err) {
+        // The node keeps retrying registration on its own schedule; the new route is already in place.
+        log.warn({ code: (err as { code?: unknown }).code }, 're-advertising the rebuilt tunnel failed')
+      }
+      schedule(healthIntervalMs)
+    } finally {
+      watch.rebuilding = false
+    }
+  }
+
+  const resolve: ReachabilityResolver = async (here) => {
+    local = { url: here.url, signal: here.signal }
     const tried: TunnelStep[] = []
     const done = (source: TunnelSource | undefined, url: string | undefined): Reachability | undefined => {
-      current = { source, url, tried }
+      current = { source, url, tried, rebuilds: current.rebuilds }
       log.info({ source, tried }, source === undefined ? 'no tunnel reaches this node' : 'tunnel verified')
-      return url === undefined ? undefined : { publicEndpoint: url, transportMethod: 'external_tunnel', exposureMode: 'external_tunnel' }
+      return url === undefined ? undefined : routeOf(url)
     }
     if (operatorUrl !== undefined) {
-      const url = await verified('operator', operatorUrl, local.url, local.signal, tried)
+      const url = await verified('operator', operatorUrl, here.url, here.signal, tried)
       if (url !== undefined) return done('operator', url)
     }
     if (options.detectNgrok !== false) {
-      const url = await verified('ngrok', await detectNgrok(local.port, ngrokApiUrl, detectTimeoutMs, local.signal), local.url, local.signal, tried)
+      const url = await verified('ngrok', await detectNgrok(here.port, ngrokApiUrl, detectTimeoutMs, here.signal), here.url, here.signal, tried)
       if (url !== undefined) return done('ngrok', url)
     }
     if (options.detectTailscale !== false && options.path !== undefined) {
-      const url = await verified('tailscale', await detectTailscaleFunnel(local.port, { PATH: options.path }, detectTimeoutMs), local.url, local.signal, tried)
+      const url = await verified('tailscale', await detectTailscaleFunnel(here.port, { PATH: options.path }, detectTimeoutMs), here.url, here.signal, tried)
       if (url !== undefined) return done('tailscale', url)
     }
-    const url = await quick(local.url, local.signal, tried)
+    let url: string | undefined
+    try {
+      url = await quick(here.url, here.signal, tried)
+    } catch (err) {
+      // An unwritable IICP_HOME or a spawn failure leaves this rung empty; the node falls to the next one.
+      tried.push({ step: 'quick_tunnel', outcome: 'failed', detail: err instanceof Error ? err.message : 'failed' })
+    }
     return done(url === undefined ? undefined : 'quick_tunnel', url)
   }
 
@@ -243,8 +347,18 @@ export function tunnelRung(options: TunnelRungOptions = {}): TunnelRung {
     resolve,
     status: () => current,
     guardState: () => guard.state(),
+    attach(target) {
+      if (watch.target !== undefined || watch.stopped) return
+      watch.target = target
+      if (current.source === 'quick_tunnel') schedule(healthIntervalMs)
+    },
     close: async () => {
-      await tunnel?.close()
+      watch.stopped = true
+      if (watch.timer !== undefined) timers.clearTimeout(watch.timer)
+      watch.timer = undefined
+      const t = tunnel
+      tunnel = undefined
+      await t?.close()
     },
   }
 }
