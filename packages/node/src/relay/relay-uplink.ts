@@ -173,6 +173,10 @@ export class RelayUplink {
     })
     this.worker = worker
     this.target = t
+    // Before start(): a session that dies right after its bind must still be seen (the worker emits 'error'
+    // only to listeners that exist). 'bound' is attached after start(), which reports the first bind itself.
+    worker.on('unbound', ({ reason }) => this.d.onLost({ relayUrl: t.url, relayNodeId: t.nodeId, reason }))
+    worker.on('error', (err) => this.failOver(worker, t, err))
     try {
       await worker.start()
     } catch (err) {
@@ -183,9 +187,7 @@ export class RelayUplink {
       await worker.close()
       return
     }
-    worker.on('unbound', ({ reason }) => this.d.onLost({ relayUrl: t.url, relayNodeId: t.nodeId, reason }))
     worker.on('bound', ({ transport, relayEndpoint }) => this.d.onBound({ relayUrl: t.url, relayNodeId: t.nodeId, endpoint: relayEndpoint, transport, reputationScore: t.reputation }))
-    worker.on('error', (err) => this.failOver(worker, t, err))
     if (this.d.directory !== undefined && (this.advertised !== route.publicEndpoint || !this.verified)) {
       try {
         await this.d.advertise(route)
@@ -198,6 +200,8 @@ export class RelayUplink {
       this.advertised = route.publicEndpoint
       this.verified = true
     }
+    // The session may have died while the directory was being told; failOver has taken over then.
+    if (this.worker !== worker) return
     this.d.onBound({ relayUrl: t.url, relayNodeId: t.nodeId, endpoint: worker.relayEndpoint, transport: worker.transport ?? 'http', reputationScore: t.reputation })
   }
 
