@@ -57,15 +57,20 @@ export class ConsumerTokens {
   readonly #mode: Exclude<ConsumerAuthMode, 'disabled'>
   readonly #clock: () => number
   readonly #log: Logger
+  readonly #fetchCancel: () => Cancellation
   readonly #cache = new Map<string, Entry>()
   readonly #inflight = new Map<string, Promise<string | undefined>>()
 
-  constructor(dir: FederatedDirectory, opts: { nodeToken: string; mode: Exclude<ConsumerAuthMode, 'disabled'>; clock: () => number; logger: Logger }) {
+  /** `fetchCancel` bounds one shared fetch (client shutdown, a timeout), so one caller's deadline cannot fail another's. */
+  constructor(dir: FederatedDirectory, opts: {
+    nodeToken: string; mode: Exclude<ConsumerAuthMode, 'disabled'>; clock: () => number; logger: Logger; fetchCancel: () => Cancellation
+  }) {
     this.#dir = dir
     this.#nodeToken = opts.nodeToken
     this.#mode = opts.mode
     this.#clock = opts.clock
     this.#log = opts.logger
+    this.#fetchCancel = opts.fetchCancel
   }
 
   /** Whether a missing token fails the attempt. */
@@ -84,14 +89,25 @@ export class ConsumerTokens {
     if (hit && hit.refreshAt > now && (hit.token !== undefined || this.#mode === 'optional')) return hit.token
     let p = this.#inflight.get(key)
     if (!p) {
-      p = this.#fetch(key, targetNodeId, intent, trace, cancel)
+      p = this.#fetch(key, targetNodeId, intent, trace, this.#fetchCancel())
       this.#inflight.set(key, p)
       const done = (): void => {
         this.#inflight.delete(key)
       }
       p.then(done, done)
     }
-    return p
+    if (cancel.reason) throw cancel.reason
+    const shared = p
+    return new Promise<string | undefined>((resolve, reject) => {
+      const unsubscribe = cancel.subscribe(reject)
+      shared.then((v) => {
+        unsubscribe()
+        resolve(v)
+      }, (e: unknown) => {
+        unsubscribe()
+        reject(e)
+      })
+    })
   }
 
   /** Drop a cached token (e.g. the node refused it). */
@@ -133,7 +149,7 @@ export class ConsumerTokens {
       return token
     } catch (err) {
       const e = isIicpError(err) ? err : new IicpError('invalid_response', 'Consumer-token request failed', { cause: err })
-      if (cancel.reason) throw cancel.reason
+      if (cancel.reason?.code === 'aborted') throw cancel.reason
       this.#log.debug({ code: e.code, status: e.status }, 'consumer token unavailable')
       if (this.#mode === 'required') throw authRequired(`No consumer token for the target node (${e.code})`, e)
       this.#store(key, { token: undefined, refreshAt: this.#clock() + NEGATIVE_CACHE_MS })

@@ -192,7 +192,10 @@ export class IicpClient {
     })
     const mode = this.#o.consumerAuthMode
     this.#consumerTokens = mode !== 'disabled' && this.#o.nodeToken !== undefined
-      ? new ConsumerTokens(directory, { nodeToken: this.#o.nodeToken, mode, clock: this.#o.clock, logger: this.#log })
+      ? new ConsumerTokens(directory, {
+        nodeToken: this.#o.nodeToken, mode, clock: this.#o.clock, logger: this.#log,
+        fetchCancel: () => new SignalCancellation(AbortSignal.any([this.#shutdown.signal, AbortSignal.timeout(this.#o.timeoutMs)])),
+      })
       : undefined
     this.#evidenceRefs = this.#o.ranker ? new EvidenceRefs() : undefined
     if (this.#o.routingPolicy.profile === 'debug_override') {
