@@ -216,7 +216,8 @@ export async function collectStatus(flags: NodeStatusFlags, env: Readonly<Record
         directory.exposure_mode = str(d.exposure_mode)
         directory.relay_endpoint = str(d.relay_endpoint)
         directory.tier = tierOf(d)
-        directory.route_evidence = str(d.route_evidence) ?? str(obj(d.health).evidence_level)
+        // dir §3.4 has a string, nodelist.json an array (wire.md §9 item 22); take either.
+        directory.route_evidence = Array.isArray(d.route_evidence) ? d.route_evidence.filter((e) => typeof e === 'string').join(', ') || null : str(d.route_evidence) ?? str(obj(d.health).evidence_level)
         directory.available = d.available === true
         directory.status = str(d.status)
         directory.reputation_score = typeof d.reputation_score === 'number' ? d.reputation_score : null
