@@ -45,7 +45,7 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
  * A DNS lookup for the connector that refuses names resolving to any non-public address, so the address that is
  * validated is the address that is dialled (endpoint-security profile: rebinding and mixed answers are refused).
  */
-function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
+export function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) {
       callback(err, [])

@@ -30,6 +30,12 @@ import type { RouteQuery, RouteSource } from './route-discovery.js'
 import { selectNodes } from './select-node.js'
 import type { Candidate, RefusalReason } from './select-node.js'
 import { callNode } from './task-call.js'
+import type { TaskCall } from './task-call.js'
+import { NativePool } from './native/native-pool.js'
+import { callNodeNative, nativeEndpointOf } from './native/native-task-call.js'
+import type { NativeStreamObserver, TransportChoice } from './native/native-task-call.js'
+import { ChunkBuilder, ChunkQueue, finalText, interrupted, streamChunkText } from './native/chat-stream.js'
+import type { ChatCompletionChunk } from './native/chat-stream.js'
 import { startTrace } from './trace.js'
 
 /** Options of `discover()` (wire.md §1.5 query parameters). */
@@ -67,6 +73,8 @@ export interface SubmitOptions extends TaskLevelOptions {
   attemptTimeoutMs?: number
   /** Send plaintext to keyless nodes for this call. @default the client's allowPlaintext */
   allowPlaintext?: boolean
+  /** Transport for this call (see ClientConfig.transport). @default the client's transport */
+  transport?: TransportChoice
 }
 
 /** Options of `chat()`. */
@@ -102,6 +110,18 @@ export interface TaskResult<R = unknown> {
   readonly encrypted: boolean
   /** The redacted routing receipt: strategy, policy, eligible count, selected node prefix. */
   readonly receipt: RoutingReceipt
+  /** How the task travelled: HTTP, or the node's native `transport_endpoint`. */
+  readonly transport: 'http' | 'native'
+}
+
+/** Options of `chatStream()`: those of `chat()`; `transport` defaults to `auto`, since only native nodes stream. */
+export type ChatStreamOptions = ChatOptions
+
+/** A streamed call's state inside the failover loop: once a chunk reached the caller, no other node may be tried. */
+interface StreamState {
+  readonly observer: NativeStreamObserver
+  delivered: boolean
+  failure: IicpError | undefined
 }
 
 const QOS = new Set(['realtime', 'interactive', 'batch', 'best-effort'])
@@ -169,6 +189,7 @@ export class IicpClient {
   readonly #intents = new Set<string>()
   readonly #breakerAllows = (id: string): boolean => this.#breakers.allows(id)
   readonly #redactFn = (t: string): string => this.#redact(t)
+  readonly #native: NativePool
   #closed: Promise<void> | undefined
 
   /** Parse the config (throws `invalid_config`), build the one keep-alive Agent and the directory client. */
@@ -177,6 +198,12 @@ export class IicpClient {
     this.#log = this.#o.logger.child({ component: 'iicp-client' })
     this.#http = new HttpTransport(this.#o.dispatcher, this.#o.allowPrivateEndpoints)
     this.#breakers = new CircuitBreakers(this.#o.breakerFailureThreshold, this.#o.breakerOpenMs, this.#o.clock)
+    this.#native = new NativePool({
+      allowPrivateEndpoints: this.#o.allowPrivateEndpoints,
+      connectTimeoutMs: Math.min(10_000, this.#o.timeoutMs),
+      keepaliveIntervalMs: this.#o.nativeKeepaliveIntervalMs,
+      pongTimeoutMs: this.#o.nativePongTimeoutMs,
+    })
     const directory = new FederatedDirectory(this.#http, {
       directoryUrl: this.#o.directoryUrl,
       clock: this.#o.clock,
@@ -244,12 +271,18 @@ export class IicpClient {
 
   /** Run one task on the mesh (wire.md §10): route, select, send with failover; resolves with the serving node's result. */
   async submit<R = unknown>(intent: string, payload: unknown, options: SubmitOptions = {}): Promise<TaskResult<R>> {
+    return this.#run<R>(intent, payload, options, undefined)
+  }
+
+  async #run<R>(intent: string, payload: unknown, options: SubmitOptions, stream: StreamState | undefined): Promise<TaskResult<R>> {
     this.#assertOpen()
     this.#checkIntent(intent)
     checkCommon(options)
     if (options.taskId !== undefined && (typeof options.taskId !== 'string' || !UUID_V4.test(options.taskId))) throw bad('taskId', 'a UUID v4')
     checkInt(options.attemptTimeoutMs, 'attemptTimeoutMs', 1, MAX_TIMEOUT_MS)
     checkInt(options.maxTokens, 'maxTokens', 1, 10_000_000)
+    if (options.transport !== undefined && options.transport !== 'auto' && options.transport !== 'http' && options.transport !== 'native') throw bad('transport', 'one of auto, http, native')
+    const transport = options.transport ?? this.#o.transport
     const taskId = options.taskId ?? randomUUID()
     const route = options.limit === undefined ? options.route : { limit: options.limit, ...options.route }
     const projected = projectRequest({ region: this.#o.region, timeoutMs: this.#o.timeoutMs }, options, route)
@@ -314,7 +347,7 @@ export class IicpClient {
         const consumerToken = consumerTokens ? await consumerTokens.tokenFor(candidate.nodeId, intent, trace, cancel) : undefined
         if (consumerToken !== undefined) usedConsumerToken.add(candidate.nodeId)
         try {
-          return await callNode({
+          const taskCall: TaskCall = {
             http: this.#http,
             candidate,
             taskId,
@@ -327,10 +360,18 @@ export class IicpClient {
             consumerToken,
             allowPrivateEndpoints: this.#o.allowPrivateEndpoints,
             cancel,
-          })
+          }
+          // The native wire has no consumer-token field, so such calls stay on HTTP.
+          const endpoint = transport === 'http' || consumerToken !== undefined ? undefined : nativeEndpointOf(candidate)
+          if (endpoint === undefined) return { ...(await callNode(taskCall)), transport: 'http' as const }
+          return await callNodeNative(taskCall, { pool: this.#native, endpoint, transport: transport === 'native' ? 'native' : 'auto', observer: stream?.observer })
         } catch (err) {
           // A refused token is dropped so the next attempt fetches a fresh one.
           if (consumerToken !== undefined && isIicpError(err) && err.status === 401) consumerTokens?.forget(candidate.nodeId, intent)
+          if (stream?.delivered === true && isIicpError(err)) {
+            stream.failure = interrupted(err)
+            throw new IicpError('aborted', 'Stream interrupted after delivery')
+          }
           throw err
         }
       })
@@ -360,9 +401,10 @@ export class IicpClient {
         traceId: trace.context.traceId,
         encrypted: value.encrypted,
         receipt,
+        transport: value.transport,
       }
     } catch (err) {
-      const surfaced = this.#surface(err, deadline)
+      const surfaced = this.#surface(stream?.failure ?? err, deadline)
       if (surfaced.code === 'no_available_node' || surfaced.code === 'IICP-E033') this.#routes.invalidate()
       throw surfaced
     } finally {
@@ -394,11 +436,68 @@ export class IicpClient {
     }
   }
 
-  /** Close the keep-alive pool and refuse new calls. Idempotent. */
+  /**
+   * Chat Completions as a stream of OpenAI `chat.completion.chunk` objects (official-sdks.md §6.4): chunk by chunk
+   * from a node that streams over its native transport, or one chunk with the whole answer from any other node.
+   * Routing, retries, deadline, IICP-CX and errors are those of `submit()`; once a chunk was yielded no other node
+   * is tried. Breaking out of the loop cancels the call.
+   */
+  async *chatStream(messages: readonly ChatMessage[], options: ChatStreamOptions = {}): AsyncGenerator<ChatCompletionChunk, void, void> {
+    this.#assertOpen()
+    const intent = options.intent ?? CHAT_INTENT
+    this.#checkIntent(intent)
+    assertMessages(messages)
+    if (options.temperature !== undefined && (typeof options.temperature !== 'number' || !(options.temperature >= 0 && options.temperature <= 2))) {
+      throw bad('temperature', 'a number in 0..2')
+    }
+    const payload = buildChatPayload(messages, {
+      model: options.model,
+      maxTokens: options.maxTokens,
+      temperature: options.temperature,
+      prepend: options.runtimeIdentity === true ? runtimeIdentityMessage(intent, SDK_VERSION) : undefined,
+    })
+    const { intent: _intent, runtimeIdentity: _ri, temperature: _t, signal: callerSignal, ...submitOptions } = options
+    const taskId = options.taskId ?? randomUUID()
+    const chunks = new ChunkBuilder(`chatcmpl-${taskId}`, Math.floor(this.#o.clock() / 1000), options.model)
+    const queue = new ChunkQueue<ChatCompletionChunk>()
+    let streamedText = false
+    const state: StreamState = {
+      delivered: false,
+      failure: undefined,
+      observer: {
+        onChunk: (chunk) => {
+          const text = streamChunkText(chunk)
+          if (text === undefined || text === '') return
+          streamedText = true
+          state.delivered = true
+          queue.push(chunks.delta(text))
+        },
+      },
+    }
+    const stop = new AbortController()
+    const signal = callerSignal === undefined ? stop.signal : AbortSignal.any([callerSignal, stop.signal])
+    const run = this.#run(intent, payload, { ...submitOptions, taskId, signal, transport: options.transport ?? 'auto' }, state)
+    run.then((r) => {
+      const final = finalText(r.result)
+      if (final.model !== undefined) chunks.model = final.model
+      else if (r.modelUsed !== undefined) chunks.model = r.modelUsed
+      if (!streamedText && final.text !== undefined && final.text !== '') queue.push(chunks.delta(final.text))
+      queue.push(chunks.end(final.finishReason, final.usage, { node_id: r.nodeId, task_id: r.taskId, attempts: r.attempts, route: r.route, transport: r.transport }))
+      queue.end()
+    }, (err: unknown) => queue.end(isIicpError(err) ? err : new IicpError('invalid_response', 'Unexpected client failure', { cause: err })))
+    try {
+      yield* queue.drain()
+    } finally {
+      stop.abort(new IicpError('aborted', 'Stream reader stopped'))
+      await run.catch(() => undefined)
+    }
+  }
+
+  /** Close the keep-alive pool and native connections, and refuse new calls. Idempotent. */
   close(): Promise<void> {
     if (!this.#closed) {
       this.#shutdown.abort(new IicpError('aborted', 'Client is closed'))
-      this.#closed = this.#http.close()
+      this.#closed = Promise.all([this.#http.close(), this.#native.close()]).then(() => undefined)
     }
     return this.#closed
   }

@@ -8,6 +8,7 @@ export { retryDecision, backoffDelay, classifyFailure } from './retry.js'
 export { CircuitBreakers } from './breaker.js'
 export { addressAllowed, hostnameAllowed, checkEndpoint, redirectDecision } from './endpoint-security.js'
 export { projectRequest } from './projection.js'
+export { NativeClient, parseNativeEndpoint } from './native/native-client.js'
 export {
   strategyOrder, softmaxTopKOrder, seededRandom, ROUTING_STRATEGIES, DEFAULT_STRATEGY_PARAMS,
 } from './routing/strategies.js'
@@ -21,7 +22,7 @@ export {
 } from './federation.js'
 
 export type {
-  DiscoverOptions, SubmitOptions, ChatOptions, TaskResult, NodeListResultPublic as NodeList,
+  DiscoverOptions, SubmitOptions, ChatOptions, ChatStreamOptions, TaskResult, NodeListResultPublic as NodeList,
 } from './iicp-client.js'
 export type { ClientConfig, ClientOptions, RouteDiscoveryMode, SelectionStrategy } from './options.js'
 export type { ChatMessage, ChatCompletion } from './chat.js'
@@ -37,3 +38,6 @@ export type { RoutingReceipt } from './routing/receipt.js'
 export type { CandidateEvidence, CandidateRanker, RankerContext, RankOutcome } from './routing/ranker.js'
 export type { ConsumerAuthMode } from './consumer-token.js'
 export type { DirectoryReply, DirectoryRequest, FederatedDirectoryOptions, ReplicaEntry } from './federation.js'
+export type { NativeClientOptions, NativeCallOptions, NativeEndpoint, NativeTimers } from './native/native-client.js'
+export type { TransportChoice } from './native/native-task-call.js'
+export type { ChatCompletionChunk } from './native/chat-stream.js'

@@ -64,6 +64,16 @@ export interface ClientConfig {
   retryBaseDelayMs?: number
   /** How long a discovered route list is reused, 0..10000 ms (discover answers carry max-age=5). @default 5000 */
   routeCacheMs?: number
+  /**
+   * Transport to nodes (official-sdks.md §6.3): `http` always; `auto` uses a node's advertised native
+   * `transport_endpoint` and falls back to HTTP when it cannot connect; `native` uses it without fallback. Nodes
+   * without one, relay routes and consumer-token calls always use HTTP. @default 'http'
+   */
+  transport?: 'auto' | 'http' | 'native'
+  /** Native connections: PING after this long without inbound frames, 0 = off, 0..600000 ms. @default 30000 */
+  nativeKeepaliveIntervalMs?: number
+  /** Native connections: drop one whose PONG (or any frame) is this late, 1..120000 ms. @default 10000 */
+  nativePongTimeoutMs?: number
   /** Consecutive failures that open a node's breaker, 1..100. @default 5 */
   breakerFailureThreshold?: number
   /** How long an open breaker stays open before one half-open probe, 0..600000 ms. @default 30000 */
@@ -103,6 +113,9 @@ export interface ClientOptions {
   readonly maxAttempts: number
   readonly retryBaseDelayMs: number
   readonly routeCacheMs: number
+  readonly transport: 'auto' | 'http' | 'native'
+  readonly nativeKeepaliveIntervalMs: number
+  readonly nativePongTimeoutMs: number
   readonly breakerFailureThreshold: number
   readonly breakerOpenMs: number
   readonly dispatcher: Dispatcher | undefined
@@ -137,6 +150,9 @@ const EXPECTED: Record<string, string> = {
   maxAttempts: 'an integer in 1..10',
   retryBaseDelayMs: 'an integer in 0..10000',
   routeCacheMs: 'an integer in 0..10000',
+  transport: 'one of auto, http, native',
+  nativeKeepaliveIntervalMs: 'an integer in 0..600000',
+  nativePongTimeoutMs: 'an integer in 1..120000',
   breakerFailureThreshold: 'an integer in 1..100',
   breakerOpenMs: 'an integer in 0..600000',
   dispatcher: 'an undici Dispatcher',
@@ -170,6 +186,9 @@ const ClientConfigSchema = z.strictObject({
   maxAttempts: intIn(1, 10, RETRY_POLICY.maxAttempts),
   retryBaseDelayMs: intIn(0, 10_000, RETRY_POLICY.baseDelayMs),
   routeCacheMs: intIn(0, 10_000, 5_000),
+  transport: z.enum(['auto', 'http', 'native']).default('http'),
+  nativeKeepaliveIntervalMs: intIn(0, 600_000, 30_000),
+  nativePongTimeoutMs: intIn(1, 120_000, 10_000),
   breakerFailureThreshold: intIn(1, 100, BREAKER_POLICY.failureThreshold),
   breakerOpenMs: intIn(0, 600_000, BREAKER_POLICY.openMs),
   dispatcher: z.custom<Dispatcher>((v) => typeof v === 'object' && v !== null && typeof (v as Dispatcher).dispatch === 'function').optional(),
@@ -255,6 +274,9 @@ export function parseClientOptions(config: ClientConfig = {}): ClientOptions {
     maxAttempts: o.maxAttempts,
     retryBaseDelayMs: o.retryBaseDelayMs,
     routeCacheMs: o.routeCacheMs,
+    transport: o.transport,
+    nativeKeepaliveIntervalMs: o.nativeKeepaliveIntervalMs,
+    nativePongTimeoutMs: o.nativePongTimeoutMs,
     breakerFailureThreshold: o.breakerFailureThreshold,
     breakerOpenMs: o.breakerOpenMs,
     dispatcher: o.dispatcher,

@@ -482,8 +482,9 @@ export class TaskPipeline {
     run.task = task
     run.started = started
     run.cxContext = cxContext
-    run.sink = sink
-    run.streaming = sink !== undefined
+    // An IICP-CX task's chunks would leave in plaintext: it gets only its sealed final answer.
+    run.sink = cxContext === undefined ? sink : undefined
+    run.streaming = run.sink !== undefined
     this.running.add(run)
     if (signal !== undefined) {
       if (signal.aborted) {

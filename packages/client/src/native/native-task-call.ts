@@ -1,0 +1,135 @@
+/**
+ * One task attempt over the native transport (official-sdks.md §6.2–§6.4; issue: submit prefers a node's advertised
+ * `transport_endpoint`): the same task as the HTTP path (task id, IICP-CX sealing, deadline, node token, trace) as a
+ * CALL on the pooled connection, and the RESPONSE or lifecycle events read back into the same TaskCallResult or
+ * IicpError. `auto` falls back to HTTP for this attempt when the native connection cannot be opened.
+ */
+import {
+  IicpError, TaskResponseSchema, encodeJsonBytes, errorFromResponse, isIicpError, parseTraceparent, readResponseResult, safeParseWire,
+} from '@iicp/protocol'
+import type { NativeCall, NativeResponse, NativeStreamEvent, TaskResponse } from '@iicp/protocol'
+import { openResponse, sealPayload } from '../cx.js'
+import type { Candidate } from '../select-node.js'
+import { callNode, errorFromTaskResponse, unwrapResult } from '../task-call.js'
+import type { TaskCall, TaskCallResult } from '../task-call.js'
+import { hopHeaders } from '../trace.js'
+import { parseNativeEndpoint } from './native-client.js'
+import type { NativePool } from './native-pool.js'
+
+/** Which transport `submit()` uses for a node: `http` always; `native` when the node advertises it; `auto` the same, falling back to HTTP when the native connection fails. */
+export type TransportChoice = 'auto' | 'http' | 'native'
+
+/** Receives a streamed task's chunks (the `result` of each `partial` event) as they arrive. */
+export interface NativeStreamObserver {
+  onChunk(chunk: unknown): void
+}
+
+/** What the native attempt adds to the HTTP one. */
+export interface NativeAttempt {
+  readonly pool: NativePool
+  readonly endpoint: string
+  readonly transport: 'auto' | 'native'
+  readonly observer?: NativeStreamObserver | undefined
+}
+
+/** A task attempt's result and the transport that carried it. */
+export type TransportResult = TaskCallResult & { readonly transport: 'http' | 'native' }
+
+/** The native endpoint to use for a candidate, if it advertises a usable one (never for relay routes). */
+export function nativeEndpointOf(candidate: Candidate): string | undefined {
+  const t = candidate.node.transport_endpoint
+  if (typeof t !== 'string' || candidate.route === 'relay') return undefined
+  return parseNativeEndpoint(t) === undefined ? undefined : t
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function nativeError(code: string | number | undefined, status: number | undefined, message: string | undefined): IicpError {
+  const body = JSON.stringify({ error: { ...(typeof code === 'string' ? { code } : {}), ...(message === undefined ? {} : { message }) } })
+  return errorFromResponse(status ?? 502, body)
+}
+
+function buildCall(call: TaskCall, payload: unknown): Omit<NativeCall, 'kind'> {
+  const trace = parseTraceparent(hopHeaders(call.trace, {}).traceparent ?? '')
+  const c = call.constraints
+  return {
+    intent: call.intent,
+    payload: encodeJsonBytes(payload),
+    // The node derives task_id from the call id (key 15) on a buffered CALL; IICP-CX binds that id in its AAD.
+    callId: call.taskId,
+    timeout: Math.min(3600, Math.max(1, Math.ceil(call.timeoutMs / 1000))),
+    ...(c.qos === undefined || c.qos === 'realtime' ? {} : { qos: c.qos }),
+    ...(c.maxTokens === undefined ? {} : { maxTokens: c.maxTokens }),
+    ...(trace === undefined ? {} : { traceId: Buffer.from(trace.traceId, 'hex'), parentSpan: Buffer.from(trace.spanId, 'hex') }),
+    ...(call.nodeToken === undefined ? {} : { authToken: call.nodeToken }),
+  }
+}
+
+async function finish(call: TaskCall, candidate: Candidate, value: unknown, context: Parameters<typeof openResponse>[2], nodeId: string | undefined): Promise<TaskCallResult> {
+  const envelope = isRecord(value) && (value.status === 'encrypted' || value.iicp_conf_resp !== undefined)
+    ? value
+    : { task_id: call.taskId, status: 'success', result: value ?? null, ...(nodeId === undefined ? {} : { node_id: nodeId }) }
+  const parsed = safeParseWire(TaskResponseSchema, envelope, 'invalid_response')
+  if (!parsed.ok) throw parsed.error
+  let response: TaskResponse = parsed.value
+  let encrypted = false
+  if (context || response.status === 'encrypted' || response.iicp_conf_resp !== undefined) {
+    const opened = await openResponse(response, candidate, context)
+    response = opened.response
+    encrypted = opened.encrypted
+  }
+  if (response.task_id !== call.taskId) throw new IicpError('invalid_response', 'Node answered for a different task_id')
+  if (response.status !== 'success') throw errorFromTaskResponse(response)
+  const result = unwrapResult(response.result)
+  if (response.metrics === undefined && isRecord(result)) {
+    const usage = isRecord(result.usage) ? result.usage.total_tokens : undefined
+    const model = typeof result.model === 'string' ? result.model : undefined
+    response = { ...response, ...(typeof usage === 'number' ? { metrics: { tokens_used: usage } } : {}), ...(model === undefined || response.model_used !== undefined ? {} : { model_used: model }) }
+  }
+  return { response, result, encrypted }
+}
+
+/** Send one task over the native transport (or HTTP, for `auto` when the native connection fails). Throws IicpError. */
+export async function callNodeNative(call: TaskCall, native: NativeAttempt): Promise<TransportResult> {
+  let conn
+  try {
+    conn = (await native.pool.get(native.endpoint, call.cancel)).client
+  } catch (err) {
+    if (native.transport === 'auto' && !call.cancel.reason && isIicpError(err) && err.code !== 'aborted') {
+      return { ...(await callNode(call)), transport: 'http' }
+    }
+    throw err
+  }
+  const { candidate } = call
+  const sealed = candidate.cxKey ? await sealPayload(candidate, call.payload, call.taskId, call.intent) : undefined
+  const message = buildCall(call, sealed ? sealed.fields : call.payload)
+  const ac = new AbortController()
+  const unsubscribe = call.cancel.subscribe((reason) => ac.abort(reason))
+  try {
+    let answer: NativeResponse | NativeStreamEvent
+    try {
+      answer = native.observer === undefined
+        ? await conn.call(message, { signal: ac.signal })
+        : await conn.stream({ ...message, taskId: call.taskId }, (e) => native.observer?.onChunk(e.result), { signal: ac.signal })
+    } catch (err) {
+      throw call.cancel.reason ?? err
+    }
+    if (answer.kind === 'streamEvent') {
+      if (answer.status !== 'success') {
+        const code = answer.error?.code ?? (answer.status === 'timeout' ? 'task_timeout' : 'backend_error')
+        throw nativeError(code, answer.status === 'timeout' ? 504 : undefined, answer.error?.message)
+      }
+      return { ...(await finish(call, candidate, answer.result, sealed?.context, conn.nodeId)), transport: 'native' }
+    }
+    if (answer.errorCode !== undefined || answer.error !== undefined) {
+      throw nativeError(answer.error?.code, answer.errorCode, answer.errorMessage ?? answer.error?.message)
+    }
+    const read = readResponseResult(answer, 'direct')
+    if (!read.ok) throw new IicpError('invalid_response', `Native RESPONSE result unreadable: ${read.error.message}`)
+    return { ...(await finish(call, candidate, read.value, sealed?.context, conn.nodeId)), transport: 'native' }
+  } finally {
+    unsubscribe()
+  }
+}
