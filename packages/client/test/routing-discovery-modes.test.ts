@@ -71,7 +71,7 @@ describe('route discovery modes', () => {
 
   it('turns another ticket-endpoint error into IICP-DISPATCH-TICKET-<status>, keeping the directory\'s code as the cause', async () => {
     for (const [status, code] of [[422, 'validation_error'], [500, 'server_error'], [429, 'rate_limited']] as const) {
-      const { dir, node } = await setup(() => ({ status, body: { error: { code, message: 'x' } }, headers: status === 429 ? { 'retry-after': '7' } : {} }))
+      const { dir, node } = await setup(() => ({ status, body: { error: { code, message: 'x' } }, headers: status === 429 ? { 'retry-after': '7' } : ({} as Record<string, string>) }))
       const err = await failure(client(dir).submit(CHAT, PAYLOAD))
       expect(err.code).toBe(`IICP-DISPATCH-TICKET-${status}`)
       expect(err.status).toBe(status)
