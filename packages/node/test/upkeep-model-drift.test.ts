@@ -3,7 +3,8 @@
  * on a heartbeat the node probes `GET /v1/models`, and when the list changed it serves the new models at
  * once and re-registers with them and its current token, so discover at the directory shows the change;
  * a configured model the server stopped listing is withdrawn (tasks for it answer IICP-E029); a failed
- * or empty probe changes nothing and the heartbeat still goes out. Heartbeats run on a hand-driven clock.
+ * or empty probe, or the same models in another order, changes nothing and the heartbeat still goes out.
+ * Heartbeats run on a hand-driven clock.
  */
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
@@ -144,6 +145,22 @@ describe('model drift', () => {
     await beat2
     expect(drifted).toBe(0)
     expect(await advertised(d, n.nodeId)).toEqual(['a'])
+  })
+
+  it('does not re-register when the server only lists the same models in another order', async () => {
+    const d = await dir()
+    const backend = await fakeServer()
+    backend.models = ['a', 'b']
+    const timers = new ManualTimers()
+    const n = await startNode(d.apiUrl, { baseUrl: backend.url, models: ['a', 'b'] }, timers)
+    let drifted = 0
+    n.on('modelsChanged', () => drifted++)
+    backend.models = ['b', 'a']
+    const beat = once(n, 'heartbeat')
+    timers.advance(35_000)
+    await beat
+    expect(drifted).toBe(0)
+    expect(await advertised(d, n.nodeId)).toEqual(['a', 'b'])
   })
 
   it('does not probe at all when model drift is turned off', async () => {

@@ -72,9 +72,10 @@ export class ModelDrift {
     })
     const before = new Set(allModels(this.current))
     const after = new Set(allModels(next))
+    // Servers list models in no fixed order (Ollama sorts by modification time): only the set counts.
     const changed = next.some((cap, i) => {
-      const prev = this.current[i] as Capability
-      return cap.models.length !== prev.models.length || cap.models.some((m, j) => m !== prev.models[j])
+      const prev = new Set((this.current[i] as Capability).models)
+      return cap.models.length !== prev.size || cap.models.some((m) => !prev.has(m))
     })
     for (const [b, models] of live) this.contributed.set(b, models)
     if (!changed) return undefined
