@@ -1,7 +1,8 @@
 /**
  * What this proves, end to end on loopback with the real directory, real relay nodes and the real client:
  * a worker node with no listening port elects a relay-capable node from discover, fetches a directory-signed
- * bind ticket, binds over WebSocket or HTTP long-poll, and registers the relay's path-scoped endpoint
+ * bind ticket, binds over WebSocket, HTTP long-poll or the relay's native TCP accept port (the official SDKs'
+ * transport, found through `relay_accept_port` in discover), and registers the relay's path-scoped endpoint
  * (`turn_relay`, `relay_endpoint`); a consumer's `chat()` then reaches it through the relay with no client
  * changes. When its relay dies, the worker elects the next one, re-binds and re-registers, and the directory
  * shows the new endpoint. With IICP-CX the relay forwards ciphertext it cannot read (DIR-RELAY-04).
@@ -33,7 +34,7 @@ function node(opts: Partial<NodeOptions>): IicpNode {
 
 /** A relay-capable node that itself serves chat with another model, so consumers asking for the worker's model never land on it. */
 async function relayNode(d: RunningDirectory): Promise<IicpNode> {
-  const n = node({ directoryUrl: d.apiUrl, relayCapable: true, backend: echo({ models: ['relay-model'] }) })
+  const n = node({ directoryUrl: d.apiUrl, relayCapable: true, relayAcceptPort: 0, backend: echo({ models: ['relay-model'] }) })
   await n.serve()
   return n
 }
@@ -49,8 +50,9 @@ function consumer(d: RunningDirectory): IicpClient {
 }
 
 describe('a worker without a listening port, served through a relay node', () => {
-  for (const transport of ['ws', 'http'] as const) {
-    it(`answers a consumer's chat() through the relay over ${transport === 'ws' ? 'WebSocket' : 'HTTP long-poll'}`, async () => {
+  const names = { ws: 'WebSocket', http: 'HTTP long-poll', tcp: 'native TCP' } as const
+  for (const transport of ['ws', 'http', 'tcp'] as const) {
+    it(`answers a consumer's chat() through the relay over ${names[transport]}`, async () => {
       const d = await startDirectory()
       const relay = await relayNode(d)
       const worker = node({ directoryUrl: d.apiUrl, listen: false, relay: { transport }, backend: echo({ models: ['worker-model'] }) })

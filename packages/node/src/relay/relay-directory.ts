@@ -13,6 +13,12 @@ import type { ControlPlaneResponse } from '../control-plane-http.js'
 
 const USER_AGENT = `iicp-typescript-node/${SDK_VERSION}`
 
+/** `relay_accept_port` as a discover entry carries it (official-sdks.md §5.1), when it is a port. */
+function acceptPortOf(n: object): number | undefined {
+  const v = (n as { relay_accept_port?: unknown }).relay_accept_port
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? v : undefined
+}
+
 /** The directory calls of a relay worker, over the node's small control-plane client (no undici). */
 export class RelayDirectory {
   private readonly http: ControlPlaneHttp
@@ -46,8 +52,8 @@ export class RelayDirectory {
    * official SDKs only ask for their own intent; asking for each served intent widens the pool.
    * Nodes that are themselves reached through a relay cannot take binds and are left out.
    */
-  async relayCandidates(intents: readonly string[], signal?: AbortSignal): Promise<RelayCandidate[]> {
-    const byId = new Map<string, RelayCandidate>()
+  async relayCandidates(intents: readonly string[], signal?: AbortSignal): Promise<Array<RelayCandidate & { relay_accept_port: number | undefined }>> {
+    const byId = new Map<string, RelayCandidate & { relay_accept_port: number | undefined }>()
     const lists = await Promise.allSettled(intents.map(async (intent) => {
       const q = new URLSearchParams({ intent, relay_capable: 'true', limit: '50' })
       return parseWire(NodeListSchema, await this.call('GET', `/v1/discover?${q}`, { signal }), 'invalid_response')
@@ -68,6 +74,7 @@ export class RelayDirectory {
           reputation_score: n.reputation_score ?? null,
           load: n.load ?? null,
           probation: typeof n.probation === 'boolean' ? n.probation : null,
+          relay_accept_port: acceptPortOf(n),
         })
       }
     }

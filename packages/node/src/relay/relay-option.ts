@@ -43,7 +43,7 @@ export function checkRelayOption(value: unknown): RelayOption | undefined {
       if (typeof v !== 'string') throw new IicpError('invalid_config', 'option relay.endpoint must be a relay URL or host:port')
       pinnedRelayUrl(v)
     } else if (key === 'transport') {
-      if (v !== 'auto' && v !== 'ws' && v !== 'http') throw new IicpError('invalid_config', "option relay.transport must be 'auto', 'ws' or 'http'")
+      if (v !== 'auto' && v !== 'ws' && v !== 'http' && v !== 'tcp') throw new IicpError('invalid_config', "option relay.transport must be 'auto', 'ws', 'http' or 'tcp'")
     } else {
       const range = TUNING[key]
       if (range === undefined) throw new IicpError('invalid_config', `option relay.${key} is not a relay option (endpoint, transport, ${Object.keys(TUNING).join(', ')})`)

@@ -1,6 +1,7 @@
 /**
  * The relay worker half inside a node (IICP-DIR §7, §7.6; official-sdks.md §5.3–§5.6): elect a relay,
- * register its path-scoped endpoint, fetch a bind ticket, bind (WebSocket first, long-poll fallback), serve
+ * register its path-scoped endpoint, fetch a bind ticket, bind (WebSocket first, long-poll fallback, then the
+ * native TCP accept port a relay advertises as `relay_accept_port`, which official-SDK relays offer), serve
  * pulled tasks through the node's own pipeline, and fail over to the next relay when the session dies.
  *
  * Order, as the official SDKs do it: a bind ticket needs the node token, so a node with no registration yet
@@ -10,16 +11,32 @@
  * declaration, so the directory's own liveness probe verifies it through the relay. On failover the token is
  * still good: bind first, then re-register with `current_node_token`.
  */
-import { IicpError, isIicpError } from '@iicp/protocol'
+import { IicpError, RELAY_ACCEPT_PORT, isIicpError } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
-import { createRelayWorker, rankRelays, relayEndpointFor } from '@iicp/relay'
-import type { RelayCandidate, RelayTaskHandler, RelayWorker, RelayWorkerOptions } from '@iicp/relay'
+import { createRelayWorker, createTcpRelayWorker, rankRelays, relayEndpointFor } from '@iicp/relay'
+import type { RelayTaskHandler, RelayWorkerOptions } from '@iicp/relay'
 import type { Reachability } from '../options.js'
 import type { RelayDirectory } from './relay-directory.js'
 
-/** Relay worker tuning a node passes through to @iicp/relay. */
+/**
+ * Relay worker tuning a node passes through to @iicp/relay. `transport`: `'auto'` (WebSocket, long-poll, then the
+ * relay's native TCP accept port), or only `'ws'`, `'http'` or `'tcp'` (official-sdks.md §5.2).
+ */
 export type RelayUplinkTuning = Partial<Pick<RelayWorkerOptions,
-  'transport' | 'pingIntervalMs' | 'pongTimeoutMs' | 'connectTimeoutMs' | 'reconnectBaseMs' | 'reconnectMaxMs' | 'maxReconnectAttempts'>>
+  'pingIntervalMs' | 'pongTimeoutMs' | 'connectTimeoutMs' | 'reconnectBaseMs' | 'reconnectMaxMs' | 'maxReconnectAttempts'>> & {
+  transport?: 'auto' | 'ws' | 'http' | 'tcp'
+}
+
+/** The part of @iicp/relay's two workers (WebSocket/long-poll and native TCP) the uplink drives. */
+interface UplinkWorker {
+  readonly relayEndpoint: string | undefined
+  readonly transport: 'ws' | 'http' | 'tcp' | undefined
+  start(): Promise<void>
+  close(): Promise<void>
+  on(event: 'bound', listener: (e: { transport: 'ws' | 'http' | 'tcp'; relayEndpoint: string }) => void): unknown
+  on(event: 'unbound', listener: (e: { reason: string }) => void): unknown
+  on(event: 'error', listener: (err: IicpError) => void): unknown
+}
 
 /** `relay_bound`: a session is up and the directory lists its path-scoped endpoint. */
 export interface RelayBoundEvent {
@@ -27,7 +44,7 @@ export interface RelayBoundEvent {
   /** The relay's node id when it was elected from discover; undefined for a pinned relay. */
   relayNodeId: string | undefined
   endpoint: string
-  transport: 'ws' | 'http'
+  transport: 'ws' | 'http' | 'tcp'
   /** The relay's reputation at election (IICP-DIR §7.6: surfaced to the operator). */
   reputationScore: number | undefined
 }
@@ -68,6 +85,8 @@ interface Target {
   url: string
   nodeId: string | undefined
   reputation: number | undefined
+  /** `relay_accept_port` from discover, for the native TCP transport. */
+  acceptPort: number | undefined
 }
 
 /** The route a worker registers for a relay (official-sdks.md §5.3). */
@@ -85,7 +104,7 @@ export function relayRoute(relayUrl: string, workerId: string, provisional: bool
 /** Holds the node's one relay session and moves it when a relay dies. */
 export class RelayUplink {
   private readonly shutdown = new AbortController()
-  private worker: RelayWorker | undefined
+  private worker: UplinkWorker | undefined
   private target: Target | undefined
   private advertised: string | undefined
   private verified = false
@@ -98,7 +117,7 @@ export class RelayUplink {
 
   /** The relay in use, if bound. */
   get relayUrl(): string | undefined {
-    return this.worker?.state === 'bound' ? this.target?.url : undefined
+    return this.worker?.transport !== undefined ? this.target?.url : undefined
   }
 
   /** Elect and bind once; on failure a retry is scheduled in the background. Resolves either way. */
@@ -108,11 +127,11 @@ export class RelayUplink {
   }
 
   private async candidates(excluded: ReadonlySet<string>): Promise<Target[]> {
-    if (this.d.pinned !== undefined) return [{ url: this.d.pinned, nodeId: undefined, reputation: undefined }]
+    if (this.d.pinned !== undefined) return [{ url: this.d.pinned, nodeId: undefined, reputation: undefined, acceptPort: undefined }]
     if (this.d.directory === undefined) throw new IicpError('invalid_config', 'relay election needs a directory; pin a relay with relay.endpoint instead')
-    const found: RelayCandidate[] = await this.d.directory.relayCandidates(this.d.intents, this.shutdown.signal)
+    const found = await this.d.directory.relayCandidates(this.d.intents, this.shutdown.signal)
     return rankRelays(found, { selfId: this.d.workerId(), excludeIds: excluded })
-      .map((c) => ({ url: c.endpoint, nodeId: c.node_id, reputation: c.reputation_score ?? undefined }))
+      .map((c) => ({ url: c.endpoint, nodeId: c.node_id, reputation: c.reputation_score ?? undefined, acceptPort: c.relay_accept_port }))
   }
 
   /** One election round: try relays best first; the first that binds wins. */
@@ -155,33 +174,15 @@ export class RelayUplink {
       this.advertised = undefined
       this.verified = false
     }
-    const directory = this.d.directory
-    const worker = createRelayWorker({
-      ...this.d.tuning,
-      relayUrl: t.url,
-      workerId,
-      intent: this.d.intents[0],
-      models: [...this.d.models],
-      handleTask: this.d.handleTask,
-      logger: this.d.logger,
-      ...(directory !== undefined ? {
-        ticketProvider: async () => {
-          const token = this.d.token()
-          return token === undefined ? undefined : directory.bindTicket(token, workerId, t.nodeId, this.shutdown.signal)
-        },
-      } : {}),
-    })
-    this.worker = worker
-    this.target = t
-    // Before start(): a session that dies right after its bind must still be seen (the worker emits 'error'
-    // only to listeners that exist). 'bound' is attached after start(), which reports the first bind itself.
-    worker.on('unbound', ({ reason }) => this.d.onLost({ relayUrl: t.url, relayNodeId: t.nodeId, reason }))
-    worker.on('error', (err) => this.failOver(worker, t, err))
+    const transport = this.d.tuning.transport ?? 'auto'
+    let worker: UplinkWorker
     try {
-      await worker.start()
+      worker = await this.startWorker(t, transport)
     } catch (err) {
-      this.worker = undefined
-      throw err
+      // WebSocket and long-poll are not there (not a refusal, which every transport would repeat): try native TCP.
+      const refused = isIicpError(err) && err.status !== undefined && err.status >= 400 && err.status < 500
+      if (transport !== 'auto' || refused || t.acceptPort === undefined || this.shutdown.signal.aborted) throw err
+      worker = await this.startWorker(t, 'tcp')
     }
     if (this.shutdown.signal.aborted) {
       await worker.close()
@@ -202,10 +203,53 @@ export class RelayUplink {
     }
     // The session may have died while the directory was being told; failOver has taken over then.
     if (this.worker !== worker) return
-    this.d.onBound({ relayUrl: t.url, relayNodeId: t.nodeId, endpoint: worker.relayEndpoint, transport: worker.transport ?? 'http', reputationScore: t.reputation })
+    this.d.onBound({ relayUrl: t.url, relayNodeId: t.nodeId, endpoint: route.publicEndpoint as string, transport: worker.transport ?? 'http', reputationScore: t.reputation })
   }
 
-  private failOver(worker: RelayWorker, t: Target, err: IicpError): void {
+  /** Create and bind one worker of the given transport; it becomes the uplink's worker while it lives. */
+  private async startWorker(t: Target, transport: 'auto' | 'ws' | 'http' | 'tcp'): Promise<UplinkWorker> {
+    const workerId = this.d.workerId()
+    const directory = this.d.directory
+    const { transport: _t, ...tuning } = this.d.tuning
+    const common = {
+      ...tuning,
+      workerId,
+      intent: this.d.intents[0],
+      models: [...this.d.models],
+      handleTask: this.d.handleTask,
+      logger: this.d.logger,
+      ...(directory !== undefined ? {
+        ticketProvider: async () => {
+          const token = this.d.token()
+          return token === undefined ? undefined : directory.bindTicket(token, workerId, t.nodeId, this.shutdown.signal)
+        },
+      } : {}),
+    }
+    let worker: UplinkWorker
+    if (transport === 'tcp') {
+      const u = new URL(t.url)
+      // An elected relay names its accept port; a pinned one is dialled at the official default.
+      const port = t.acceptPort ?? RELAY_ACCEPT_PORT
+      worker = createTcpRelayWorker({ ...common, relay: `${u.hostname}:${port}`, relayHttpUrl: t.url })
+    } else {
+      worker = createRelayWorker({ ...common, relayUrl: t.url, transport })
+    }
+    this.worker = worker
+    this.target = t
+    // Before start(): a session that dies right after its bind must still be seen (the workers emit 'error'
+    // only to listeners that exist). 'bound' is attached after start(), which reports the first bind itself.
+    worker.on('unbound', ({ reason }) => this.d.onLost({ relayUrl: t.url, relayNodeId: t.nodeId, reason }))
+    worker.on('error', (err) => this.failOver(worker, t, err))
+    try {
+      await worker.start()
+    } catch (err) {
+      if (this.worker === worker) this.worker = undefined
+      throw err
+    }
+    return worker
+  }
+
+  private failOver(worker: UplinkWorker, t: Target, err: IicpError): void {
     if (this.worker !== worker || this.shutdown.signal.aborted) return
     this.worker = undefined
     this.d.logger.warn({ relayNodeId: t.nodeId, code: err.code }, 'relay gone; electing another')
