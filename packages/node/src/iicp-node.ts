@@ -562,7 +562,8 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     const body: HeartbeatRequest = {
       node_id: this.identity.nodeId,
       status: 'available',
-      available: active < max,
+      // A relay worker whose session is down cannot be reached: say so until it is bound again.
+      available: active < max && this.reachability.routeUp,
       load: Math.min(1, active / max),
       active_jobs: active,
       max_concurrent: max,

@@ -3,7 +3,7 @@
  * node keeps serving its own routes beside the relay's, refuses unsigned binds by default with
  * 401 IICP-E040, and drops relay sessions when it closes; with `relayAcceptPort` it also takes native TCP binds
  * (the official SDKs' workers) and registers `relay_accept_port`; a worker heartbeats with the token its relay
- * registration left it, unbinds before it deregisters, waits (degraded `relay_unavailable`) until some relay
+ * registration left it and reports itself unavailable while its relay session is down, unbinds before it deregisters, waits (degraded `relay_unavailable`) until some relay
  * exists, and can pin a relay given as `host:port`; bad combinations of options fail at construction.
  */
 import { afterEach, describe, expect, it } from 'vitest'
@@ -108,6 +108,26 @@ describe('a relay worker', () => {
     expect(gone.status).toBe(404)
     expect((gone.json as { error: { code: string } }).error.code).toBe('IICP-E030')
     expect(await nodeRecord(d, worker.nodeId)).toBeUndefined()
+  })
+
+  it('says it is unavailable in its heartbeats while its relay session is down', async () => {
+    const d = await startDirectory()
+    const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+    const timers = new ManualTimers()
+    const worker = node({ directoryUrl: d.apiUrl, listen: false, relay: 'auto', timers })
+    const bound = nextBound(worker)
+    await worker.serve()
+    await bound
+    expect(await nodeRecord(d, worker.nodeId)).toMatchObject({ available: true })
+
+    const lost = new Promise((resolve) => worker.once('relay_lost', resolve))
+    await relay.close()
+    await lost
+    const beat = new Promise((resolve) => worker.once('heartbeat', resolve))
+    timers.advance(35_000)
+    await beat
+    expect(await nodeRecord(d, worker.nodeId)).toMatchObject({ available: false })
   })
 
   it('reports relay_unavailable while no relay exists and binds once one registers', async () => {

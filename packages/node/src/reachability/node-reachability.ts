@@ -57,6 +57,11 @@ export class NodeReachability {
     return this.uplink !== undefined
   }
 
+  /** False while a relay worker has no live relay session (heartbeats then report the node unavailable). */
+  get routeUp(): boolean {
+    return this.uplink === undefined || this.uplink.bound
+  }
+
   /** The relay server this node hosts, if relay-capable. */
   get relayHost(): RelayHost | undefined {
     return this.host

@@ -31,6 +31,7 @@ export type RelayUplinkTuning = Partial<Pick<RelayWorkerOptions,
 interface UplinkWorker {
   readonly relayEndpoint: string | undefined
   readonly transport: 'ws' | 'http' | 'tcp' | undefined
+  readonly state: 'idle' | 'connecting' | 'bound' | 'reconnecting' | 'closed'
   start(): Promise<void>
   close(): Promise<void>
   on(event: 'bound', listener: (e: { transport: 'ws' | 'http' | 'tcp'; relayEndpoint: string }) => void): unknown
@@ -117,7 +118,12 @@ export class RelayUplink {
 
   /** The relay in use, if bound. */
   get relayUrl(): string | undefined {
-    return this.worker?.transport !== undefined ? this.target?.url : undefined
+    return this.bound ? this.target?.url : undefined
+  }
+
+  /** Whether a relay session is up right now. */
+  get bound(): boolean {
+    return this.worker?.state === 'bound'
   }
 
   /** Elect and bind once; on failure a retry is scheduled in the background. Resolves either way. */
