@@ -1,7 +1,7 @@
 /**
  * Federated directories (fed §6.1–§6.5; wire.md §1.11; cts DIR-FED-05/06/20): every directory request follows
  * at most 3 consecutive 307/308 redirects with method and body kept, remembers a seed redirect's target for
- * `Retry-After` (default 5 s; never for `X-IICP-Replica-Trust: low`, where the seed is preferred), and checks
+ * `Retry-After` (default 5 s; never for `X-IICP-Replica-Trust: low`, where the seed is preferred; reads only), and checks
  * replica-signed discovery answers: `X-IICP-Replica-Sig` is an Ed25519 signature over
  * `SHA256(METHOD:path:canonical query:X-IICP-Snapshot-Seq:SHA256_hex(body))`, made with the key of the DID in
  * `X-IICP-Replica-DID`, which must be listed in the seed's `/.well-known/iicp-replicas.json` for the answering
@@ -224,7 +224,9 @@ export class FederatedDirectory {
   async call(req: DirectoryRequest, trace: TaskTrace, cancel: Cancellation): Promise<DirectoryReply> {
     const base = req.base ?? this.#base
     const first = new URL(base.pathname.replace(/\/+$/, '') + req.apiPath, base)
-    const cached = req.base ? undefined : this.redirectedOrigin
+    // Only reads follow a remembered redirect: writes (and their credentials) go to the seed, which redirects
+    // them itself when it wants to (fed §6.2a sends replica writes to the seed anyway).
+    const cached = req.base || req.method !== 'GET' ? undefined : this.redirectedOrigin
     if (cached !== undefined) {
       const via = new URL(first.pathname + first.search, cached)
       try {

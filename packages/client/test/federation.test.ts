@@ -147,6 +147,7 @@ async function federation(opts: { mode?: () => SignMode; trust?: string; retryAf
   const replica = await startReplica(key, node, opts.mode ?? (() => 'good'))
   closers.push(() => replica.close())
   const seed = await startFakeDirectory((req: FakeRequest) => {
+    if (req.method === 'POST') return { status: 404, body: { error: { code: 'not_found', message: 'no' } } }
     if (req.url === '/.well-known/iicp-replicas.json') {
       const replicas = opts.listed === false ? [] : [{
         replica_id: 'rep-0123456789abcdef0123456789abcdef', did: replica.did, endpoint: replica.origin, trust_tier: opts.trust ?? 'high',
@@ -195,6 +196,14 @@ describe('a seed redirecting discovery to a replica', () => {
     await c.submit(CHAT, PAYLOAD)
     expect(discoverHits(f.seed)).toBe(2)
     expect(f.node.requests).toHaveLength(3)
+  })
+
+  it('sends writes (a consumer-token request with its Bearer) to the seed, not to a remembered replica', async () => {
+    const f = await federation()
+    const c = client(f, { nodeToken: 'f'.repeat(64) })
+    await c.submit(CHAT, PAYLOAD)
+    expect(f.seed.requests.filter((r) => r.method === 'POST').map((r) => r.url)).toEqual(['/api/v1/consumer-token'])
+    expect(f.replica.hits.filter((h) => h.startsWith('POST'))).toEqual([])
   })
 
   it('does not remember a low-trust replica: the seed is asked every time', async () => {
