@@ -120,7 +120,10 @@ export async function anthropicMessages(ctx: ProxyContext, body: unknown, signal
   const { req, stream } = parseRequest(body, signal)
   if (stream) {
     const routed = await meshChatStream(ctx, req)
-    return { status: 200, stream: anthropicEvents(routed.chunks), contentType: SSE_CONTENT_TYPE, headers: anthropicHeaders(routed) }
+    return {
+      status: 200, stream: anthropicEvents(routed.chunks), contentType: SSE_CONTENT_TYPE,
+      headers: anthropicHeaders(routed), servedBy: () => routed.finalRoute().nodeId,
+    }
   }
   const { completion, facts } = await meshChat(ctx, req)
   const choice = completion.choices[0]

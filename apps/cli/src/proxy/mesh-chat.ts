@@ -31,6 +31,15 @@ export interface ChatCompletionChunk {
   readonly model: string
   readonly choices: readonly ChunkChoice[]
   readonly usage?: ChunkUsage | undefined
+  /** Where it ran, on the chunk that knows (the client's last one); OpenAI callers see it as `chat()` callers do. */
+  readonly iicp?: ChunkRoute | undefined
+}
+
+/** The routing facts a chunk may carry. */
+export interface ChunkRoute {
+  readonly node_id: string
+  readonly attempts: number
+  readonly [key: string]: unknown
 }
 
 /** One choice of a chunk. */
@@ -49,19 +58,26 @@ export interface ChunkUsage {
 
 /** Where a routed chat ran: what the `x-iicp-*` response headers say. */
 export interface RouteFacts {
-  readonly nodeId: string
-  readonly attempts: number
+  /** Unknown until a chunk names it (a node streaming natively is named on its last chunk). */
+  readonly nodeId: string | undefined
+  readonly attempts: number | undefined
   readonly traceId: string
 }
 
 /** A routed chat whose answer arrives as chunks; the route is fixed once this exists (the first chunk is in). */
 export interface MeshChatStream extends RouteFacts {
   readonly chunks: AsyncIterable<ChatCompletionChunk>
+  /** The facts as of now: once the stream has passed the chunk naming the node, that node. */
+  finalRoute(): RouteFacts
 }
 
-/** The response headers that name the route (kept identical across dialects). */
+/** The response headers that name the route (kept identical across dialects; unknown facts are left out). */
 export function routeHeaders(facts: RouteFacts): Record<string, string> {
-  return { 'x-iicp-node-id': facts.nodeId, 'x-iicp-trace-id': facts.traceId, 'x-iicp-attempts': String(facts.attempts) }
+  return {
+    ...(facts.nodeId !== undefined ? { 'x-iicp-node-id': facts.nodeId } : {}),
+    'x-iicp-trace-id': facts.traceId,
+    ...(facts.attempts !== undefined ? { 'x-iicp-attempts': String(facts.attempts) } : {}),
+  }
 }
 
 /** The catalogue, with "directory down" said plainly instead of as a bare connection error. */
@@ -117,21 +133,53 @@ export async function meshChat(ctx: ProxyContext, req: MeshChatRequest): Promise
 
 /**
  * A chat through the mesh as chunks. Failures before the first chunk throw (the caller still answers with a
- * status); failures after it come out of the iterable.
+ * status); failures after it come out of the iterable. The response headers go out with the first chunk, so the
+ * chunks already waiting behind it are read too, in case one of them names the node (a buffered answer's last
+ * chunk does); nothing that has not arrived yet is waited for.
  */
 export async function meshChatStream(ctx: ProxyContext, req: MeshChatRequest): Promise<MeshChatStream> {
   const streaming = streamingClient(ctx.client)
   if (streaming === undefined) {
     const { completion, facts } = await meshChat(ctx, req)
-    return { ...facts, chunks: completionChunks(completion) }
+    return { ...facts, chunks: completionChunks(completion), finalRoute: () => facts }
   }
   const { options, traceId } = await chatOptions(ctx, req)
   const source = streaming.chatStream(req.messages, options)[Symbol.asyncIterator]()
   const first = await source.next()
   if (first.done === true) throw new IicpError('invalid_response', 'The node ended the stream without a chunk')
-  const head = toChunk(first.value)
-  const route = routeOf(first.value)
-  return { nodeId: route?.node_id ?? 'unknown', attempts: route?.attempts ?? 1, traceId, chunks: replay(head, source) }
+  const head: ChatCompletionChunk[] = [toChunk(first.value)]
+  let pending: Promise<IteratorResult<unknown>> | undefined
+  let ended = false
+  while (head.at(-1)?.iicp === undefined) {
+    pending = source.next()
+    const ready = await alreadySettled(pending)
+    if (!ready) break
+    const next = await pending
+    pending = undefined
+    if (next.done === true) {
+      ended = true
+      break
+    }
+    head.push(toChunk(next.value))
+  }
+  let route = head.at(-1)?.iicp
+  const facts = (): RouteFacts => ({ nodeId: route?.node_id, attempts: route?.attempts, traceId })
+  const seen = (chunk: ChatCompletionChunk): void => {
+    if (chunk.iicp !== undefined) route = chunk.iicp
+  }
+  return { ...facts(), chunks: replay(head, ended ? undefined : source, pending, seen), finalRoute: facts }
+}
+
+/** Whether a promise settles before the event loop's next turn, i.e. its value was already queued. */
+function alreadySettled(p: Promise<unknown>): Promise<boolean> {
+  return new Promise((resolve) => {
+    const immediate = setImmediate(() => resolve(false))
+    const settle = (): void => {
+      clearImmediate(immediate)
+      resolve(true)
+    }
+    p.then(settle, settle)
+  })
 }
 
 /** The buffered answer as a stream: role and whole content in one delta, then the finish (OpenAI's minimum). */
@@ -144,6 +192,7 @@ export async function* completionChunks(completion: ChatCompletion): AsyncGenera
       ...base,
       choices: [{ index: choice.index, delta: {}, finish_reason: choice.finish_reason ?? 'stop' }],
       ...(i === last && completion.usage !== undefined ? { usage: completion.usage } : {}),
+      ...(i === last ? { iicp: completion.iicp } : {}),
     }
   }
 }
@@ -159,19 +208,26 @@ function streamingClient(client: IicpClient): StreamingClient | undefined {
   return typeof candidate.chatStream === 'function' ? (candidate as StreamingClient) : undefined
 }
 
-async function* replay(head: ChatCompletionChunk, rest: AsyncIterator<unknown>): AsyncGenerator<ChatCompletionChunk> {
-  let finished = false
+async function* replay(
+  head: readonly ChatCompletionChunk[], rest: AsyncIterator<unknown> | undefined, pending: Promise<IteratorResult<unknown>> | undefined,
+  seen: (chunk: ChatCompletionChunk) => void,
+): AsyncGenerator<ChatCompletionChunk> {
+  let finished = rest === undefined
   try {
-    yield head
+    yield* head
+    if (rest === undefined) return
     for (;;) {
-      const next = await rest.next()
+      const next = await (pending ?? rest.next())
+      pending = undefined
       if (next.done === true) break
-      yield toChunk(next.value)
+      const chunk = toChunk(next.value)
+      seen(chunk)
+      yield chunk
     }
     finished = true
   } finally {
     // The caller stopped early (hung up): let the source cancel the mesh call.
-    if (!finished) await rest.return?.()
+    if (!finished) await rest?.return?.()
   }
 }
 
@@ -179,10 +235,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-function routeOf(v: unknown): { node_id?: string; attempts?: number } | undefined {
+function routeOf(v: unknown): ChunkRoute | undefined {
   if (!isRecord(v) || !isRecord(v.iicp)) return undefined
   const { node_id: nodeId, attempts } = v.iicp
-  return { ...(typeof nodeId === 'string' ? { node_id: nodeId } : {}), ...(typeof attempts === 'number' ? { attempts } : {}) }
+  if (typeof nodeId !== 'string') return undefined
+  return { ...v.iicp, node_id: nodeId, attempts: typeof attempts === 'number' ? attempts : 1 }
 }
 
 /** Parse one streamed chunk; anything not shaped like an OpenAI chunk is `invalid_response`. */
@@ -202,6 +259,7 @@ export function toChunk(v: unknown): ChatCompletionChunk {
     }
   })
   const usage = isRecord(v.usage) ? (v.usage as ChunkUsage) : undefined
+  const route = routeOf(v)
   return {
     id: typeof v.id === 'string' ? v.id : 'chatcmpl-iicp',
     object: 'chat.completion.chunk',
@@ -209,5 +267,6 @@ export function toChunk(v: unknown): ChatCompletionChunk {
     model: typeof v.model === 'string' ? v.model : 'unknown',
     choices,
     ...(usage !== undefined ? { usage } : {}),
+    ...(route !== undefined ? { iicp: route } : {}),
   }
 }

@@ -126,7 +126,10 @@ export async function ollamaChat(ctx: ProxyContext, body: unknown, signal?: Abor
   const { req, stream } = parseChat(body, signal)
   if (stream) {
     const routed = await meshChatStream(ctx, req)
-    return { status: 200, stream: ollamaLines(routed.chunks, ctx.clock, started), contentType: NDJSON_CONTENT_TYPE, headers: routeHeaders(routed) }
+    return {
+      status: 200, stream: ollamaLines(routed.chunks, ctx.clock, started), contentType: NDJSON_CONTENT_TYPE,
+      headers: routeHeaders(routed), servedBy: () => routed.finalRoute().nodeId,
+    }
   }
   const { completion, facts } = await meshChat(ctx, req)
   const choice = completion.choices[0]

@@ -14,7 +14,11 @@ import { ProxyError, toProxyError } from './openai-errors.js'
 /** A JSON reply, or a streamed one (server-sent events, NDJSON) whose text pieces `server.ts` writes as they come. */
 export type ProxyReply =
   | { readonly status: number; readonly body: unknown; readonly headers?: Readonly<Record<string, string>> }
-  | { readonly status: number; readonly stream: AsyncIterable<string>; readonly contentType: string; readonly headers?: Readonly<Record<string, string>> }
+  | {
+    readonly status: number; readonly stream: AsyncIterable<string>; readonly contentType: string; readonly headers?: Readonly<Record<string, string>>
+    /** The serving node once the stream has ended (a natively streamed answer names it only on its last chunk). */
+    readonly servedBy?: () => string | undefined
+  }
 
 /** What the handlers share. */
 export interface ProxyContext {
@@ -82,7 +86,7 @@ export async function chatCompletions(ctx: ProxyContext, body: unknown, signal?:
   }
   if (body.stream === true) {
     const routed = await meshChatStream(ctx, req)
-    return { status: 200, stream: openAiEvents(routed.chunks), contentType: SSE_CONTENT_TYPE, headers: routeHeaders(routed) }
+    return { status: 200, stream: openAiEvents(routed.chunks), contentType: SSE_CONTENT_TYPE, headers: routeHeaders(routed), servedBy: () => routed.finalRoute().nodeId }
   }
   const { completion, facts } = await meshChat(ctx, req)
   return { status: 200, body: completion, headers: routeHeaders(facts) }

@@ -246,8 +246,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
     dispatch(ctx, req, path, maxBodyBytes, hangUp.signal).then(
       (reply) => finish(reply).then(() => {
-        if (hangUp.signal.aborted) log(499, reply.headers?.['x-iicp-node-id'], 'aborted')
-        else log(reply.status, reply.headers?.['x-iicp-node-id'], undefined)
+        const nodeId = ('servedBy' in reply ? reply.servedBy?.() : undefined) ?? reply.headers?.['x-iicp-node-id']
+        if (hangUp.signal.aborted) log(499, nodeId, 'aborted')
+        else log(reply.status, nodeId, undefined)
       }, fail),
       fail,
     )
