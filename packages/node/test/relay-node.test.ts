@@ -160,6 +160,23 @@ describe('a relay worker', () => {
   })
 })
 
+describe('a relay worker pinned the official way', () => {
+  it('binds over native TCP to a relay pinned as host:accept-port and registers the HTTP endpoint the relay names', async () => {
+    const d = await startDirectory()
+    const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, relayAcceptPort: 0, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+    const acceptPort = (await nodeRecord(d, relay.nodeId))?.relay_accept_port as number
+    const worker = node({ directoryUrl: d.apiUrl, listen: false, relay: { endpoint: `127.0.0.1:${acceptPort}`, connectTimeoutMs: 2000 } })
+    const bound = nextBound(worker)
+    await worker.serve()
+
+    expect(await bound).toMatchObject({ transport: 'tcp', relayUrl: relay.url, endpoint: `${relay.url}/v1/relay-for/${worker.nodeId}` })
+    expect(await nodeRecord(d, worker.nodeId)).toMatchObject({ endpoint: `${relay.url}/v1/relay-for/${worker.nodeId}`, relay_endpoint: relay.url })
+    const res = await call(`${relay.url}/v1/relay-for/${worker.nodeId}/v1/task`, { body: chatTask({ payload: { model: 'worker-model', messages: [{ role: 'user', content: 'tcp' }] } }) })
+    expect(res.status).toBe(200)
+  })
+})
+
 describe('a relay worker without a directory', () => {
   it('binds unsigned to a pinned relay that allows it, and serves tasks through it', async () => {
     const relay = node({ directoryUrl: null, relayCapable: true, relayServer: { allowUnsignedBinds: true }, backend: echo({ models: ['relay-model'] }) })

@@ -110,7 +110,7 @@ export class NodeReachability {
   private async planRoute(local: { port: number; url: string } | undefined, signal: AbortSignal, resolveOther: () => Promise<Reachability | undefined>): Promise<RoutePlan> {
     const o = this.d.options
     if (o.relay !== undefined) {
-      const pinned = typeof o.relay === 'object' && o.relay.endpoint !== undefined ? pinnedRelayUrl(o.relay.endpoint) : undefined
+      const pinned = typeof o.relay === 'object' && o.relay.endpoint !== undefined ? o.relay.endpoint : undefined
       return { route: undefined, relay: { pinned }, localOnly: false }
     }
     if (o.reachability !== 'auto') return { route: await resolveOther(), relay: undefined, localOnly: false }
@@ -122,7 +122,8 @@ export class NodeReachability {
     })
     this.nat = plan.manager
     this.d.onReachability(plan.report)
-    const relay = plan.relay !== undefined ? { pinned: plan.relay.pinned !== undefined ? pinnedRelayUrl(plan.relay.pinned) : undefined } : undefined
+    if (plan.relay?.pinned !== undefined) pinnedRelayUrl(plan.relay.pinned)
+    const relay = plan.relay !== undefined ? { pinned: plan.relay.pinned } : undefined
     return { route: plan.route, relay, localOnly: plan.localOnly }
   }
 

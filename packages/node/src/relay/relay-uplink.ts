@@ -17,6 +17,7 @@ import { createRelayWorker, createTcpRelayWorker, rankRelays, relayEndpointFor }
 import type { RelayTaskHandler, RelayWorkerOptions } from '@iicp/relay'
 import type { Reachability } from '../options.js'
 import type { RelayDirectory } from './relay-directory.js'
+import { pinnedRelayUrl } from './relay-option.js'
 
 /**
  * Relay worker tuning a node passes through to @iicp/relay. `transport`: `'auto'` (WebSocket, long-poll, then the
@@ -29,6 +30,8 @@ export type RelayUplinkTuning = Partial<Pick<RelayWorkerOptions,
 
 /** The part of @iicp/relay's two workers (WebSocket/long-poll and native TCP) the uplink drives. */
 interface UplinkWorker {
+  /** The relay's HTTP base once bound (a native relay names its HTTP port in RELAY_ACK). */
+  readonly relayUrl: string | undefined
   readonly relayEndpoint: string | undefined
   readonly transport: 'ws' | 'http' | 'tcp' | undefined
   readonly state: 'idle' | 'connecting' | 'bound' | 'reconnecting' | 'closed'
@@ -75,7 +78,7 @@ export interface RelayUplinkDeps {
   onDegraded: (err: unknown, retryInMs: number) => void
   logger: Logger
   tuning: RelayUplinkTuning
-  /** A pinned relay base URL (IICP_RELAY_WORKER_ENDPOINT); otherwise one is elected. */
+  /** A pinned relay (IICP_RELAY_WORKER_ENDPOINT): a URL, or `host:port` as the official SDKs give it; otherwise one is elected. */
   pinned: string | undefined
   /** First delay after a round in which no relay bound; doubles up to `retryMaxMs`. */
   retryBaseMs: number
@@ -86,8 +89,10 @@ interface Target {
   url: string
   nodeId: string | undefined
   reputation: number | undefined
-  /** `relay_accept_port` from discover, for the native TCP transport. */
+  /** `relay_accept_port` from discover (or the port of a bare `host:port` pin), for the native TCP transport. */
   acceptPort: number | undefined
+  /** Pinned as bare `host:port`, the official form, which may name the native accept port itself. */
+  bare: boolean
 }
 
 /** The route a worker registers for a relay (official-sdks.md §5.3). */
@@ -133,11 +138,16 @@ export class RelayUplink {
   }
 
   private async candidates(excluded: ReadonlySet<string>): Promise<Target[]> {
-    if (this.d.pinned !== undefined) return [{ url: this.d.pinned, nodeId: undefined, reputation: undefined, acceptPort: undefined }]
+    if (this.d.pinned !== undefined) {
+      const url = pinnedRelayUrl(this.d.pinned)
+      const bare = !/^https?:\/\//i.test(this.d.pinned.trim())
+      const port = new URL(url).port
+      return [{ url, nodeId: undefined, reputation: undefined, acceptPort: bare && port !== '' ? Number(port) : undefined, bare }]
+    }
     if (this.d.directory === undefined) throw new IicpError('invalid_config', 'relay election needs a directory; pin a relay with relay.endpoint instead')
     const found = await this.d.directory.relayCandidates(this.d.intents, this.shutdown.signal)
     return rankRelays(found, { selfId: this.d.workerId(), excludeIds: excluded })
-      .map((c) => ({ url: c.endpoint, nodeId: c.node_id, reputation: c.reputation_score ?? undefined, acceptPort: c.relay_accept_port }))
+      .map((c) => ({ url: c.endpoint, nodeId: c.node_id, reputation: c.reputation_score ?? undefined, acceptPort: c.relay_accept_port, bare: false }))
   }
 
   /** One election round: try relays best first; the first that binds wins. */
@@ -173,7 +183,6 @@ export class RelayUplink {
 
   private async bindTo(t: Target): Promise<void> {
     const workerId = this.d.workerId()
-    const route = relayRoute(t.url, workerId, false)
     if (this.d.directory !== undefined && this.d.token() === undefined) {
       // No token yet, so no ticket: the first registration names this relay's path before the bind.
       await this.d.advertise(relayRoute(t.url, workerId, true))
@@ -194,7 +203,9 @@ export class RelayUplink {
       await worker.close()
       return
     }
-    worker.on('bound', ({ transport, relayEndpoint }) => this.d.onBound({ relayUrl: t.url, relayNodeId: t.nodeId, endpoint: relayEndpoint, transport, reputationScore: t.reputation }))
+    const base = (worker.relayUrl ?? t.url).replace(/\/+$/, '')
+    const route = relayRoute(base, workerId, false)
+    worker.on('bound', ({ transport, relayEndpoint }) => this.d.onBound({ relayUrl: base, relayNodeId: t.nodeId, endpoint: relayEndpoint, transport, reputationScore: t.reputation }))
     if (this.d.directory !== undefined && (this.advertised !== route.publicEndpoint || !this.verified)) {
       try {
         await this.d.advertise(route)
@@ -209,7 +220,7 @@ export class RelayUplink {
     }
     // The session may have died while the directory was being told; failOver has taken over then.
     if (this.worker !== worker) return
-    this.d.onBound({ relayUrl: t.url, relayNodeId: t.nodeId, endpoint: route.publicEndpoint as string, transport: worker.transport ?? 'http', reputationScore: t.reputation })
+    this.d.onBound({ relayUrl: base, relayNodeId: t.nodeId, endpoint: route.publicEndpoint as string, transport: worker.transport ?? 'http', reputationScore: t.reputation })
   }
 
   /** Create and bind one worker of the given transport; it becomes the uplink's worker while it lives. */
@@ -234,9 +245,10 @@ export class RelayUplink {
     let worker: UplinkWorker
     if (transport === 'tcp') {
       const u = new URL(t.url)
-      // An elected relay names its accept port; a pinned one is dialled at the official default.
+      // An elected relay names its accept port; a bare host:port pin is one; a URL pin is dialled at the default.
       const port = t.acceptPort ?? RELAY_ACCEPT_PORT
-      worker = createTcpRelayWorker({ ...common, relay: `${u.hostname}:${port}`, relayHttpUrl: t.url })
+      // A bare pin says nothing of the relay's HTTP side: its RELAY_ACK names the port consumers use.
+      worker = createTcpRelayWorker({ ...common, relay: `${u.hostname}:${port}`, ...(t.bare ? {} : { relayHttpUrl: t.url }) })
     } else {
       worker = createRelayWorker({ ...common, relayUrl: t.url, transport })
     }
@@ -244,7 +256,7 @@ export class RelayUplink {
     this.target = t
     // Before start(): a session that dies right after its bind must still be seen (the workers emit 'error'
     // only to listeners that exist). 'bound' is attached after start(), which reports the first bind itself.
-    worker.on('unbound', ({ reason }) => this.d.onLost({ relayUrl: t.url, relayNodeId: t.nodeId, reason }))
+    worker.on('unbound', ({ reason }) => this.d.onLost({ relayUrl: worker.relayUrl ?? t.url, relayNodeId: t.nodeId, reason }))
     worker.on('error', (err) => this.failOver(worker, t, err))
     try {
       await worker.start()
