@@ -145,22 +145,28 @@ export async function meshChatStream(ctx: ProxyContext, req: MeshChatRequest): P
   }
   const { options, traceId } = await chatOptions(ctx, req)
   const source = streaming.chatStream(req.messages, options)[Symbol.asyncIterator]()
-  const first = await source.next()
-  if (first.done === true) throw new IicpError('invalid_response', 'The node ended the stream without a chunk')
-  const head: ChatCompletionChunk[] = [toChunk(first.value)]
+  const head: ChatCompletionChunk[] = []
   let pending: Promise<IteratorResult<unknown>> | undefined
   let ended = false
-  while (head.at(-1)?.iicp === undefined) {
-    pending = source.next()
-    const ready = await alreadySettled(pending)
-    if (!ready) break
-    const next = await pending
-    pending = undefined
-    if (next.done === true) {
-      ended = true
-      break
+  try {
+    const first = await source.next()
+    if (first.done === true) throw new IicpError('invalid_response', 'The node ended the stream without a chunk')
+    head.push(toChunk(first.value))
+    while (head.at(-1)?.iicp === undefined) {
+      pending = source.next()
+      if (!(await alreadySettled(pending))) break
+      const next = await pending
+      pending = undefined
+      if (next.done === true) {
+        ended = true
+        break
+      }
+      head.push(toChunk(next.value))
     }
-    head.push(toChunk(next.value))
+  } catch (err) {
+    // Nothing reaches the caller but the error: stop the call behind it.
+    await source.return?.()
+    throw err
   }
   let route = head.at(-1)?.iicp
   const facts = (): RouteFacts => ({ nodeId: route?.node_id, attempts: route?.attempts, traceId })
