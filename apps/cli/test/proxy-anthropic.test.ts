@@ -6,6 +6,7 @@
  * A real directory, real nodes and the proxy all run on 127.0.0.1 in this process; nothing is mocked.
  */
 import Anthropic from '@anthropic-ai/sdk'
+import fc from 'fast-check'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startDirectory } from '@iicp/directory'
@@ -206,6 +207,51 @@ describe('the Anthropic-compatible proxy in front of an echo node and a recordin
     const wrongMethod = await request(`${proxy.url}/v1/messages`)
     expect(wrongMethod.statusCode).toBe(405)
     expect(await wrongMethod.body.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'Method GET not allowed on /v1/messages; use POST', details: { error_code: 'method_not_allowed' } } })
+  })
+})
+
+describe('the Anthropic-compatible proxy under malformed input', () => {
+  it('answers any JSON body with a success or a 4xx in Anthropic\'s error shape, never a 5xx or HTML', async () => {
+    const dir = await startDirectory({ port: 0 })
+    const node = new IicpNode({ directoryUrl: dir.apiUrl, backend: echo({ models: ['echo-1'] }), host: '127.0.0.1', port: 0, persistState: false })
+    await node.serve()
+    const proxy = await startProxy({ client: { directoryUrl: dir.apiUrl, allowPrivateEndpoints: true }, port: 0 })
+    const text = fc.oneof(fc.string(), fc.constant('hi'))
+    const block = fc.oneof(
+      fc.record({ type: fc.constantFrom('text', 'image', 'tool_use', 'document'), text: fc.anything(), source: fc.anything() }, { requiredKeys: ['type'] }),
+      fc.anything(),
+    )
+    const message = fc.record({ role: fc.constantFrom('user', 'assistant', 'system', 'tool', 7), content: fc.oneof(text, fc.array(block, { maxLength: 3 }), fc.anything()) }, { requiredKeys: [] })
+    const body = fc.oneof(
+      fc.jsonValue(),
+      fc.record({
+        model: fc.constantFrom('echo-1', 'auto', '', 'nope', 3),
+        max_tokens: fc.oneof(fc.integer({ min: -2, max: 100 }), fc.double(), fc.string()),
+        messages: fc.oneof(fc.array(message, { maxLength: 3 }), fc.anything()),
+        system: fc.oneof(text, fc.array(block, { maxLength: 2 }), fc.anything()),
+        temperature: fc.oneof(fc.double(), fc.anything()),
+        stop_sequences: fc.anything(),
+        tools: fc.anything(),
+      }, { requiredKeys: [] }),
+    )
+    try {
+      await fc.assert(fc.asyncProperty(body, async (b) => {
+        const res = await request(`${proxy.url}/v1/messages`, { method: 'POST', body: JSON.stringify(b) ?? 'null', headers: { 'content-type': 'application/json' } })
+        const raw = await res.body.text()
+        if (res.statusCode === 200) return
+        expect(res.statusCode).toBeGreaterThanOrEqual(400)
+        expect(res.statusCode).toBeLessThan(500)
+        expect(res.headers['content-type']).toBe('application/json')
+        const parsed = JSON.parse(raw) as { type: unknown; error: { type: unknown; message: unknown } }
+        expect(parsed.type).toBe('error')
+        expect(typeof parsed.error.type).toBe('string')
+        expect(typeof parsed.error.message).toBe('string')
+      }), { numRuns: 150 })
+    } finally {
+      await proxy.close()
+      await node.close()
+      await dir.close()
+    }
   })
 })
 

@@ -6,6 +6,7 @@
  */
 import { Ollama } from 'ollama'
 import type { ChatResponse } from 'ollama'
+import fc from 'fast-check'
 import { request } from 'undici'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startDirectory } from '@iicp/directory'
@@ -174,6 +175,48 @@ describe('the Ollama-compatible proxy in front of an echo node and a recording n
     const wrongMethod = await request(`${proxy.url}/api/tags`, { method: 'POST', body: '{}' })
     expect(wrongMethod.statusCode).toBe(405)
     expect(await wrongMethod.body.json()).toEqual({ error: 'Method POST not allowed on /api/tags; use GET' })
+  })
+})
+
+describe('the Ollama-compatible proxy under malformed input', () => {
+  it('answers any JSON body with a success or a 4xx in Ollama\'s error shape, never a 5xx or HTML', async () => {
+    const dir = await startDirectory({ port: 0 })
+    const node = new IicpNode({ directoryUrl: dir.apiUrl, backend: echo({ models: ['echo-1'] }), host: '127.0.0.1', port: 0, persistState: false })
+    await node.serve()
+    const proxy = await startProxy({ client: { directoryUrl: dir.apiUrl, allowPrivateEndpoints: true }, port: 0 })
+    const message = fc.record({
+      role: fc.constantFrom('user', 'assistant', 'system', 'tool', 'robot', 1),
+      content: fc.oneof(fc.string(), fc.anything()),
+      images: fc.oneof(fc.array(fc.base64String(), { maxLength: 2 }), fc.anything()),
+    }, { requiredKeys: [] })
+    const body = fc.oneof(
+      fc.jsonValue(),
+      fc.record({
+        model: fc.constantFrom('echo-1', 'echo-1:latest', 'auto', '', 'nope', 3),
+        messages: fc.oneof(fc.array(message, { maxLength: 3 }), fc.anything()),
+        options: fc.oneof(fc.record({ num_predict: fc.oneof(fc.integer({ min: -3, max: 50 }), fc.anything()), temperature: fc.oneof(fc.double(), fc.anything()) }, { requiredKeys: [] }), fc.anything()),
+        stream: fc.oneof(fc.boolean(), fc.anything()),
+        format: fc.anything(),
+        tools: fc.anything(),
+      }, { requiredKeys: [] }),
+    )
+    try {
+      await fc.assert(fc.asyncProperty(body, async (b) => {
+        const res = await request(`${proxy.url}/api/chat`, { method: 'POST', body: JSON.stringify(b) ?? 'null', headers: { 'content-type': 'application/json' } })
+        const raw = await res.body.text()
+        if (res.statusCode === 200) return
+        expect(res.statusCode).toBeGreaterThanOrEqual(400)
+        expect(res.statusCode).toBeLessThan(500)
+        expect(res.headers['content-type']).toBe('application/json')
+        const parsed = JSON.parse(raw) as Record<string, unknown>
+        expect(Object.keys(parsed)).toEqual(['error'])
+        expect(typeof parsed.error).toBe('string')
+      }), { numRuns: 150 })
+    } finally {
+      await proxy.close()
+      await node.close()
+      await dir.close()
+    }
   })
 })
 
