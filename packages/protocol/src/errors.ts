@@ -142,6 +142,13 @@ export const ERROR_CATALOGUE = {
   fragment_limit_exceeded: { status: 413, retryable: false, message: 'Too many fragments', wire: true },
   upgrade_required: { status: 426, retryable: false, message: 'This path needs a WebSocket upgrade', wire: true },
   relay_backpressure_exceeded: { status: 503, retryable: true, message: 'Relay stream buffer overflowed', wire: true },
+  // Consumer routing codes shared with the official SDKs (official-sdks §2.3, §2.5); `IICP-DISPATCH-TICKET-<status>`
+  // carries the directory's HTTP status in its name and is built at run time.
+  'IICP-DISPATCH-TICKET-UNVERIFIED': { status: 401, retryable: false, message: 'Dispatch ticket failed verification', wire: false },
+  'IICP-DISPATCH-TICKET-UNAVAILABLE': { status: 503, retryable: false, message: 'Directory offers no ticketed dispatch', wire: false },
+  'IICP-CONSUMER-AUTH-REQUIRED': { status: 401, retryable: false, message: 'A consumer token is required and could not be obtained', wire: false },
+  'IICP-CANDIDATE-RANKER-REFUSED': { status: 502, retryable: false, message: 'The external ranker failed or picked no known candidate', wire: false },
+  'IICP-SEC-REPLICA-01': { status: 502, retryable: false, message: 'Replica answer failed signature verification', wire: false },
   // SDK-local codes (cts §5, §10; SDK-04).
   invalid_intent: { status: 400, retryable: false, message: 'Intent URN is malformed', wire: false },
   invalid_config: { status: 400, retryable: false, message: 'Invalid configuration', wire: false },
