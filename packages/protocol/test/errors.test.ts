@@ -269,8 +269,8 @@ describe('errorFromResponse', () => {
   })
 
   it('keeps an unknown well-formed code and takes retryable from the status', () => {
-    const unknown = errorFromResponse(503, '{"error":{"code":"IICP-DISPATCH-TICKET-UNVERIFIED","message":"bad"}}')
-    expect([unknown.code, unknown.status, unknown.retryable]).toEqual(['IICP-DISPATCH-TICKET-UNVERIFIED', 503, true])
+    const unknown = errorFromResponse(503, '{"error":{"code":"IICP-VENDOR-FUTURE-01","message":"bad"}}')
+    expect([unknown.code, unknown.status, unknown.retryable]).toEqual(['IICP-VENDOR-FUTURE-01', 503, true])
     const terminal = errorFromResponse(418, '{"error":{"code":"teapot_refused"}}')
     expect([terminal.code, terminal.retryable, terminal.message]).toEqual(['teapot_refused', false, 'HTTP 418'])
   })
