@@ -35,12 +35,14 @@ export class NativeSession {
   #ended = false
   #inFlight = 0
   #idle: TimerHandle | undefined
+  #lastActivity: number
   readonly closed: Promise<void>
 
   constructor(socket: Socket, head: Uint8Array, deps: NativeSessionDeps) {
     this.#socket = socket
     this.#deps = deps
     this.#decoder = new FrameDecoder({ maxPayloadBytes: deps.maxFrameBytes })
+    this.#lastActivity = deps.timers.now()
     socket.setNoDelay(true)
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()))
     socket.once('close', () => this.#onClosed())
@@ -71,13 +73,19 @@ export class NativeSession {
     this.#idle = undefined
   }
 
-  #armIdle(): void {
+  #armIdle(ms = this.#deps.idleTimeoutMs): void {
     if (this.#idle !== undefined) this.#deps.timers.clearTimeout(this.#idle)
-    this.#idle = this.#ended ? undefined : this.#deps.timers.setTimeout(() => this.#onIdle(), this.#deps.idleTimeoutMs)
+    this.#idle = this.#ended ? undefined : this.#deps.timers.setTimeout(() => this.#onIdle(), ms)
   }
 
   #onIdle(): void {
     this.#idle = undefined
+    // Activity only stamps a time (no timer churn per frame); the timer re-arms for whatever is left.
+    const quiet = this.#deps.timers.now() - this.#lastActivity
+    if (quiet < this.#deps.idleTimeoutMs) {
+      this.#armIdle(this.#deps.idleTimeoutMs - quiet)
+      return
+    }
     // A long call is not idleness: wait for it (its own deadline bounds it).
     if (this.#inFlight > 0) {
       this.#armIdle()
@@ -88,7 +96,7 @@ export class NativeSession {
 
   #onData(chunk: Uint8Array): void {
     if (this.#ended) return
-    this.#armIdle()
+    this.#lastActivity = this.#deps.timers.now()
     const { frames, error } = this.#decoder.push(chunk)
     for (const frame of frames) {
       if (this.#ended) return
@@ -217,7 +225,7 @@ export class NativeSession {
     this.#socket.end()
     // A peer that never reads must not keep the socket half-open.
     const sock = this.#socket
-    this.#deps.timers.setTimeout(() => sock.destroy(), 1000)
+    setTimeout(() => sock.destroy(), 1000).unref()
     this.#onClosed()
   }
 }
