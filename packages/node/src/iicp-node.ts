@@ -374,22 +374,27 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       { baseMs: o.backoffBaseMs, capMs: () => this.nextIntervalMs },
       (err, _failures, retryInMs) => this.degraded(this.registered ? 'heartbeat_failed' : 'register_failed', err, retryInMs),
     )
-    let firstDelay: number
-    if (plan.relay !== undefined) {
+    let firstDelay = o.backoffBaseMs
+    let relay = plan.relay
+    if (relay === undefined) {
+      try {
+        await this.register(this.shutdown.signal)
+        firstDelay = this.firstHeartbeatDelay()
+      } catch (err) {
+        firstDelay = o.backoffBaseMs
+        if (this.shutdown.signal.aborted) return this
+        this.degraded('register_failed', err, firstDelay)
+        // The directory could not reach the route the NAT ladder found: a relay still can.
+        if (await this.reachability.abandonDetectedRoute(err)) relay = { pinned: undefined }
+      }
+    }
+    if (relay !== undefined) {
       // The relay uplink registers the path-scoped route itself, once it has a relay to name.
       this.reach = undefined
       this.identity.endpoint = undefined
-      await this.reachability.startRelay(plan.relay)
-      if (this.lifecycle === 'serving') this.loop.start(this.registered ? this.firstHeartbeatDelay() : this.nextIntervalMs)
+      await this.reachability.startRelay(relay)
+      if (this.lifecycle === 'serving') this.loop?.start(this.registered ? this.firstHeartbeatDelay() : this.nextIntervalMs)
       return this
-    }
-    try {
-      await this.register(this.shutdown.signal)
-      firstDelay = this.firstHeartbeatDelay()
-    } catch (err) {
-      firstDelay = o.backoffBaseMs
-      if (this.shutdown.signal.aborted) return this
-      this.degraded('register_failed', err, firstDelay)
     }
     if (this.lifecycle === 'serving') this.loop.start(firstDelay)
     return this

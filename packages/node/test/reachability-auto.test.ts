@@ -1,7 +1,8 @@
 /**
  * What this proves: `reachability: 'auto'` turns @iicp/nat's ladder into what the node does, against the
  * real directory on loopback. A verified UPnP mapping is registered with `transport_method` and
- * `exposure_mode` and deleted when the node closes; a CGNAT WAN address (tier 3) makes the node elect a
+ * `exposure_mode` and deleted when the node closes, or released for a relay when the directory cannot reach
+ * it after all; a CGNAT WAN address (tier 3) makes the node elect a
  * relay and serve a consumer's chat through it; when nothing works (tier 4) the node registers nothing and
  * says what to change; a loopback directory skips detection; and the directory probe hook counts a refusal
  * as "not verified". Gateways are small in-process fakes of the PortMapper interface (the real miniupnpd
@@ -114,6 +115,24 @@ describe("reachability: 'auto'", () => {
     cleanup.push(() => client.close())
     const reply = await client.chat([{ role: 'user', content: 'via the relay' }], { model: 'worker-model' })
     expect(reply.iicp).toMatchObject({ node_id: worker.nodeId, route: 'relay' })
+  })
+
+  it('falls back to a relay, and deletes the mapping, when the directory cannot reach the route the ladder verified', async () => {
+    // This directory probes loopback only, so the mapped WAN address fails its registration probe.
+    const d = await startDirectory()
+    const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+    const gw = new FakeGateway('11.0.0.1')
+    const worker = node({ directoryUrl: d.apiUrl, reachability: 'auto', nat: lan(gw, () => true) })
+    const failures: string[] = []
+    worker.on('degraded', (e) => failures.push(`${e.reason}:${e.code}`))
+    const bound = new Promise<RelayBoundEvent>((resolve) => worker.once('relay_bound', resolve))
+    await worker.serve()
+
+    expect(await bound).toMatchObject({ relayNodeId: relay.nodeId })
+    expect(failures).toEqual(['register_failed:liveness_failed'])
+    expect(gw.unmapped).toEqual(gw.mapped)
+    expect(await nodeRecord(d, worker.nodeId)).toMatchObject({ endpoint: `${relay.url}/v1/relay-for/${worker.nodeId}`, transport_method: 'turn_relay' })
   })
 
   it('registers nothing at tier 4 and tells the operator what to change', async () => {

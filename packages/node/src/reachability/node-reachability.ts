@@ -5,6 +5,7 @@
  * uses them, so a plain node keeps its small footprint.
  */
 import type { RequestListener, Server } from 'node:http'
+import { isIicpError } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
 import type { RelayTaskHandler, TcpRelayAcceptor } from '@iicp/relay'
 import type { ReachabilityManager } from '@iicp/nat'
@@ -125,6 +126,22 @@ export class NodeReachability {
     if (plan.relay?.pinned !== undefined) pinnedRelayUrl(plan.relay.pinned)
     const relay = plan.relay !== undefined ? { pinned: plan.relay.pinned } : undefined
     return { route: plan.route, relay, localOnly: plan.localOnly }
+  }
+
+  /**
+   * When the directory refused the route `reachability: 'auto'` found as unreachable (its liveness probe or
+   * host rules), release the mapping behind it and say so; the node then serves through a relay. False when the
+   * refusal is about something else or the route did not come from the ladder.
+   */
+  async abandonDetectedRoute(err: unknown): Promise<boolean> {
+    if (this.nat === undefined || this.nat.result?.endpoint === undefined || this.uplink !== undefined) return false
+    const code = isIicpError(err) ? err.code : undefined
+    if (code !== 'liveness_failed' && code !== 'IICP-E036' && code !== 'IICP-E035') return false
+    this.d.logger.warn({ endpoint: this.nat.result.endpoint, code }, 'the directory cannot reach the detected route; serving through a relay instead')
+    const nat = this.nat
+    this.nat = undefined
+    await nat.close()
+    return true
   }
 
   /** Elect or use the pinned relay and bind; registration happens through `advertise`. */
