@@ -56,8 +56,10 @@ describe('consumer → node over the native transport', () => {
     expect(node.nativeSessions).toBe(1)
     const c = await client.chat([{ role: 'user', content: 'again' }])
     expect(c.choices[0]?.message.content).toBe('echo: again')
-    // Pooled: the second task reused the session.
+    // Pooled: the second task reused the session; closing the client ends it with a CLOSE frame.
     expect(node.nativeSessions).toBe(1)
+    await client.close()
+    await expect.poll(() => node.nativeSessions).toBe(0)
   })
 
   it('uses HTTP when the client transport is http (the client default)', async () => {

@@ -286,6 +286,31 @@ describe('negotiated streaming (official-sdks.md §6.4)', () => {
   })
 })
 
+describe('relay-shaped CALLs (node.nativeCall)', () => {
+  it('runs a CALL whose key 5 is the whole HTTP task body and answers with the JSON envelope, as a relay expects', async () => {
+    const node = await start()
+    const body = chatTask()
+    const out = []
+    for await (const m of node.nativeCall({ kind: 'call', callId: 'relay-1', payload: encodeJsonBytes(body) })) out.push(m)
+    expect(out).toHaveLength(1)
+    const r = out[0] as NativeResponse
+    expect(r).toMatchObject({ kind: 'response', callId: 'relay-1' })
+    expect(r.sessionId).toBeUndefined()
+    const json = readResponseResult(r, 'relay')
+    expect(json.ok && json.value).toMatchObject({ task_id: body.task_id, status: 'success', node_id: node.nodeId })
+  })
+
+  it('answers a refused relay-shaped CALL with the HTTP status, message and JSON error body', async () => {
+    const node = await start()
+    const out = []
+    for await (const m of node.nativeCall({ kind: 'call', callId: 'relay-2', payload: encodeJsonBytes({ task_id: 'not-a-uuid', intent: CHAT, payload: {} }) })) out.push(m)
+    const r = out[0] as NativeResponse
+    expect(r).toMatchObject({ callId: 'relay-2', errorCode: 422 })
+    const json = readResponseResult(r, 'relay')
+    expect(json.ok && json.value).toMatchObject({ error: { code: 'validation_error' } })
+  })
+})
+
 describe('session hygiene', () => {
   it('sends CLOSE with the codec reason and drops the connection on a bad frame version', async () => {
     const node = await start()
