@@ -114,7 +114,8 @@ export function buildRegisterRequest(
   if (reach?.natType !== undefined) body.nat_type = reach.natType
   if (reach?.exposureMode !== undefined) body.exposure_mode = reach.exposureMode
   if (reach?.relayEndpoint !== undefined) body.relay_endpoint = reach.relayEndpoint
-  if (opts.relayCapable) body.relay_capable = true
+  // A node that is itself reached through a relay cannot take binds: it does not offer itself as one.
+  if (opts.relayCapable && reach?.transportMethod !== 'turn_relay') body.relay_capable = true
   if (reach?.relayAcceptPort !== undefined) body.relay_accept_port = reach.relayAcceptPort
   return parseWire(RegisterRequestSchema, body, 'invalid_config')
 }

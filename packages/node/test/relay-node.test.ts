@@ -84,6 +84,19 @@ describe('a relay-capable node with a native accept port', () => {
   })
 })
 
+describe('a relay-capable node that is itself behind a relay', () => {
+  it('does not offer itself as a relay while its own route is a relay path', async () => {
+    const d = await startDirectory()
+    const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+    const hidden = node({ directoryUrl: d.apiUrl, relayCapable: true, relay: { endpoint: relay.url as string } })
+    const bound = nextBound(hidden)
+    await hidden.serve()
+    await bound
+    expect(await nodeRecord(d, hidden.nodeId)).toMatchObject({ transport_method: 'turn_relay', relay_capable: false })
+  })
+})
+
 describe('a relay worker', () => {
   it('heartbeats with the token of its relay registration and unbinds before deregistering on close', async () => {
     const d = await startDirectory()
