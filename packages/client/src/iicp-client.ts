@@ -241,6 +241,7 @@ export class IicpClient {
       selectionSeed: o.selectionSeed, routingPolicy: o.routingPolicy.profile, ranker: o.ranker !== undefined, consumerAuthMode: o.consumerAuthMode,
       verifyReplicaSignatures: o.verifyReplicaSignatures, maxAttempts: o.maxAttempts, retryBaseDelayMs: o.retryBaseDelayMs,
       routeCacheMs: o.routeCacheMs, breakerFailureThreshold: o.breakerFailureThreshold, breakerOpenMs: o.breakerOpenMs,
+      transport: o.transport, nativeKeepaliveIntervalMs: o.nativeKeepaliveIntervalMs, nativePongTimeoutMs: o.nativePongTimeoutMs,
     })
   }
 
