@@ -78,9 +78,17 @@ export function parseNativeEndpoint(endpoint: string): NativeEndpoint | undefine
   return { tls, host: url.hostname.replace(/^\[|\]$/g, ''), port }
 }
 
+/** A cancellation source without an AbortSignal (the client's deadline): a reason once cancelled, and a subscription. */
+export interface NativeCancellation {
+  readonly reason: IicpError | undefined
+  subscribe(fn: (reason: IicpError) => void): () => void
+}
+
 /** Options of one call. */
 export interface NativeCallOptions {
   readonly signal?: AbortSignal
+  /** Cancels the wait like `signal`, rejecting with its reason. */
+  readonly cancel?: NativeCancellation
   /** DISCOVER only: the correlation id (key 2). @default a fresh UUID */
   readonly sessionId?: string
 }
@@ -206,7 +214,7 @@ export class NativeClient {
   /** PING with echo bytes (≤ 64); resolves with the echo the node returned. */
   ping(echo: Uint8Array = randomBytes(8), options: NativeCallOptions = {}): Promise<Uint8Array | undefined> {
     const key = Buffer.from(echo).toString('hex')
-    return this.#await<Uint8Array | undefined>(options.signal, (resolve, reject) => {
+    return this.#await<Uint8Array | undefined>(options, (resolve, reject) => {
       this.#pings.set(key, { resolve, reject })
       this.#send({ kind: 'ping', echo })
       return () => this.#pings.delete(key)
@@ -216,7 +224,7 @@ export class NativeClient {
   /** DISCOVER an intent (official-sdks.md §6.2); resolves with the node descriptors of key 20. */
   discover(intent: string, options: NativeCallOptions = {}): Promise<unknown[]> {
     const sessionId = options.sessionId ?? randomUUID()
-    return this.#await<unknown[]>(options.signal, (resolve, reject) => {
+    return this.#await<unknown[]>(options, (resolve, reject) => {
       this.#discovers.set(sessionId, { resolve, reject })
       this.#send({ kind: 'discover', sessionId, intent })
       return () => this.#discovers.delete(sessionId)
@@ -226,7 +234,7 @@ export class NativeClient {
   /** One buffered CALL; a call id is assigned when missing. Resolves with the RESPONSE (which may carry an error). */
   call(call: Omit<NativeCall, 'kind'>, options: NativeCallOptions = {}): Promise<NativeResponse> {
     const callId = call.callId ?? randomUUID()
-    return this.#await<NativeResponse>(options.signal, (resolve, reject) => {
+    return this.#await<NativeResponse>(options, (resolve, reject) => {
       this.#pending.set(callId, { kind: 'call', resolve, reject })
       this.#send({ ...call, kind: 'call', sessionId: call.sessionId ?? this.#sessionId, callId })
       return () => this.#pending.delete(callId)
@@ -241,7 +249,7 @@ export class NativeClient {
     const callId = call.callId ?? randomUUID()
     const sessionId = call.sessionId ?? this.#sessionId
     const seq = new StreamSequence({ sessionId, callId, taskId: call.taskId })
-    return this.#await<NativeStreamEvent | NativeResponse>(options.signal, (resolve, reject) => {
+    return this.#await<NativeStreamEvent | NativeResponse>(options, (resolve, reject) => {
       this.#pending.set(callId, { kind: 'stream', seq, onEvent, resolve, reject })
       this.#send({ ...call, kind: 'call', sessionId, callId })
       return () => this.#pending.delete(callId)
@@ -264,17 +272,27 @@ export class NativeClient {
     this.#socket.destroy()
   }
 
-  #await<T>(signal: AbortSignal | undefined, start: (resolve: (v: T) => void, reject: (e: IicpError) => void) => () => void): Promise<T> {
+  #await<T>(options: NativeCallOptions, start: (resolve: (v: T) => void, reject: (e: IicpError) => void) => () => void): Promise<T> {
+    const { signal, cancel } = options
     if (this.#failure) return Promise.reject(this.#failure)
+    if (cancel?.reason) return Promise.reject(cancel.reason)
     if (signal?.aborted) return Promise.reject(new IicpError('aborted'))
     return new Promise<T>((resolve, reject) => {
       let cleanup = (): void => undefined
-      const onAbort = (): void => {
+      let unsubscribe: (() => void) | undefined
+      const stop = (reason: IicpError): void => {
         cleanup()
-        reject(new IicpError('aborted'))
+        unsubscribe?.()
+        signal?.removeEventListener('abort', onAbort)
+        reject(reason)
       }
-      const done = (): void => signal?.removeEventListener('abort', onAbort)
+      const onAbort = (): void => stop(new IicpError('aborted'))
+      const done = (): void => {
+        unsubscribe?.()
+        signal?.removeEventListener('abort', onAbort)
+      }
       cleanup = start((v) => { done(); resolve(v) }, (e) => { done(); reject(e) })
+      if (cancel) unsubscribe = cancel.subscribe(stop)
       signal?.addEventListener('abort', onAbort, { once: true })
     })
   }

@@ -30,6 +30,8 @@ function untilCancelled<T>(promise: Promise<T>, cancel: Cancellation): Promise<T
 export class NativePool {
   readonly #o: NativePoolOptions
   readonly #conns = new Map<string, Promise<NativeClient>>()
+  /** Connected clients, for the common case: no promise or subscription per call. */
+  readonly #ready = new Map<string, NativeClient>()
   #closed = false
 
   constructor(options: NativePoolOptions) {
@@ -44,6 +46,9 @@ export class NativePool {
   /** A live connection to `endpoint`, reusing the pooled one; `fresh` says whether this call opened it. */
   async get(endpoint: string, cancel: Cancellation): Promise<{ client: NativeClient; fresh: boolean }> {
     if (this.#closed) throw new IicpError('aborted', 'Client is closed')
+    const ready = this.#ready.get(endpoint)
+    if (ready?.open === true) return { client: ready, fresh: false }
+    if (ready !== undefined) this.#ready.delete(endpoint)
     const held = this.#conns.get(endpoint)
     if (held !== undefined) {
       const client = await untilCancelled(held, cancel).catch((err: unknown) => {
@@ -63,7 +68,13 @@ export class NativePool {
     })
     this.#conns.set(endpoint, connecting)
     connecting.then(
-      (c) => { void c.closed.then(() => { if (this.#conns.get(endpoint) === connecting) this.#conns.delete(endpoint) }) },
+      (c) => {
+        this.#ready.set(endpoint, c)
+        void c.closed.then(() => {
+          if (this.#conns.get(endpoint) === connecting) this.#conns.delete(endpoint)
+          if (this.#ready.get(endpoint) === c) this.#ready.delete(endpoint)
+        })
+      },
       () => { if (this.#conns.get(endpoint) === connecting) this.#conns.delete(endpoint) },
     )
     const client = await untilCancelled(connecting, cancel)
@@ -79,6 +90,7 @@ export class NativePool {
     this.#closed = true
     const all = [...this.#conns.values()]
     this.#conns.clear()
+    this.#ready.clear()
     await Promise.all(all.map(async (p) => {
       const c = await p.catch(() => undefined)
       await c?.close()

@@ -68,20 +68,23 @@ function buildCall(call: TaskCall, payload: unknown): Omit<NativeCall, 'kind'> {
 }
 
 async function finish(call: TaskCall, candidate: Candidate, value: unknown, context: Parameters<typeof openResponse>[2], nodeId: string | undefined): Promise<TaskCallResult> {
-  const envelope = isRecord(value) && (value.status === 'encrypted' || value.iicp_conf_resp !== undefined)
-    ? value
-    : { task_id: call.taskId, status: 'success', result: value ?? null, ...(nodeId === undefined ? {} : { node_id: nodeId }) }
-  const parsed = safeParseWire(TaskResponseSchema, envelope, 'invalid_response')
-  if (!parsed.ok) throw parsed.error
-  let response: TaskResponse = parsed.value
+  let response: TaskResponse
   let encrypted = false
-  if (context || response.status === 'encrypted' || response.iicp_conf_resp !== undefined) {
-    const opened = await openResponse(response, candidate, context)
+  if (isRecord(value) && (value.status === 'encrypted' || value.iicp_conf_resp !== undefined)) {
+    const parsed = safeParseWire(TaskResponseSchema, value, 'invalid_response')
+    if (!parsed.ok) throw parsed.error
+    const opened = await openResponse(parsed.value, candidate, context)
     response = opened.response
     encrypted = opened.encrypted
+    if (response.task_id !== call.taskId) throw new IicpError('invalid_response', 'Node answered for a different task_id')
+    if (response.status !== 'success') throw errorFromTaskResponse(response)
+  } else {
+    if (context && candidate.responseEncryption) {
+      throw new IicpError('IICP-CX-RESP-REQUIRED', 'Node answered in plaintext though it advertised response encryption')
+    }
+    // Built here from a decoded native result, so there is no foreign envelope to validate.
+    response = { task_id: call.taskId, status: 'success', result: value ?? null, ...(nodeId === undefined ? {} : { node_id: nodeId }) }
   }
-  if (response.task_id !== call.taskId) throw new IicpError('invalid_response', 'Node answered for a different task_id')
-  if (response.status !== 'success') throw errorFromTaskResponse(response)
   const result = unwrapResult(response.result)
   if (response.metrics === undefined && isRecord(result)) {
     const usage = isRecord(result.usage) ? result.usage.total_tokens : undefined
@@ -105,31 +108,25 @@ export async function callNodeNative(call: TaskCall, native: NativeAttempt): Pro
   const { candidate } = call
   const sealed = candidate.cxKey ? await sealPayload(candidate, call.payload, call.taskId, call.intent) : undefined
   const message = buildCall(call, sealed ? sealed.fields : call.payload)
-  const ac = new AbortController()
-  const unsubscribe = call.cancel.subscribe((reason) => ac.abort(reason))
+  let answer: NativeResponse | NativeStreamEvent
   try {
-    let answer: NativeResponse | NativeStreamEvent
-    try {
-      answer = native.observer === undefined
-        ? await conn.call(message, { signal: ac.signal })
-        : await conn.stream({ ...message, taskId: call.taskId }, (e) => native.observer?.onChunk(e.result), { signal: ac.signal })
-    } catch (err) {
-      throw call.cancel.reason ?? err
-    }
-    if (answer.kind === 'streamEvent') {
-      if (answer.status !== 'success') {
-        const code = answer.error?.code ?? (answer.status === 'timeout' ? 'task_timeout' : 'backend_error')
-        throw nativeError(code, answer.status === 'timeout' ? 504 : undefined, answer.error?.message)
-      }
-      return { ...(await finish(call, candidate, answer.result, sealed?.context, conn.nodeId)), transport: 'native' }
-    }
-    if (answer.errorCode !== undefined || answer.error !== undefined) {
-      throw nativeError(answer.error?.code, answer.errorCode, answer.errorMessage ?? answer.error?.message)
-    }
-    const read = readResponseResult(answer, 'direct')
-    if (!read.ok) throw new IicpError('invalid_response', `Native RESPONSE result unreadable: ${read.error.message}`)
-    return { ...(await finish(call, candidate, read.value, sealed?.context, conn.nodeId)), transport: 'native' }
-  } finally {
-    unsubscribe()
+    answer = native.observer === undefined
+      ? await conn.call(message, { cancel: call.cancel })
+      : await conn.stream({ ...message, taskId: call.taskId }, (e) => native.observer?.onChunk(e.result), { cancel: call.cancel })
+  } catch (err) {
+    throw call.cancel.reason ?? err
   }
+  if (answer.kind === 'streamEvent') {
+    if (answer.status !== 'success') {
+      const code = answer.error?.code ?? (answer.status === 'timeout' ? 'task_timeout' : 'backend_error')
+      throw nativeError(code, answer.status === 'timeout' ? 504 : undefined, answer.error?.message)
+    }
+    return { ...(await finish(call, candidate, answer.result, sealed?.context, conn.nodeId)), transport: 'native' }
+  }
+  if (answer.errorCode !== undefined || answer.error !== undefined) {
+    throw nativeError(answer.error?.code, answer.errorCode, answer.errorMessage ?? answer.error?.message)
+  }
+  const read = readResponseResult(answer, 'direct')
+  if (!read.ok) throw new IicpError('invalid_response', `Native RESPONSE result unreadable: ${read.error.message}`)
+  return { ...(await finish(call, candidate, read.value, sealed?.context, conn.nodeId)), transport: 'native' }
 }
