@@ -3,12 +3,17 @@
  * port checks every frame our client sends against the frames IicpTcpClient sent in the captured sessions
  * (fixtures/interop/native-python-sdk-0.7.107.json) and answers with the node's captured frames; the client reads
  * them into the same values. A peer that goes silent is detected at the PONG deadline (timers driven by hand),
- * every pending call then fails with an IicpError, and endpoints are checked before anything is dialled.
+ * every pending call then fails with an IicpError, endpoints are checked before anything is dialled, and iicpsec://
+ * verifies the node's certificate.
  */
-import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createServer as createTlsServer } from 'node:tls'
 import type { AddressInfo, Server, Socket } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { FrameDecoder, encodeJsonBytes, isIicpError, readResponseResult } from '@iicp/protocol'
 import type { NativeResponse, NativeStreamEvent } from '@iicp/protocol'
 import { NativeClient, parseNativeEndpoint } from '../src/index.js'
@@ -227,6 +232,29 @@ describe('endpoints', () => {
     const port = (probe.address() as AddressInfo).port
     await new Promise((resolve) => probe.close(resolve))
     const err = await NativeClient.connect({ endpoint: `iicp://127.0.0.1:${port}`, allowPrivateEndpoints: true }).catch((e: unknown) => e)
+    expect(isIicpError(err) && err.code).toBe('connection_failed')
+  })
+})
+
+describe('iicpsec:// (TLS)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iicp-native-tls-'))
+  const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
+  const haveCert = made.status === 0
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it.skipIf(!haveCert)('handshakes over TLS with a trusted certificate and refuses an untrusted one (skipped when openssl is missing)', async () => {
+    const cert = readFileSync(join(dir, 'cert.pem'))
+    const server = createTlsServer({ cert, key: readFileSync(join(dir, 'key.pem')) }, (socket) => {
+      socket.once('data', () => socket.write(Buffer.from('49494350010200000000000da2010102687473742d6e6f6465', 'hex')))
+      socket.on('error', () => undefined)
+    })
+    servers.push(server)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as AddressInfo).port
+    const c = await open(port, { endpoint: `iicpsec://127.0.0.1:${port}`, ca: cert })
+    expect(c.nodeId).toBe('tst-node')
+    const err = await NativeClient.connect({ endpoint: `iicpsec://127.0.0.1:${port}`, allowPrivateEndpoints: true }).catch((e: unknown) => e)
     expect(isIicpError(err) && err.code).toBe('connection_failed')
   })
 })

@@ -49,6 +49,8 @@ export interface NativeClientOptions {
   pongTimeoutMs?: number
   /** Largest frame payload accepted. @default 16777216 */
   maxFrameBytes?: number
+  /** Extra CA certificates (PEM) trusted for `iicpsec://`, e.g. a private mesh's; verification cannot be turned off. */
+  ca?: string | Buffer | Array<string | Buffer>
   /** Cancels connecting. */
   signal?: AbortSignal
   /** Timer seam for the keepalive (tests drive it by hand). @default real, unref'd timers */
@@ -146,7 +148,10 @@ export class NativeClient {
     const timeoutMs = options.connectTimeoutMs ?? 10_000
     const lookup = allowPrivate ? undefined : guardedLookup
     const socket = ep.tls
-      ? tlsConnect({ host: ep.host, port: ep.port, ...(isIP(ep.host) === 0 ? { servername: ep.host } : {}), ...(lookup ? { lookup } : {}) })
+      ? tlsConnect({
+        host: ep.host, port: ep.port, ...(isIP(ep.host) === 0 ? { servername: ep.host } : {}), ...(lookup ? { lookup } : {}),
+        ...(options.ca === undefined ? {} : { ca: options.ca }),
+      })
       : netConnect({ host: ep.host, port: ep.port, ...(lookup ? { lookup } : {}), noDelay: true })
     socket.setNoDelay(true)
     const client = new NativeClient(socket, {
