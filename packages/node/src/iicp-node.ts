@@ -316,6 +316,7 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       intents: () => [...new Set([...this.options.capabilities.map((c) => c.intent), CHAT_INTENT])],
       models: () => [...new Set(this.options.capabilities.flatMap((c) => c.models))],
       handleTask: (body, headers, signal) => this.handleTask(body, headers, signal),
+      handleStream: (body, headers, signal) => this.streamTask(body, headers, signal),
       advertise: (route) => this.advertise(route),
       onReachability: (report) => this.emit('reachability', report),
       onRelayBound: (e) => this.emit('relay_bound', e),

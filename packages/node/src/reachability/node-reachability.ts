@@ -7,7 +7,7 @@
 import type { RequestListener, Server } from 'node:http'
 import { isIicpError } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
-import type { RelayTaskHandler, TcpRelayAcceptor } from '@iicp/relay'
+import type { RelayStreamHandler, RelayTaskHandler, TcpRelayAcceptor } from '@iicp/relay'
 import type { ReachabilityManager } from '@iicp/nat'
 import type { Reachability, ResolvedNodeOptions } from '../options.js'
 import type { RelayHost } from '../relay/relay-host.js'
@@ -33,6 +33,8 @@ export interface NodeReachabilityDeps {
   intents: () => readonly string[]
   models: () => readonly string[]
   handleTask: RelayTaskHandler
+  /** Streamed tasks for a native TCP relay session (official-sdks.md §6.4). */
+  handleStream?: RelayStreamHandler
   /** Register this route now (serialised with the node's other registrations). */
   advertise: (route: Reachability) => Promise<void>
   onReachability: (report: ReachabilityReport) => void
@@ -157,6 +159,7 @@ export class NodeReachability {
       directory: o.directoryUrl !== null ? new RelayDirectory(o.directoryUrl, o.directoryTimeoutMs) : undefined,
       token: this.d.token,
       handleTask: this.d.handleTask,
+      ...(this.d.handleStream === undefined ? {} : { handleStream: this.d.handleStream }),
       advertise: this.d.advertise,
       onBound: this.d.onRelayBound,
       onLost: this.d.onRelayLost,

@@ -14,7 +14,7 @@
 import { IicpError, RELAY_ACCEPT_PORT, isIicpError } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
 import { createRelayWorker, createTcpRelayWorker, rankRelays, relayEndpointFor } from '@iicp/relay'
-import type { RelayTaskHandler, RelayWorkerOptions } from '@iicp/relay'
+import type { RelayStreamHandler, RelayTaskHandler, RelayWorkerOptions } from '@iicp/relay'
 import type { Reachability } from '../options.js'
 import type { RelayDirectory } from './relay-directory.js'
 import { pinnedRelayUrl } from './relay-option.js'
@@ -70,6 +70,8 @@ export interface RelayUplinkDeps {
   /** The node token, once registered. */
   token: () => string | undefined
   handleTask: RelayTaskHandler
+  /** Streamed CALLs (key 24) on a native TCP relay session: chunks out (official-sdks.md §6.4). */
+  handleStream?: RelayStreamHandler
   /** Register (or re-register) with this route; rejects when the directory refuses. */
   advertise: (route: Reachability) => Promise<void>
   onBound: (e: RelayBoundEvent) => void
@@ -248,7 +250,10 @@ export class RelayUplink {
       // An elected relay names its accept port; a bare host:port pin is one; a URL pin is dialled at the default.
       const port = t.acceptPort ?? RELAY_ACCEPT_PORT
       // A bare pin says nothing of the relay's HTTP side: its RELAY_ACK names the port consumers use.
-      worker = createTcpRelayWorker({ ...common, relay: `${u.hostname}:${port}`, ...(t.bare ? {} : { relayHttpUrl: t.url }) })
+      worker = createTcpRelayWorker({
+        ...common, relay: `${u.hostname}:${port}`, ...(t.bare ? {} : { relayHttpUrl: t.url }),
+        ...(this.d.handleStream === undefined ? {} : { handleStream: this.d.handleStream }),
+      })
     } else {
       worker = createRelayWorker({ ...common, relayUrl: t.url, transport })
     }
