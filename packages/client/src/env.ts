@@ -32,7 +32,7 @@ function decimal(name: string, value: string): number {
  * Read `IICP_DIRECTORY_URL`, `IICP_TIMEOUT_MS`, `IICP_REGION`, `IICP_NODE_TOKEN`, `IICP_ALLOW_PRIVATE_ENDPOINTS`,
  * `IICP_CX_ALLOW_PLAINTEXT`, `IICP_ROUTE_DISCOVERY_MODE`, `IICP_ROUTING_STRATEGY`, `IICP_ROUTING_TOP_K` and
  * `IICP_MAX_ATTEMPTS`, `IICP_ROUTING_EPSILON`, `IICP_ROUTING_SOFTMAX_TAU`, `IICP_ROUTING_SEED`, `IICP_ROUTING_POLICY` (a profile
- * name), `IICP_CONSUMER_AUTH_MODE` and `IICP_VERIFY_REPLICA_SIGNATURES` into a partial ClientConfig; ranges are
+ * name), `IICP_CONSUMER_AUTH_MODE`, `IICP_VERIFY_REPLICA_SIGNATURES` and `IICP_TRANSPORT` (`auto`|`http`|`native`) into a partial ClientConfig; ranges are
  * checked later by the constructor.
  */
 export function clientOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): ClientConfig {
@@ -58,5 +58,6 @@ export function clientOptionsFromEnv(env: Readonly<Record<string, string | undef
   if ((v = get('IICP_ROUTING_POLICY')) !== undefined) out.routingPolicy = v.trim().replace(/-/g, '_') as RoutingPolicyName
   if ((v = get('IICP_CONSUMER_AUTH_MODE')) !== undefined) out.consumerAuthMode = v.trim().toLowerCase() as ConsumerAuthMode
   if ((v = get('IICP_VERIFY_REPLICA_SIGNATURES')) !== undefined) out.verifyReplicaSignatures = flag('IICP_VERIFY_REPLICA_SIGNATURES', v)
+  if ((v = get('IICP_TRANSPORT')) !== undefined) out.transport = v.trim().toLowerCase() as 'auto' | 'http' | 'native'
   return out
 }

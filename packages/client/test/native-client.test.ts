@@ -16,7 +16,7 @@ import type { AddressInfo, Server, Socket } from 'node:net'
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import { FrameDecoder, encodeJsonBytes, isIicpError, readResponseResult } from '@iicp/protocol'
 import type { NativeResponse, NativeStreamEvent } from '@iicp/protocol'
-import { NativeClient, parseNativeEndpoint } from '../src/index.js'
+import { IicpClient, NativeClient, clientOptionsFromEnv, parseNativeEndpoint } from '../src/index.js'
 import type { NativeTimers } from '../src/index.js'
 
 interface CapturedFrame { readonly dir: string; readonly header_hex: string; readonly payload_hex: string }
@@ -219,6 +219,12 @@ describe('endpoints', () => {
     expect(parseNativeEndpoint('http://node.example.com:9484')).toBeUndefined()
     expect(parseNativeEndpoint('iicp://node.example.com:9484/v1/relay-for/x')).toBeUndefined()
     expect(parseNativeEndpoint('iicp://u:p@node.example.com:9484')).toBeUndefined()
+  })
+
+  it('takes the transport from IICP_TRANSPORT and refuses an unknown one with invalid_config', () => {
+    expect(clientOptionsFromEnv({ IICP_TRANSPORT: 'Auto' }).transport).toBe('auto')
+    const err = (() => { try { return new IicpClient({ transport: 'carrier-pigeon' as 'auto' }) } catch (e) { return e } })()
+    expect(isIicpError(err) && err.code).toBe('invalid_config')
   })
 
   it('refuses to dial a loopback native endpoint without allowPrivateEndpoints', async () => {

@@ -30,7 +30,7 @@ function strVar(env: Readonly<Record<string, string | undefined>>, name: string)
  * `IICP_PUBLIC_ENDPOINT`, `IICP_HOME`, `IICP_NODE_NAME`, `IICP_NODE_ID`, `IICP_REGION`,
  * `IICP_MAX_CONCURRENT`, `IICP_TOKENS_PER_MIN`, `IICP_MAX_BODY_BYTES`, `IICP_DRAIN_TIMEOUT_MS`,
  * `IICP_AUTH` (`open`|`token`), `IICP_CX` (1/0), `IICP_TASK_RATE_LIMIT` (per 60 s per Origin, 0 = off),
- * `IICP_IDEMPOTENCY` (1/0), `IICP_AUTO_DETECT_NAT` (1 → `reachability: 'auto'`), `IICP_RELAY_WORKER_ENDPOINT`
+ * `IICP_IDEMPOTENCY` (1/0), `IICP_NATIVE` (0 turns native frames and `transport_endpoint` off), `IICP_AUTO_DETECT_NAT` (1 → `reachability: 'auto'`), `IICP_RELAY_WORKER_ENDPOINT`
  * (pins a relay), `IICP_RELAY_CAPABLE` (1/0), `IICP_RELAY_ACCEPT_PORT` and `KUBERNETES_SERVICE_HOST` (the NAT ladder's container
  * check). Unset variables are left out so defaults apply.
  */
@@ -81,5 +81,7 @@ export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefin
   if (taskRateLimit !== undefined) out.taskRateLimit = taskRateLimit
   const idempotency = boolVar(env, 'IICP_IDEMPOTENCY')
   if (idempotency !== undefined) out.enableIdempotency = idempotency
+  // Native frames on the node's port (official-sdks.md §6.2): on unless IICP_NATIVE=0.
+  if (boolVar(env, 'IICP_NATIVE') === false) out.native = false
   return out
 }

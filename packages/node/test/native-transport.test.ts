@@ -9,7 +9,7 @@ import { connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { IicpError, encodeJsonBytes, readResponseResult } from '@iicp/protocol'
 import type { NativeMessage, NativeResponse, NativeStreamEvent } from '@iicp/protocol'
-import { IicpNode, echo } from '../src/index.js'
+import { IicpNode, echo, nodeOptionsFromEnv } from '../src/index.js'
 import type { NodeOptions } from '../src/index.js'
 import { directory, nodeRecord } from './support/directory.js'
 import { CHAT, call, chatTask } from './support/http.js'
@@ -376,6 +376,11 @@ describe('transport_endpoint (official-sdks.md §6.2)', () => {
     } finally {
       await dir.close()
     }
+  })
+
+  it('reads IICP_NATIVE=0 from the environment as native: false', () => {
+    expect(nodeOptionsFromEnv({ IICP_NATIVE: '0' }).native).toBe(false)
+    expect(nodeOptionsFromEnv({}).native).toBeUndefined()
   })
 
   it('derives iicpsec:// for an https endpoint and nothing for a path-scoped one', async () => {
