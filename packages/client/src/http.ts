@@ -109,6 +109,11 @@ export class HttpTransport {
     }
   }
 
+  /** The dispatcher every request goes through (a streaming reader needs it directly). */
+  get dispatcher(): Dispatcher {
+    return this.#dispatcher
+  }
+
   /**
    * Send and buffer the whole reply. Throws IicpError only. Uses the dispatcher's handler interface directly
    * (no response stream, no AbortSignal): the cancellation calls undici's own abort function.

@@ -33,6 +33,7 @@ import { callNode } from './task-call.js'
 import type { TaskCall } from './task-call.js'
 import { NativePool } from './native/native-pool.js'
 import { callNodeNative, nativeEndpointOf } from './native/native-task-call.js'
+import { callRelayStream } from './native/relay-stream.js'
 import type { NativeStreamObserver, TransportChoice } from './native/native-task-call.js'
 import { ChunkBuilder, ChunkQueue, finalText, interrupted, streamChunkText } from './native/chat-stream.js'
 import type { ChatCompletionChunk } from './native/chat-stream.js'
@@ -364,7 +365,11 @@ export class IicpClient {
           }
           // The native wire has no consumer-token field, so such calls stay on HTTP.
           const endpoint = transport === 'http' || consumerToken !== undefined ? undefined : nativeEndpointOf(candidate)
-          if (endpoint === undefined) return { ...(await callNode(taskCall)), transport: 'http' as const }
+          if (endpoint === undefined) {
+            // A relay route can stream as server-sent events (its TCP workers answer with lifecycle frames).
+            if (stream !== undefined && candidate.route === 'relay') return await callRelayStream(taskCall, this.#http.dispatcher, stream.observer)
+            return { ...(await callNode(taskCall)), transport: 'http' as const }
+          }
           return await callNodeNative(taskCall, { pool: this.#native, endpoint, transport: transport === 'native' ? 'native' : 'auto', observer: stream?.observer })
         } catch (err) {
           // A refused token is dropped so the next attempt fetches a fresh one.

@@ -73,7 +73,8 @@ export function errorFromTaskResponse(response: TaskResponse): IicpError {
   return new IicpError('backend_error', 'Node reported a failed task without an error object')
 }
 
-function buildBody(call: TaskCall, sealed: SealedPayload | undefined, timeoutMs: number): string {
+/** The JSON task body of one attempt (wire.md §2.2). */
+export function buildBody(call: TaskCall, sealed: SealedPayload | undefined, timeoutMs: number): string {
   const constraints: Record<string, unknown> = { timeout_ms: timeoutMs }
   const c = call.constraints
   if (c.qos !== undefined) constraints.qos = c.qos

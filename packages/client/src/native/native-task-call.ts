@@ -67,7 +67,8 @@ function buildCall(call: TaskCall, payload: unknown): Omit<NativeCall, 'kind'> {
   }
 }
 
-async function finish(call: TaskCall, candidate: Candidate, value: unknown, context: Parameters<typeof openResponse>[2], nodeId: string | undefined): Promise<TaskCallResult> {
+/** A result value (or a sealed envelope) read back into the TaskCallResult the HTTP path produces. */
+export async function finish(call: TaskCall, candidate: Candidate, value: unknown, context: Parameters<typeof openResponse>[2], nodeId: string | undefined): Promise<TaskCallResult> {
   let response: TaskResponse
   let encrypted = false
   if (isRecord(value) && (value.status === 'encrypted' || value.iicp_conf_resp !== undefined)) {
