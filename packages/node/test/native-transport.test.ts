@@ -272,6 +272,25 @@ describe('negotiated streaming (official-sdks.md §6.4)', () => {
     expect(node.activeJobs).toBe(0)
   })
 
+  it('ends a stream whose chunk cannot be encoded with one error event, and cancels the handler', async () => {
+    let aborted = false
+    const node = await start({
+      backend: undefined,
+      handler: async function* (_task, ctx) {
+        ctx.signal.addEventListener('abort', () => { aborted = true })
+        yield { delta: 'fine' }
+        yield { bad: Symbol('not encodable') } as unknown as { delta: string }
+        await new Promise((resolve) => ctx.signal.addEventListener('abort', resolve))
+      },
+    })
+    const p = await peer(node)
+    p.send({ kind: 'call', sessionId: 's', intent: CHAT, payload: encodeJsonBytes(messages('go')), callId: 'c', taskId: 't' })
+    expect(await p.next()).toMatchObject({ status: 'partial', result: { delta: 'fine' } })
+    expect(await p.next()).toMatchObject({ status: 'error', isFinal: true, error: { code: 'backend_error' }, lifecycle: { sequence: 1, event: 'failed', isFinal: true } })
+    await expect.poll(() => aborted).toBe(true)
+    await expect.poll(() => node.activeJobs).toBe(0)
+  })
+
   it('streams to a relay worker through node.streamTask: chunks, then the inner result', async () => {
     const node = await start({ backend: undefined, handler: async function* () { yield { delta: 'a' }; yield { delta: 'b' } } })
     const it = node.streamTask(JSON.stringify(chatTask()), {})

@@ -18,6 +18,9 @@ export type NativeTaskRunner = (
   body: string | Uint8Array | object, headers: RequestHeaders, signal: AbortSignal | undefined, sink: TaskStreamSink | undefined,
 ) => Promise<HttpReply>
 
+/** Placeholder answer when a reader abandons a stream; nobody reads it. */
+const READER_GONE: HttpReply = Object.freeze({ status: 499, body: '', headers: {} })
+
 /** Chunks a producer may run ahead of a slow reader before it waits (the relay bound, official-sdks.md §6.4). */
 const CHANNEL_CAPACITY = 32
 const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$/
@@ -229,9 +232,9 @@ export async function* runNativeCall(run: NativeTaskRunner, call: NativeCall, op
 
   const ids = { sessionId: call.sessionId ?? '', callId: call.callId ?? call.taskId, taskId: call.taskId }
   let sequence = 0
-  let reply: HttpReply
+  let reply: HttpReply | undefined
+  const chunks = taskChunks(run, body, headers, options.signal)
   try {
-    const chunks = taskChunks(run, body, headers, options.signal)
     for (;;) {
       const step = await chunks.next()
       if (step.done === true) {
@@ -244,6 +247,9 @@ export async function* runNativeCall(run: NativeTaskRunner, call: NativeCall, op
     const e = isIicpError(err) ? err : new IicpError('server_error')
     yield streamEvent({ ...ids, sequence, status: terminalStatus(e), error: { code: e.code, message: e.message } })
     return
+  } finally {
+    // A reader that stopped early (socket gone, chunk not encodable) cancels the task behind the chunks.
+    if (reply === undefined) await chunks.return(READER_GONE)
   }
   const outcome = replyOutcome(reply)
   if ('error' in outcome) {
