@@ -446,7 +446,7 @@ export class IicpClient {
    * Chat Completions as a stream of OpenAI `chat.completion.chunk` objects (official-sdks.md §6.4): chunk by chunk
    * from a node that streams over its native transport, or one chunk with the whole answer from any other node.
    * Routing, retries, deadline, IICP-CX and errors are those of `submit()`; once a chunk was yielded no other node
-   * is tried. Breaking out of the loop cancels the call.
+   * is tried. Breaking out of the loop stops the call here (the native wire has no cancel frame; the node's deadline ends it).
    */
   async *chatStream(messages: readonly ChatMessage[], options: ChatStreamOptions = {}): AsyncGenerator<ChatCompletionChunk, void, void> {
     this.#assertOpen()
