@@ -236,7 +236,8 @@ describe('the Ollama-compatible proxy when the mesh cannot serve', () => {
     }
   })
 
-  it('answers a node that refuses the input with a 400 in Ollama\'s shape before any part is streamed', async () => {
+  /** A mesh whose one node refuses every input with validation_error; returns the proxy's raw answer to a chat. */
+  async function refusedChat(stream: boolean): Promise<{ status: number; code: unknown; type: unknown; body: Record<string, unknown> }> {
     const dir = await startDirectory({ port: 0 })
     const node = new IicpNode({
       directoryUrl: dir.apiUrl, host: '127.0.0.1', port: 0, persistState: false,
@@ -248,17 +249,30 @@ describe('the Ollama-compatible proxy when the mesh cannot serve', () => {
     await node.serve()
     const proxy = await startProxy({ client: { directoryUrl: dir.apiUrl, allowPrivateEndpoints: true }, port: 0 })
     try {
-      const res = await request(`${proxy.url}/api/chat`, { method: 'POST', body: JSON.stringify({ model: 'broken-1', messages: [{ role: 'user', content: 'secret words' }] }) })
-      expect(res.statusCode).toBe(400)
-      expect(res.headers['content-type']).toBe('application/json')
-      expect(res.headers['x-iicp-error-code']).toBe('validation_error')
-      const body = (await res.body.json()) as Record<string, unknown>
-      expect(Object.keys(body)).toEqual(['error'])
-      expect(JSON.stringify(body)).not.toContain('secret words')
+      const res = await request(`${proxy.url}/api/chat`, { method: 'POST', body: JSON.stringify({ model: 'broken-1', stream, messages: [{ role: 'user', content: 'secret words' }] }) })
+      return { status: res.statusCode, code: res.headers['x-iicp-error-code'], type: res.headers['content-type'], body: (await res.body.json()) as Record<string, unknown> }
     } finally {
       await proxy.close()
       await node.close()
       await dir.close()
     }
+  }
+
+  it("answers a node that refuses the input with a 400 in Ollama's shape, without echoing the prompt", async () => {
+    const res = await refusedChat(false)
+    expect(res).toEqual({ status: 400, code: 'validation_error', type: 'application/json', body: { error: 'Input validation failed' } })
+  })
+
+  it("answers a streamed chat the node refuses in Ollama's shape before any part is sent", async () => {
+    const res = await refusedChat(true)
+    expect(res.type).toBe('application/json')
+    expect(Object.keys(res.body)).toEqual(['error'])
+    expect(JSON.stringify(res.body)).not.toContain('secret words')
+  })
+
+  // Known gap, outside the proxy: fails while it lasts, and starts passing (so fails here) once the client is fixed.
+  it.fails("passes a node's validation_error through a streamed chat as 400 (known gap: @iicp/client chatStream over native retries it into 503 no_available_node)", async () => {
+    const res = await refusedChat(true)
+    expect([res.status, res.code]).toEqual([400, 'validation_error'])
   })
 })

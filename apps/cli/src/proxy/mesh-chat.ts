@@ -1,10 +1,10 @@
 /**
  * The one path every proxy dialect (OpenAI, Ollama, Anthropic) takes into the mesh (wire.md §6.5 compat proxy):
  * model resolution against the directory's catalogue, then either one buffered `chat()` or a stream of OpenAI
- * `chat.completion.chunk`s. A stream comes from the client's native `chatStream()` when it has one (chunks as the
- * node produces them) and otherwise from the buffered answer, so every dialect renders one AsyncIterable shape.
+ * `chat.completion.chunk`s from the client's `chatStream()`: chunk by chunk from a node streaming over its native
+ * transport, one chunk with the whole answer from any other. Every dialect renders that one AsyncIterable shape.
  */
-import type { ChatCompletion, ChatMessage, ChatOptions, IicpClient } from '@iicp/client'
+import type { ChatCompletion, ChatMessage, ChatStreamOptions } from '@iicp/client'
 import { IicpError, formatTraceparent, isIicpError, newTraceContext } from '@iicp/protocol'
 import type { ModelSnapshot } from './model-catalogue.js'
 import { ProxyError } from './openai-errors.js'
@@ -110,10 +110,10 @@ export async function resolveModel(ctx: ProxyContext, model: string, aliases: re
   throw new ProxyError(404, `The model '${model}' does not exist or no IICP node serves it`, 'model_not_found', 'model')
 }
 
-async function chatOptions(ctx: ProxyContext, req: MeshChatRequest): Promise<{ options: ChatOptions; traceId: string }> {
+async function chatOptions(ctx: ProxyContext, req: MeshChatRequest): Promise<{ options: ChatStreamOptions; traceId: string }> {
   const model = await resolveModel(ctx, req.model, req.modelAliases)
   const trace = newTraceContext()
-  const options: ChatOptions = {
+  const options: ChatStreamOptions = {
     ...(model !== undefined ? { model } : {}),
     ...(req.maxTokens !== undefined ? { maxTokens: Math.floor(req.maxTokens) } : {}),
     ...(req.temperature !== undefined ? { temperature: req.temperature } : {}),
@@ -138,20 +138,15 @@ export async function meshChat(ctx: ProxyContext, req: MeshChatRequest): Promise
  * chunk does); nothing that has not arrived yet is waited for.
  */
 export async function meshChatStream(ctx: ProxyContext, req: MeshChatRequest): Promise<MeshChatStream> {
-  const streaming = streamingClient(ctx.client)
-  if (streaming === undefined) {
-    const { completion, facts } = await meshChat(ctx, req)
-    return { ...facts, chunks: completionChunks(completion), finalRoute: () => facts }
-  }
   const { options, traceId } = await chatOptions(ctx, req)
-  const source = streaming.chatStream(req.messages, options)[Symbol.asyncIterator]()
+  const source: AsyncIterator<ChatCompletionChunk> = ctx.client.chatStream(req.messages, options)
   const head: ChatCompletionChunk[] = []
-  let pending: Promise<IteratorResult<unknown>> | undefined
+  let pending: Promise<IteratorResult<ChatCompletionChunk>> | undefined
   let ended = false
   try {
     const first = await source.next()
     if (first.done === true) throw new IicpError('invalid_response', 'The node ended the stream without a chunk')
-    head.push(toChunk(first.value))
+    head.push(first.value)
     while (head.at(-1)?.iicp === undefined) {
       pending = source.next()
       if (!(await alreadySettled(pending))) break
@@ -161,7 +156,7 @@ export async function meshChatStream(ctx: ProxyContext, req: MeshChatRequest): P
         ended = true
         break
       }
-      head.push(toChunk(next.value))
+      head.push(next.value)
     }
   } catch (err) {
     // Nothing reaches the caller but the error: stop the call behind it.
@@ -203,19 +198,8 @@ export async function* completionChunks(completion: ChatCompletion): AsyncGenera
   }
 }
 
-/** The slice of a streaming client the proxy uses (`chatStream`, native transport, official-sdks.md §6.4). */
-interface StreamingClient {
-  chatStream(messages: readonly ChatMessage[], options: ChatOptions): AsyncIterable<unknown>
-}
-
-function streamingClient(client: IicpClient): StreamingClient | undefined {
-  // Typed as a slice so the proxy works with clients built before chatStream existed (buffered fallback).
-  const candidate = client as unknown as Partial<StreamingClient>
-  return typeof candidate.chatStream === 'function' ? (candidate as StreamingClient) : undefined
-}
-
 async function* replay(
-  head: readonly ChatCompletionChunk[], rest: AsyncIterator<unknown> | undefined, pending: Promise<IteratorResult<unknown>> | undefined,
+  head: readonly ChatCompletionChunk[], rest: AsyncIterator<ChatCompletionChunk> | undefined, pending: Promise<IteratorResult<ChatCompletionChunk>> | undefined,
   seen: (chunk: ChatCompletionChunk) => void,
 ): AsyncGenerator<ChatCompletionChunk> {
   let finished = rest === undefined
@@ -226,53 +210,12 @@ async function* replay(
       const next = await (pending ?? rest.next())
       pending = undefined
       if (next.done === true) break
-      const chunk = toChunk(next.value)
-      seen(chunk)
-      yield chunk
+      seen(next.value)
+      yield next.value
     }
     finished = true
   } finally {
     // The caller stopped early (hung up): let the source cancel the mesh call.
     if (!finished) await rest?.return?.()
-  }
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-function routeOf(v: unknown): ChunkRoute | undefined {
-  if (!isRecord(v) || !isRecord(v.iicp)) return undefined
-  const { node_id: nodeId, attempts } = v.iicp
-  if (typeof nodeId !== 'string') return undefined
-  return { ...v.iicp, node_id: nodeId, attempts: typeof attempts === 'number' ? attempts : 1 }
-}
-
-/** Parse one streamed chunk; anything not shaped like an OpenAI chunk is `invalid_response`. */
-export function toChunk(v: unknown): ChatCompletionChunk {
-  if (!isRecord(v) || !Array.isArray(v.choices)) throw new IicpError('invalid_response', 'A streamed chunk has no choices')
-  const choices = v.choices.map((c: unknown, i: number): ChunkChoice => {
-    if (!isRecord(c)) throw new IicpError('invalid_response', `A streamed chunk's choice ${i} is not an object`)
-    const delta = isRecord(c.delta) ? c.delta : {}
-    const content = delta.content
-    if (content !== undefined && content !== null && typeof content !== 'string') {
-      throw new IicpError('invalid_response', `A streamed chunk's choice ${i} content is not text`)
-    }
-    return {
-      index: typeof c.index === 'number' ? c.index : i,
-      delta: { ...(typeof delta.role === 'string' ? { role: delta.role } : {}), ...(content !== undefined ? { content } : {}) },
-      finish_reason: typeof c.finish_reason === 'string' ? c.finish_reason : null,
-    }
-  })
-  const usage = isRecord(v.usage) ? (v.usage as ChunkUsage) : undefined
-  const route = routeOf(v)
-  return {
-    id: typeof v.id === 'string' ? v.id : 'chatcmpl-iicp',
-    object: 'chat.completion.chunk',
-    created: typeof v.created === 'number' ? v.created : 0,
-    model: typeof v.model === 'string' ? v.model : 'unknown',
-    choices,
-    ...(usage !== undefined ? { usage } : {}),
-    ...(route !== undefined ? { iicp: route } : {}),
   }
 }
