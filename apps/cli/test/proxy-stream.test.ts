@@ -1,9 +1,10 @@
 /**
  * Streaming in `iicp proxy`, read by each ecosystem's official client: `stream: true` on /v1/chat/completions as
- * OpenAI chunk events read with `for await (const chunk of stream)` through a real mesh, and the three stream
- * renderers (OpenAI SSE, Ollama NDJSON, Anthropic SSE) fed by a gated chunk source behind the proxy's own reply
- * writer on a real loopback server: each chunk reaches the client before the next one exists, and a failure
- * after the first chunk surfaces as that client's own error. Nothing is mocked; no timing is asserted.
+ * OpenAI chunk events read with `for await (const chunk of stream)`, first from a buffered echo node, then from a
+ * node whose handler streams over the native transport, gated so that chunk n+1 cannot exist before the client
+ * saw chunk n (openai, ollama and @anthropic-ai/sdk alike); a node failing midway and a caller hanging up midway.
+ * The three stream renderers also run behind the proxy's own reply writer on a loopback server with a gated
+ * source, to pin their in-band error shapes. Nothing is mocked; no timing is asserted.
  */
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
