@@ -18,12 +18,13 @@ const relayUrl = arg('--relay')
 let relayEndpoint: string | undefined
 if (relayUrl) {
   // Imported only in relay mode, so the plain node's memory is not charged with the relay's modules.
-  const { createRelayWorker } = await import('@iicp/relay')
-  const transport = (arg('--transport') ?? 'ws') as 'ws' | 'http'
-  const worker = createRelayWorker({
-    relayUrl, workerId: `bench-worker-${transport}`, transport,
-    handleTask: (body, headers, signal) => node.handleTask(body, headers, signal),
-  })
+  const { createRelayWorker, createTcpRelayWorker } = await import('@iicp/relay')
+  const transport = (arg('--transport') ?? 'ws') as 'ws' | 'http' | 'tcp'
+  const handleTask = (body: Buffer, headers: Record<string, string>, signal: AbortSignal) => node.handleTask(body, headers, signal)
+  const worker = transport === 'tcp'
+    ? createTcpRelayWorker({ relay: relayUrl, workerId: 'bench-worker-tcp', intent: 'urn:iicp:intent:llm:chat:v1', models: ['echo'], handleTask,
+      handleStream: (body, headers, signal) => node.streamTask(body, headers, signal) })
+    : createRelayWorker({ relayUrl, workerId: `bench-worker-${transport}`, transport, handleTask })
   await worker.start()
   relayEndpoint = worker.relayEndpoint
   process.on('SIGTERM', () => void worker.close())
