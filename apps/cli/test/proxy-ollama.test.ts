@@ -270,8 +270,7 @@ describe('the Ollama-compatible proxy when the mesh cannot serve', () => {
     expect(JSON.stringify(res.body)).not.toContain('secret words')
   })
 
-  // Known gap, outside the proxy: fails while it lasts, and starts passing (so fails here) once the client is fixed.
-  it.fails("passes a node's validation_error through a streamed chat as 400 (known gap: @iicp/client chatStream over native retries it into 503 no_available_node)", async () => {
+  it("passes a node's validation_error through a streamed chat as 400, without retrying it on other nodes", async () => {
     const res = await refusedChat(true)
     expect([res.status, res.code]).toEqual([400, 'validation_error'])
   })

@@ -5,7 +5,7 @@
  * IicpError. `auto` falls back to HTTP for this attempt when the native connection cannot be opened.
  */
 import {
-  IicpError, TaskResponseSchema, encodeJsonBytes, errorFromResponse, isIicpError, parseTraceparent, readResponseResult, safeParseWire,
+  ERROR_CATALOGUE, IicpError, TaskResponseSchema, encodeJsonBytes, errorFromResponse, isIicpError, parseTraceparent, readResponseResult, safeParseWire, statusOf,
 } from '@iicp/protocol'
 import type { NativeCall, NativeResponse, NativeStreamEvent, TaskResponse } from '@iicp/protocol'
 import { openResponse, sealPayload } from '../cx.js'
@@ -48,7 +48,10 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 
 function nativeError(code: string | number | undefined, status: number | undefined, message: string | undefined): IicpError {
   const body = JSON.stringify({ error: { ...(typeof code === 'string' ? { code } : {}), ...(message === undefined ? {} : { message }) } })
-  return errorFromResponse(status ?? 502, body)
+  // A node that names a catalogued code but no HTTP status (key 100 absent) gets that code's own status, so a
+  // validation_error stays a final 422 instead of a retryable 502.
+  const fallback = typeof code === 'string' && Object.hasOwn(ERROR_CATALOGUE, code) ? statusOf(code) : 502
+  return errorFromResponse(status ?? fallback, body)
 }
 
 function buildCall(call: TaskCall, payload: unknown): Omit<NativeCall, 'kind'> {
