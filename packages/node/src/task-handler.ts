@@ -398,14 +398,20 @@ export class TaskPipeline {
     const reply = hasConf
       ? this.executeEncrypted(task, route, qos, headers, signal, started, sink)
       : this.execute(task, route, qos, headers, signal, started, task.payload, undefined, sink)
+    // A task that failed on this node's side (5xx) produced no result, so its id is free again: the consumer's
+    // retry with the same task_id must run, not meet 409 Duplicate task_id (task-time semantics: one result per id).
+    const settle = (r: HttpReply): HttpReply => {
+      if (r.status >= 500) this.recent.delete(task.task_id)
+      return r
+    }
     let out: HttpReply | Promise<HttpReply>
     if (!isThenable(reply)) {
       this.release()
-      out = reply
+      out = settle(reply)
     } else {
       out = reply.then(
-        (r) => { this.release(); return r },
-        (err: unknown) => { this.release(); return renderError(err) },
+        (r) => { this.release(); return settle(r) },
+        (err: unknown) => { this.release(); return settle(renderError(err)) },
       )
     }
     if (fingerprint !== undefined) idempotency?.begin(task.task_id, fingerprint, out, this.opts.timers.now())

@@ -134,6 +134,23 @@ describe('POST /v1/task errors', () => {
     expect(errorOf(again.json).code).toBe('conflict')
   })
 
+  it('runs a retry of a task_id whose first run failed on the node, instead of answering 409', async () => {
+    let calls = 0
+    const node = await start({ backend: undefined, handler: () => {
+      calls++
+      if (calls === 1) throw new Error('backend fell over')
+      return { choices: [{ index: 0, message: { role: 'assistant', content: 'second time lucky' }, finish_reason: 'stop' }] }
+    } })
+    const body = chatTask()
+    const first = await call(`${node.url}/v1/task`, { body })
+    expect([first.status, errorOf(first.json).code]).toEqual([502, 'backend_error'])
+    const retry = await call(`${node.url}/v1/task`, { body })
+    expect(retry.status).toBe(200)
+    expect(calls).toBe(2)
+    const third = await call(`${node.url}/v1/task`, { body })
+    expect(third.status).toBe(409)
+  })
+
   it('answers 429 capacity_exceeded with qos_class, retry_after_ms and Retry-After once max_concurrent tasks run', async () => {
     let release: () => void = () => {}
     const gate = new Promise<void>((r) => { release = r })
