@@ -6,12 +6,23 @@
 import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { IncomingHttpHeaders } from 'node:http'
+import { IICP_VERSION_HEADER_VALUE, IicpError, SDK_VERSION, directoryApiUrl, errorFromResponse } from '@iicp/protocol'
 
 export interface ControlPlaneResponse {
   readonly statusCode: number
   readonly headers: IncomingHttpHeaders
   readonly text: string
 }
+
+/** Options of one directory call. */
+export interface DirectoryCallOptions {
+  token?: string
+  nodeId?: string
+  body?: unknown
+  signal?: AbortSignal
+}
+
+const USER_AGENT = `iicp-typescript-node/${SDK_VERSION}`
 
 /** Largest directory answer read; anything bigger is cut off as a broken peer. */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024
@@ -45,6 +56,33 @@ export class ControlPlaneHttp {
       req.on('error', reject)
       req.end(body)
     })
+  }
+
+  /**
+   * One directory call: `path` under the directory's `/api` base, Bearer token and `X-Node-Id` when given, the
+   * answer parsed as JSON. Every failure is an IicpError that carries the HTTP status the directory sent.
+   */
+  async callDirectory(directoryUrl: string, method: 'GET' | 'POST' | 'DELETE', path: string, opts: DirectoryCallOptions = {}): Promise<unknown> {
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT, 'x-iicp-version': IICP_VERSION_HEADER_VALUE }
+    if (opts.body !== undefined) headers['content-type'] = 'application/json'
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+    if (opts.nodeId !== undefined) headers['x-node-id'] = opts.nodeId
+    let res: ControlPlaneResponse
+    try {
+      res = await this.send(directoryApiUrl(directoryUrl, path), method, headers, opts.body === undefined ? undefined : JSON.stringify(opts.body), opts.signal)
+    } catch (err) {
+      if (opts.signal?.aborted) throw new IicpError('aborted', 'Directory call aborted', { cause: err })
+      throw new IicpError('connection_failed', 'Directory unreachable', { cause: err })
+    }
+    if (res.statusCode >= 300) {
+      const e = errorFromResponse(res.statusCode, res.text, res.headers)
+      throw e.status === res.statusCode ? e : new IicpError(e.code, e.message, { status: res.statusCode, fields: e.fields, retryAfterMs: e.retryAfterMs, retryable: e.retryable, cause: e })
+    }
+    try {
+      return res.text === '' ? {} : (JSON.parse(res.text) as unknown)
+    } catch (err) {
+      throw new IicpError('invalid_response', 'Directory answered with invalid JSON', { cause: err })
+    }
   }
 
   /** Drop pooled sockets. */

@@ -4,17 +4,15 @@
  * protocol schema; every failure is an IicpError carrying the HTTP status when there was one.
  */
 import {
-  DirectoryKeyResponseSchema, HeartbeatResponseSchema, IICP_VERSION_HEADER_VALUE, IicpError, RegisterAckSchema,
-  RegisterRequestSchema, SDK_LANGUAGE, SDK_VERSION, cxPublicKeyDescriptor, directoryApiUrl, errorFromResponse,
-  isIicpError, parseWire,
+  DirectoryKeyResponseSchema, HeartbeatResponseSchema, RegisterAckSchema, RegisterRequestSchema, SDK_LANGUAGE, SDK_VERSION,
+  cxPublicKeyDescriptor, isIicpError, parseWire,
 } from '@iicp/protocol'
 import type { HeartbeatRequest, HeartbeatResponse, RegisterAck, RegisterRequest } from '@iicp/protocol'
 import { ControlPlaneHttp } from './control-plane-http.js'
-import type { ControlPlaneResponse } from './control-plane-http.js'
+import type { DirectoryCallOptions } from './control-plane-http.js'
 import type { NodeIdentity } from './node-identity.js'
 import type { Reachability, ResolvedNodeOptions } from './options.js'
 
-const USER_AGENT = `iicp-typescript-node/${SDK_VERSION}`
 
 /** HTTP client for the directory endpoints a provider node calls. */
 export class DirectoryClient {
@@ -24,29 +22,10 @@ export class DirectoryClient {
     this.http = new ControlPlaneHttp(timeoutMs)
   }
 
-  private async call(method: 'GET' | 'POST' | 'DELETE', path: string, opts: { token?: string; nodeId?: string; body?: unknown; signal?: AbortSignal }): Promise<unknown> {
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT, 'x-iicp-version': IICP_VERSION_HEADER_VALUE }
-    if (opts.body !== undefined) headers['content-type'] = 'application/json'
-    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
-    if (opts.nodeId !== undefined) headers['x-node-id'] = opts.nodeId
-    let res: ControlPlaneResponse
-    try {
-      res = await this.http.send(directoryApiUrl(this.directoryUrl, path), method, headers, opts.body === undefined ? undefined : JSON.stringify(opts.body), opts.signal)
-    } catch (err) {
-      if (opts.signal?.aborted) throw new IicpError('aborted', 'Directory call aborted', { cause: err })
-      throw new IicpError('connection_failed', 'Directory unreachable', { cause: err })
-    }
-    const text = res.text
-    if (res.statusCode >= 300) {
-      const e = errorFromResponse(res.statusCode, text, res.headers)
-      throw e.status === res.statusCode ? e : new IicpError(e.code, e.message, { status: res.statusCode, fields: e.fields, retryAfterMs: e.retryAfterMs, retryable: e.retryable, cause: e })
-    }
-    try {
-      return text === '' ? {} : (JSON.parse(text) as unknown)
-    } catch (err) {
-      throw new IicpError('invalid_response', 'Directory answered with invalid JSON', { cause: err })
-    }
+  private call(method: 'GET' | 'POST' | 'DELETE', path: string, opts: DirectoryCallOptions): Promise<unknown> {
+    return this.http.callDirectory(this.directoryUrl, method, path, opts)
   }
+
 
   /** `POST /v1/register` → ACK (wire.md §1.2). Older directories name the token `token`. */
   async register(body: RegisterRequest, signal?: AbortSignal): Promise<RegisterAck> {

@@ -3,15 +3,11 @@
  * candidates from `GET /v1/discover?relay_capable=true` and single-use bind tickets from
  * `POST /v1/relay/ticket`. Answers are parsed with their protocol schemas; failures are IicpErrors.
  */
-import {
-  IICP_VERSION_HEADER_VALUE, IicpError, NodeListSchema, RelayTicketResponseSchema, SDK_VERSION, directoryApiUrl,
-  errorFromResponse, parseWire,
-} from '@iicp/protocol'
+import { NodeListSchema, RelayTicketResponseSchema, parseWire } from '@iicp/protocol'
 import type { RelayCandidate } from '@iicp/relay'
 import { ControlPlaneHttp } from '../control-plane-http.js'
-import type { ControlPlaneResponse } from '../control-plane-http.js'
+import type { DirectoryCallOptions } from '../control-plane-http.js'
 
-const USER_AGENT = `iicp-typescript-node/${SDK_VERSION}`
 
 /** `relay_accept_port` as a discover entry carries it (official-sdks.md §5.1), when it is a port. */
 function acceptPortOf(n: object): number | undefined {
@@ -27,25 +23,10 @@ export class RelayDirectory {
     this.http = new ControlPlaneHttp(timeoutMs)
   }
 
-  private async call(method: 'GET' | 'POST', path: string, opts: { token?: string; nodeId?: string; body?: unknown; signal?: AbortSignal }): Promise<unknown> {
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT, 'x-iicp-version': IICP_VERSION_HEADER_VALUE }
-    if (opts.body !== undefined) headers['content-type'] = 'application/json'
-    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
-    if (opts.nodeId !== undefined) headers['x-node-id'] = opts.nodeId
-    let res: ControlPlaneResponse
-    try {
-      res = await this.http.send(directoryApiUrl(this.directoryUrl, path), method, headers, opts.body === undefined ? undefined : JSON.stringify(opts.body), opts.signal)
-    } catch (err) {
-      if (opts.signal?.aborted) throw new IicpError('aborted', 'Directory call aborted', { cause: err })
-      throw new IicpError('connection_failed', 'Directory unreachable', { cause: err })
-    }
-    if (res.statusCode >= 300) throw errorFromResponse(res.statusCode, res.text, res.headers)
-    try {
-      return JSON.parse(res.text) as unknown
-    } catch (err) {
-      throw new IicpError('invalid_response', 'Directory answered with invalid JSON', { cause: err })
-    }
+  private call(method: 'GET' | 'POST', path: string, opts: DirectoryCallOptions): Promise<unknown> {
+    return this.http.callDirectory(this.directoryUrl, method, path, opts)
   }
+
 
   /**
    * Relay-capable nodes for any of `intents` (IICP-DIR §7.6). The spec names no relay listing, and the
