@@ -45,6 +45,11 @@ export class FrameChannel {
   #closed = false
   #closeReason: string | undefined
   #pendingLimit: number | undefined
+  #corked = false
+  readonly #uncork = (): void => {
+    this.#corked = false
+    this.socket.uncork()
+  }
 
   constructor(socket: Socket, maxPayloadBytes: number, handlers: FrameChannelHandlers) {
     this.socket = socket
@@ -86,6 +91,13 @@ export class FrameChannel {
   /** Send an already encoded frame. */
   sendRaw(frame: Uint8Array): boolean {
     if (this.#closed || this.socket.destroyed || !this.socket.writable) return false
+    // Frames written in one turn of the event loop (CALLs for several consumers, RESPONSEs finished together)
+    // leave in one syscall: each loopback write costs more than the encoding of a frame.
+    if (!this.#corked) {
+      this.#corked = true
+      this.socket.cork()
+      setImmediate(this.#uncork)
+    }
     this.socket.write(frame)
     return true
   }
