@@ -10,6 +10,8 @@ import { CORS_HEADERS, sendNoContent } from './http-io.js'
 interface ParkedPull {
   res: ServerResponse
   timer: NodeJS.Timeout
+  /** Most calls this pull may carry (`?max=N`; 1 for a reference worker). */
+  max: number
 }
 
 /** A long-poll worker's link; `token` is its bearer session token. */
@@ -23,6 +25,7 @@ export class LongPollLink implements RelayLink {
   #parked: ParkedPull[] = []
   #lastPullAtMs: number
   #closed = false
+  #flush: NodeJS.Immediate | undefined
 
   constructor(init: { token: string; livenessMs: number; pollTimeoutMs: number; now: () => number }) {
     this.token = init.token
@@ -34,6 +37,14 @@ export class LongPollLink implements RelayLink {
   }
 
   send(call: RelayCall): void {
+    const first = this.#parked[0]
+    if (first !== undefined && first.max > 1) {
+      // A batching puller is parked: calls from every consumer request of this event-loop turn go out in one
+      // answer, so the worker pays one pull per burst instead of one per call.
+      this.#queue.push(call)
+      this.#flush ??= setImmediate(() => this.#deliverQueued())
+      return
+    }
     while (this.#parked.length > 0) {
       const pull = this.#parked.shift() as ParkedPull
       clearTimeout(pull.timer)
@@ -68,6 +79,7 @@ export class LongPollLink implements RelayLink {
     }
     const pull: ParkedPull = {
       res,
+      max,
       timer: setTimeout(() => {
         this.#unpark(pull)
         this.#lastPullAtMs = this.#now()
@@ -84,11 +96,24 @@ export class LongPollLink implements RelayLink {
     if (this.#closed) return
     this.#closed = true
     this.#queue = []
+    if (this.#flush !== undefined) clearImmediate(this.#flush)
+    this.#flush = undefined
     for (const pull of this.#parked) {
       clearTimeout(pull.timer)
       sendNoContent(pull.res)
     }
     this.#parked = []
+  }
+
+  #deliverQueued(): void {
+    this.#flush = undefined
+    while (this.#queue.length > 0 && this.#parked.length > 0) {
+      const pull = this.#parked.shift() as ParkedPull
+      clearTimeout(pull.timer)
+      const batch = this.#queue.splice(0, pull.max)
+      // The puller vanished: the calls go back to the front for the next one.
+      if (!deliver(pull.res, batch[0] as RelayCall, batch.slice(1))) this.#queue.unshift(...batch)
+    }
   }
 
   #unpark(pull: ParkedPull): boolean {
