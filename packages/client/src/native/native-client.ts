@@ -119,6 +119,12 @@ export class NativeClient {
   #pongDeadline: unknown
   readonly #closedPromise: Promise<void>
   readonly #sessionId = randomUUID()
+  #corked = false
+  readonly #uncork = (): void => {
+    if (!this.#corked) return
+    this.#corked = false
+    this.#socket.uncork()
+  }
 
   private constructor(socket: Socket, opts: Required<Pick<NativeClientOptions, 'keepaliveIntervalMs' | 'pongTimeoutMs' | 'maxFrameBytes'>> & { timers: NativeTimers }) {
     this.#socket = socket
@@ -304,6 +310,12 @@ export class NativeClient {
 
   #send(message: NativeMessage): void {
     if (this.#socket.destroyed) return
+    // Calls made in one turn of the event loop (concurrent submits) leave in one syscall.
+    if (!this.#corked) {
+      this.#corked = true
+      this.#socket.cork()
+      setImmediate(this.#uncork)
+    }
     this.#socket.write(encodeNativeMessage(message))
   }
 
@@ -347,6 +359,8 @@ export class NativeClient {
 
   #protocolFailure(code: string, message: string, close: NativeMessage | undefined): void {
     if (close) this.#send(close)
+    // The CLOSE must leave before the socket is torn down.
+    this.#uncork()
     this.#fail(new IicpError('invalid_response', `Native peer sent an invalid frame (${code}): ${message}`))
     this.#socket.destroy()
   }
