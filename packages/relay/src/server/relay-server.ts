@@ -147,7 +147,7 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
       return true
     }
     const source = req.socket.remoteAddress ?? 'unknown'
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onWebSocket(ws, source))
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#onWebSocket(ws, source, socket))
     return true
   }
 
@@ -370,7 +370,7 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
     }
   }
 
-  #onWebSocket(ws: WebSocket, source: string): void {
+  #onWebSocket(ws: WebSocket, source: string, socket: Duplex): void {
     const o = this.#o
     let session: RelaySession | undefined
     let binding = false
@@ -414,7 +414,7 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
         refuse(err)
         return
       }
-      this.bindSession(request, source, () => new WsLink(ws)).then((s) => {
+      this.bindSession(request, source, () => new WsLink(ws, socket)).then((s) => {
         if (ws.readyState !== ws.OPEN) {
           this.dropSession(s, 'socket_closed')
           return

@@ -11,6 +11,7 @@ import {
   FrameDecoder, NativeMessageType, closeFor, decodeNativeMessage, encodeFrame, encodeNativeMessage,
 } from '@iicp/protocol'
 import type { Frame, NativeCodecError, NativeMessage } from '@iicp/protocol'
+import { coalesceWrites } from '../write-coalescing.js'
 
 /** Keepalive timing of one connection. */
 export interface KeepaliveTiming {
@@ -45,16 +46,13 @@ export class FrameChannel {
   #closed = false
   #closeReason: string | undefined
   #pendingLimit: number | undefined
-  #corked = false
-  readonly #uncork = (): void => {
-    this.#corked = false
-    this.socket.uncork()
-  }
+  readonly #beforeWrite: () => void
 
   constructor(socket: Socket, maxPayloadBytes: number, handlers: FrameChannelHandlers) {
     this.socket = socket
     this.#decoder = new FrameDecoder({ maxPayloadBytes })
     this.#handlers = handlers
+    this.#beforeWrite = coalesceWrites(socket)
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.#onData(chunk))
     // 'close' always follows 'error'; the reason is settled there.
@@ -91,13 +89,7 @@ export class FrameChannel {
   /** Send an already encoded frame. */
   sendRaw(frame: Uint8Array): boolean {
     if (this.#closed || this.socket.destroyed || !this.socket.writable) return false
-    // Frames written in one turn of the event loop (CALLs for several consumers, RESPONSEs finished together)
-    // leave in one syscall: each loopback write costs more than the encoding of a frame.
-    if (!this.#corked) {
-      this.#corked = true
-      this.socket.cork()
-      setImmediate(this.#uncork)
-    }
+    this.#beforeWrite()
     this.socket.write(frame)
     return true
   }

@@ -11,6 +11,7 @@ import type { CallFrameHeader, WsBindMessage } from '../ws-frames.js'
 import { relayRefusal, transportUnavailable } from './connection.js'
 import type { WorkerConnection } from './connection.js'
 import { runTask } from './run-task.js'
+import { coalesceWrites } from '../write-coalescing.js'
 
 /** The relay's WebSocket URL for a relay base URL. */
 export function relayWsUrl(relayUrl: string): string {
@@ -28,6 +29,8 @@ export function connectWs(o: ResolvedRelayWorkerOptions, ticket: string | undefi
     let pingTimer: NodeJS.Timeout | undefined
     let pongTimer: NodeJS.Timeout | undefined
     let lastError: Error | undefined
+    // Results finished in one event-loop turn share a syscall once the upgraded socket is known.
+    let beforeWrite: () => void = () => undefined
     let onEnded: (reason: string) => void = () => undefined
     const ended = new Promise<string>((r) => (onEnded = r))
 
@@ -61,6 +64,9 @@ export function connectWs(o: ResolvedRelayWorkerOptions, ticket: string | undefi
     ws.on('unexpected-response', (_req, res) => {
       res.resume()
       fail(transportUnavailable(`relay has no WebSocket endpoint (HTTP ${res.statusCode ?? 0})`, res.statusCode ?? 502))
+    })
+    ws.on('upgrade', (res) => {
+      beforeWrite = coalesceWrites(res.socket)
     })
     ws.on('open', () => {
       const bind: WsBindMessage = { type: 'bind', worker_id: o.workerId, models: [...o.models] }
@@ -104,6 +110,7 @@ export function connectWs(o: ResolvedRelayWorkerOptions, ticket: string | undefi
       void runTask(o.handleTask, frame.body, headers, ac.signal).then((answer) => {
         calls.delete(id)
         if (ac.signal.aborted || ws.readyState !== WebSocket.OPEN) return
+        beforeWrite()
         ws.send(encodeFrame(FRAME_RESULT, { id, s: answer.status, h: answer.headers }, answer.body), { binary: true })
       })
     })
