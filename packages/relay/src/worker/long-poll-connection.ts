@@ -53,14 +53,22 @@ export async function connectLongPoll(
   return new LongPollConnection(o, session.session_token, session.poll_timeout_s * 1000, session.raw_result === true, pullUrl, dispatcher)
 }
 
+/** Origin and path of a relay URL, split once so no request parses a URL again. */
+function target(url: string): { origin: string; path: string } {
+  const u = new URL(url)
+  return { origin: u.origin, path: `${u.pathname}${u.search}` }
+}
+
 class LongPollConnection implements WorkerConnection {
   readonly transport = 'http' as const
   readonly ended: Promise<string>
   readonly #o: ResolvedRelayWorkerOptions
   readonly #auth: Record<string, string>
+  readonly #resultHeaders: Record<string, string>
   readonly #pollTimeoutMs: number
   readonly #rawResult: boolean
-  readonly #pullUrl: string
+  readonly #pull: { origin: string; path: string }
+  readonly #result: { origin: string; path: string }
   readonly #dispatcher: Dispatcher
   readonly #ac = new AbortController()
   #onEnded: (reason: string) => void = () => undefined
@@ -69,9 +77,11 @@ class LongPollConnection implements WorkerConnection {
   constructor(o: ResolvedRelayWorkerOptions, token: string, pollTimeoutMs: number, rawResult: boolean, pullUrl: string, dispatcher: Dispatcher) {
     this.#o = o
     this.#auth = { authorization: `Bearer ${token}` }
+    this.#resultHeaders = { ...JSON_HEADERS, ...this.#auth }
     this.#pollTimeoutMs = pollTimeoutMs
     this.#rawResult = rawResult
-    this.#pullUrl = pullUrl
+    this.#pull = target(pullUrl)
+    this.#result = target(`${o.relayUrl}/v1/relay/result`)
     this.#dispatcher = dispatcher
     this.ended = new Promise<string>((r) => (this.#onEnded = r))
     for (let i = 0; i < PULLERS; i++) void this.#pullLoop()
@@ -102,8 +112,8 @@ class LongPollConnection implements WorkerConnection {
       let status: number
       let text = ''
       try {
-        const res = await request(this.#pullUrl, {
-          method: 'GET', dispatcher: this.#dispatcher, signal, headers: this.#auth, headersTimeout: wait, bodyTimeout: wait,
+        const res = await this.#dispatcher.request({
+          ...this.#pull, method: 'GET', signal, headers: this.#auth, headersTimeout: wait, bodyTimeout: wait,
         })
         status = res.statusCode
         if (status === 200) text = await res.body.text()
@@ -148,8 +158,8 @@ class LongPollConnection implements WorkerConnection {
       }
     }
     try {
-      const res = await request(`${this.#o.relayUrl}/v1/relay/result`, {
-        method: 'POST', dispatcher: this.#dispatcher, headers: { ...JSON_HEADERS, ...this.#auth }, body: JSON.stringify(post),
+      const res = await this.#dispatcher.request({
+        ...this.#result, method: 'POST', headers: this.#resultHeaders, body: JSON.stringify(post),
         headersTimeout: this.#o.connectTimeoutMs, bodyTimeout: this.#o.connectTimeoutMs,
       })
       await res.body.dump()
