@@ -252,6 +252,9 @@ export class TaskPipeline {
   private draining = false
   private readonly log: Logger
   private readonly guards: TaskGuards
+  /** The constant end of every success envelope, built for the node id it names. */
+  private tail = ''
+  private tailFor: string | undefined
 
   constructor(
     private readonly opts: ResolvedNodeOptions,
@@ -343,7 +346,8 @@ export class TaskPipeline {
     let body: unknown
     if (typeof raw === 'string' || raw instanceof Uint8Array) {
       try {
-        body = JSON.parse(typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString('utf8') : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'))
+        // toString() without arguments is Buffer's direct UTF-8 path; naming the encoding adds a lookup per request.
+        body = JSON.parse(typeof raw === 'string' ? raw : Buffer.isBuffer(raw) ? raw.toString() : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString())
       } catch {
         return renderError(new IicpError('invalid_json'))
       }
@@ -398,24 +402,26 @@ export class TaskPipeline {
     const reply = hasConf
       ? this.executeEncrypted(task, route, qos, headers, signal, started, sink)
       : this.execute(task, route, qos, headers, signal, started, task.payload, undefined, sink)
-    // A task that failed on this node's side (5xx) produced no result, so its id is free again: the consumer's
-    // retry with the same task_id must run, not meet 409 Duplicate task_id (task-time semantics: one result per id).
-    const settle = (r: HttpReply): HttpReply => {
-      if (r.status >= 500) this.recent.delete(task.task_id)
-      return r
-    }
     let out: HttpReply | Promise<HttpReply>
     if (!isThenable(reply)) {
-      this.release()
-      out = settle(reply)
+      out = this.settled(task.task_id, reply)
     } else {
       out = reply.then(
-        (r) => { this.release(); return settle(r) },
-        (err: unknown) => { this.release(); return settle(renderError(err)) },
+        (r) => this.settled(task.task_id, r),
+        (err: unknown) => this.settled(task.task_id, renderError(err)),
       )
     }
     if (fingerprint !== undefined) idempotency?.begin(task.task_id, fingerprint, out, this.opts.timers.now())
     return out
+  }
+
+  /** Account for a task's reply once it exists. */
+  private settled(taskId: string, reply: HttpReply): HttpReply {
+    this.release()
+    // A task that failed on this node's side (5xx) produced no result, so its id is free again: the consumer's
+    // retry with the same task_id must run, not meet 409 Duplicate task_id (task-time semantics: one result per id).
+    if (reply.status >= 500) this.recent.delete(taskId)
+    return reply
   }
 
   private release(): void {
@@ -491,7 +497,6 @@ export class TaskPipeline {
     // An IICP-CX task's chunks would leave in plaintext: it gets only its sealed final answer.
     run.sink = cxContext === undefined ? sink : undefined
     run.streaming = run.sink !== undefined
-    this.running.add(run)
     if (signal !== undefined) {
       if (signal.aborted) {
         run.end(CANCELLED)
@@ -513,6 +518,8 @@ export class TaskPipeline {
   }
 
   private async awaitHandler(run: TaskRun, pending: PromiseLike<unknown>): Promise<HttpReply> {
+    // Only a task still pending can be cancelled by cancelAll(); a synchronous one never enters the set.
+    this.running.add(run)
     const timer = setTimeout(endWithTimeout, run.timeoutMs, run)
     const ended = new Promise<typeof TIMEOUT | typeof CANCELLED>((resolve) => { run.settle = resolve })
     let value: unknown
@@ -534,6 +541,7 @@ export class TaskPipeline {
     const task = run.task as TaskRequest
     let outcome: TaskOutcome = 'error'
     let tokensUsed: number | undefined
+    let elapsed: number | undefined
     try {
       if (run.reason === TIMEOUT || value === TIMEOUT) {
         outcome = 'timeout'
@@ -548,26 +556,47 @@ export class TaskPipeline {
       }
       tokensUsed = tokensOf(result)
       const modelUsed = isPlainObject(result) && typeof result.model === 'string' ? result.model : run.model
-      const latency = Math.round((performance.now() - run.started) * 1000) / 1000
-      const envelope: Record<string, unknown> = {
-        task_id: task.task_id,
-        status: 'success',
-        result,
-        metrics: tokensUsed === undefined ? { latency_ms: latency } : { latency_ms: latency, tokens_used: tokensUsed },
-        model_used: modelUsed ?? null,
-        error: null,
-        node_id: this.identity.nodeId,
-      }
-      if (this.opts.generatedByAi) envelope.generated_by_ai = true
+      elapsed = performance.now() - run.started
+      const latency = Math.round(elapsed * 1000) / 1000
       outcome = 'success'
       const replyHeaders = run.traceId === undefined ? JSON_HEADERS : { ...JSON_HEADERS, 'x-iicp-trace-id': run.traceId }
-      if (run.cxContext !== undefined && task.cx_response_encryption === 'required') return seal(task.task_id, envelope, run.cxContext, replyHeaders)
-      return { status: 200, body: JSON.stringify(envelope), headers: replyHeaders }
+      if (run.cxContext !== undefined && task.cx_response_encryption === 'required') {
+        const envelope: Record<string, unknown> = {
+          task_id: task.task_id,
+          status: 'success',
+          result,
+          metrics: tokensUsed === undefined ? { latency_ms: latency } : { latency_ms: latency, tokens_used: tokensUsed },
+          model_used: modelUsed ?? null,
+          error: null,
+          node_id: this.identity.nodeId,
+        }
+        if (this.opts.generatedByAi) envelope.generated_by_ai = true
+        return seal(task.task_id, envelope, run.cxContext, replyHeaders)
+      }
+      return { status: 200, body: this.envelopeJson(task.task_id, result, latency, tokensUsed, modelUsed), headers: replyHeaders }
     } finally {
       if (run.outer !== undefined && run.onOuterAbort !== undefined) run.outer.removeEventListener('abort', run.onOuterAbort)
       this.running.delete(run)
-      this.metrics.task(task.intent, run.qos, outcome, performance.now() - run.started, tokensUsed)
+      this.metrics.task(task.intent, run.qos, outcome, elapsed ?? performance.now() - run.started, tokensUsed)
     }
+  }
+
+  /**
+   * The success envelope (wire.md §2.3) as JSON, byte for byte what JSON.stringify gives for the envelope
+   * object (same keys, same order), written directly: only the handler's result goes through the
+   * serializer, so the per-task cost is that of the result alone.
+   */
+  private envelopeJson(taskId: string, result: unknown, latencyMs: number, tokensUsed: number | undefined, modelUsed: string | undefined): string {
+    const nodeId = this.identity.nodeId
+    if (nodeId !== this.tailFor) {
+      this.tailFor = nodeId
+      this.tail = `,"error":null,"node_id":${JSON.stringify(nodeId)}${this.opts.generatedByAi ? ',"generated_by_ai":true' : ''}}`
+    }
+    // JSON.stringify drops a key whose value does not serialize (a function, a symbol); so does this.
+    const resultJson = JSON.stringify(result) as string | undefined
+    // Both numbers are finite (a clock difference; a token count checked by tokensOf), where String() and JSON agree.
+    const metrics = tokensUsed === undefined ? `{"latency_ms":${latencyMs}}` : `{"latency_ms":${latencyMs},"tokens_used":${tokensUsed}}`
+    return `{"task_id":${JSON.stringify(taskId)},"status":"success"${resultJson === undefined ? '' : `,"result":${resultJson}`},"metrics":${metrics},"model_used":${modelUsed === undefined ? 'null' : JSON.stringify(modelUsed)}${this.tail}`
   }
 }
 
