@@ -23,7 +23,9 @@ export class SinglePortListener {
   #closed: Promise<void> | undefined
 
   constructor(http: HttpServer, onNative: NativeConnectionHandler, opts: { readonly sniffTimeoutMs: number; readonly timers: Timers }) {
-    this.server = createServer((socket) => {
+    // node:http's own listener turns Nagle off on every connection; this one accepts for it, so it must too, or
+    // each small reply may wait in the kernel for the previous segment's ACK.
+    this.server = createServer({ noDelay: true }, (socket) => {
       let head: Buffer = Buffer.alloc(0)
       let timer: TimerHandle | undefined
       const route = (kind: 'iicp' | 'http'): void => {
