@@ -90,14 +90,12 @@ export function createRequestListener(routes: RouteTable, maxBodyBytes: number):
       }
       chunks.push(chunk)
     })
+    // No 'error' listener: a request destroyed mid-body (the client vanished) never emits 'end', so it gets no
+    // answer, and node:http emits the error only to listeners, so none costs nothing per request.
     req.on('end', () => {
       if (tooLarge) return
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)
       answer(res, route, { headers: req.headers, body })
-    })
-    req.on('error', () => {
-      // A client that vanished mid-body gets no answer; there is nobody left to read one.
-      tooLarge = true
     })
   }
 }
