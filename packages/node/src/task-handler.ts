@@ -573,7 +573,15 @@ export class TaskPipeline {
         if (this.opts.generatedByAi) envelope.generated_by_ai = true
         return seal(task.task_id, envelope, run.cxContext, replyHeaders)
       }
-      return { status: 200, body: this.envelopeJson(task.task_id, result, latency, tokensUsed, modelUsed), headers: replyHeaders }
+      let body: string
+      try {
+        body = this.envelopeJson(task.task_id, result, latency, tokensUsed, modelUsed)
+      } catch (err) {
+        // A result JSON cannot carry (a BigInt, a cycle) is the handler's fault; the task still ends, as a 502.
+        outcome = 'error'
+        return renderError(new IicpError('backend_error', 'Handler returned a result that is not JSON-serialisable', { cause: err }))
+      }
+      return { status: 200, body, headers: replyHeaders }
     } finally {
       if (run.outer !== undefined && run.onOuterAbort !== undefined) run.outer.removeEventListener('abort', run.onOuterAbort)
       this.running.delete(run)

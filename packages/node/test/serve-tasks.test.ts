@@ -151,6 +151,19 @@ describe('POST /v1/task errors', () => {
     expect(third.status).toBe(409)
   })
 
+  it('answers a handler result JSON cannot carry with 502 backend_error and keeps serving', async () => {
+    let calls = 0
+    const node = await start({ backend: undefined, handler: () => {
+      calls++
+      return calls === 1 ? { choices: [], big: 10n } as unknown as { choices: [] } : { choices: [] }
+    } })
+    const bad = await call(`${node.url}/v1/task`, { body: chatTask() })
+    expect([bad.status, errorOf(bad.json).code]).toEqual([502, 'backend_error'])
+    const good = await call(`${node.url}/v1/task`, { body: chatTask() })
+    expect(good.status).toBe(200)
+    expect(node.activeJobs).toBe(0)
+  })
+
   it('answers 429 capacity_exceeded with qos_class, retry_after_ms and Retry-After once max_concurrent tasks run', async () => {
     let release: () => void = () => {}
     const gate = new Promise<void>((r) => { release = r })
