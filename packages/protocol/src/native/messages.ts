@@ -8,6 +8,7 @@
 import { z } from 'zod'
 import { decodeCbor, encodeCbor, plain } from './cbor.js'
 import type { DecodeCborOptions } from './cbor.js'
+import { AnyRecordSchema, recordOf } from '../schemas/common.js'
 import { encodeFrame, NATIVE_FRAMING_VERSION, NativeFrameFlags, NativeMessageType } from './frame.js'
 import type { EncodeFrameOptions, Frame, NativeCodecError } from './frame.js'
 
@@ -17,7 +18,7 @@ const text = z.string()
 const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected a byte string')
 const exactBytes = (n: number) => bytes.refine((b) => b.length === n, `must be exactly ${n} bytes`)
 const textList = z.array(z.string())
-const textKeyed = z.record(z.string(), z.unknown())
+const textKeyed = AnyRecordSchema
 
 /** A field's integer key, or for a nested integer-keyed map its key and the nested keys. */
 type FieldKey = number | { readonly key: number; readonly fields: Readonly<Record<string, number>> }
@@ -144,7 +145,7 @@ const callShape = {
   /** Key 22: time to live in seconds, 0 = none (frm §4.3). */
   ttl: uint.optional(),
   /** Key 23: text-to-text metadata (frm §4.3). */
-  metadata: z.record(z.string(), z.string()).optional(),
+  metadata: recordOf(z.string()).optional(),
   /** Key 24: task id; its presence asks for negotiated streaming (official-sdks.md §6.4). */
   taskId: text.optional(),
 }

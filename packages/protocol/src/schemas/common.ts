@@ -249,3 +249,28 @@ export const BackendStabilitySchema = z.looseObject({
   drain_until: z.union([z.string(), z.number()]).nullish(),
 })
 export type BackendStability = z.infer<typeof BackendStabilitySchema>
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false
+  const proto: unknown = Object.getPrototypeOf(v)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * A string-keyed object checked in place and returned as received. `z.record` copies its input and
+ * silently drops a `__proto__` key (which `JSON.parse` and the CBOR decoder keep as an own key), so a
+ * payload or metadata map would lose data on the way through. Values are checked with `values`, which
+ * must not transform them.
+ */
+export function recordOf<V>(values: z.ZodType<V>): z.ZodType<Record<string, V>> {
+  return z.custom<Record<string, V>>(isPlainObject, 'expected an object').superRefine((record, ctx) => {
+    for (const key of Object.keys(record)) {
+      const checked = values.safeParse(record[key])
+      if (checked.success) continue
+      for (const issue of checked.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: [key, ...issue.path] })
+    }
+  })
+}
+
+/** An object of any fields, returned as received (see {@link recordOf}). */
+export const AnyRecordSchema: z.ZodType<Record<string, unknown>> = z.custom<Record<string, unknown>>(isPlainObject, 'expected an object')

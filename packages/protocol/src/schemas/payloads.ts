@@ -6,6 +6,7 @@
 import { z } from 'zod'
 import { IicpError } from '../errors.js'
 import { safeParseWire } from '../parse.js'
+import { AnyRecordSchema } from './common.js'
 
 const str = z.string()
 const strList1 = z.array(str).min(1)
@@ -91,7 +92,7 @@ const classify = z.strictObject({ text: str, categories: strList1, multi_label: 
 const embeddingMultimodal = z.strictObject({
   inputs: z.array(z.strictObject({ type: z.enum(['text', 'image_url']), content: str })).min(1),
 })
-const mcpToolsCall = z.strictObject({ tool_name: str, arguments: z.record(z.string(), z.unknown()) })
+const mcpToolsCall = z.strictObject({ tool_name: str, arguments: AnyRecordSchema })
 const llmSummarize = z.strictObject({
   text: str, max_length: z.number().int().min(1).optional(), format: z.enum(['bullets', 'paragraph', 'headline']).optional(), language: str.optional(),
 })
@@ -119,7 +120,7 @@ export const INTENT_PAYLOAD_SCHEMAS: Readonly<Record<string, z.ZodType>> = Objec
   'urn:iicp:intent:safety:moderate:v1': SafetyModerateInputSchema,
 })
 
-const AnyObject = z.record(z.string(), z.unknown())
+const AnyObject = AnyRecordSchema
 
 /**
  * Validate a task payload against its intent's registry input schema (wire.md §3.4). Returns a

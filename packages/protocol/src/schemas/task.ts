@@ -4,7 +4,7 @@
  * is what our client sends (exact), TaskRequestPhase1Schema is task.json's Phase-1 minimum.
  */
 import { z } from 'zod'
-import { IntentUrnSchema, QosSchema } from './common.js'
+import { AnyRecordSchema, IntentUrnSchema, QosSchema } from './common.js'
 
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
@@ -122,7 +122,7 @@ export const TaskRequestSchema = z.looseObject({
   /** core §3.1 */
   intent: IntentUrnSchema,
   /** core §3.1: intent-specific object; never logged. */
-  payload: z.record(z.string(), z.unknown()).optional(),
+  payload: AnyRecordSchema.optional(),
   /** core §3.1 */
   constraints: TaskConstraintsSchema.optional(),
   /** core §3.1 */
@@ -157,7 +157,7 @@ export const TaskRequestWriteSchema = z.strictObject({
   /** core §3.1 */
   intent: IntentUrnSchema,
   /** core §3.1 */
-  payload: z.record(z.string(), z.unknown()).optional(),
+  payload: AnyRecordSchema.optional(),
   /** core §3.1 */
   constraints: z.strictObject(constraintsShape),
   /** core §3.1 */
@@ -198,7 +198,7 @@ export const TaskRequestPhase1Schema = z.strictObject({
   /** task.json */
   intent: z.string().regex(TASK_JSON_INTENT, 'Invalid intent URN'),
   /** task.json */
-  payload: z.record(z.string(), z.unknown()),
+  payload: AnyRecordSchema,
   /** task.json */
   constraints: z.strictObject({
     timeout_ms: z.number().int().min(100).max(300_000),
