@@ -52,16 +52,35 @@ export function bearer(ctx: RequestContext): string {
   return m[1] as string
 }
 
+/** How authenticateNode treats a claimed node_id the table does not hold. */
+export interface AuthenticateOptions {
+  /**
+   * Answer 404 `not_found` when the request names a node_id that is not registered (heartbeat, cts
+   * DIR-HB-03), so the node knows to register again; otherwise such a claim is a plain 401.
+   */
+  readonly unknownNodeIsNotFound?: boolean
+}
+
 /**
  * The node a node_token belongs to. Tokens identify their node, so `node_id` in the body or X-Node-Id is
  * optional; when given it must match. Never echoes the token.
+ *
+ * A missing Authorization header is a 401 before anything else. The not-found check looks only at the
+ * claimed node_id (which discover publishes anyway), never at the token, so it tells a caller nothing
+ * about tokens; a known node with a wrong token stays a 401 after the constant-time comparison.
  */
-export function authenticateNode(ctx: RequestContext, table: NodeTable, claimedNodeId?: unknown): LiveNode {
-  const hash = hashToken(bearer(ctx))
-  const node = table.byTokenHash(hash)
-  if (!node || !sameHex(node.rec.token_hash, hash)) throw new IicpError('unauthorized', 'Invalid credentials')
+export function authenticateNode(ctx: RequestContext, table: NodeTable, claimedNodeId?: unknown, options: AuthenticateOptions = {}): LiveNode {
+  const token = bearer(ctx)
   const header = ctx.headers['x-node-id']
   const claimed = [claimedNodeId, Array.isArray(header) ? header[0] : header]
+  if (options.unknownNodeIsNotFound) {
+    for (const c of claimed) {
+      if (typeof c === 'string' && table.get(c) === undefined) throw new IicpError('not_found', 'Node not registered; register again')
+    }
+  }
+  const hash = hashToken(token)
+  const node = table.byTokenHash(hash)
+  if (!node || !sameHex(node.rec.token_hash, hash)) throw new IicpError('unauthorized', 'Invalid credentials')
   for (const c of claimed) {
     if (c !== undefined && c !== null && c !== node.id) throw new IicpError('unauthorized', 'Invalid credentials')
   }

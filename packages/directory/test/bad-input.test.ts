@@ -36,8 +36,10 @@ describe('bad input', () => {
     { name: 'register with a path-like implementation_name', method: 'POST', path: '/api/v1/register', body: registerBody('http://127.0.0.1:9', { implementation_name: '/Users/alice/node' }), status: 422, code: 'validation_error', field: 'implementation_name' },
     { name: 'register with conflicting sdk versions', method: 'POST', path: '/api/v1/register', body: registerBody('http://127.0.0.1:9', { sdk_version: '1.0.0', sdk_compatibility_version: '2.0.0' }), status: 422, code: 'validation_error', field: 'sdk_compatibility_version' },
     { name: 'heartbeat without Authorization', method: 'POST', path: '/api/v1/heartbeat', body: { node_id: 'x' }, auth: 'none', status: 401, code: 'unauthorized' },
-    { name: 'heartbeat with a wrong token', method: 'POST', path: '/api/v1/heartbeat', body: { node_id: 'x' }, auth: 'bad', status: 401, code: 'unauthorized' },
-    { name: 'heartbeat with another node id', method: 'POST', path: '/api/v1/heartbeat', body: { node_id: 'someone-else' }, auth: 'good', status: 401, code: 'unauthorized' },
+    { name: 'heartbeat with a wrong token for a known node', method: 'POST', path: '/api/v1/heartbeat', body: { node_id: '$ID' }, auth: 'bad', status: 401, code: 'unauthorized' },
+    { name: 'heartbeat with a wrong token and no node id', method: 'POST', path: '/api/v1/heartbeat', body: {}, auth: 'bad', status: 401, code: 'unauthorized' },
+    { name: 'heartbeat for an unknown node id with a wrong token', method: 'POST', path: '/api/v1/heartbeat', body: { node_id: 'x' }, auth: 'bad', status: 404, code: 'not_found' },
+    { name: 'heartbeat for an unknown node id with a valid token', method: 'POST', path: '/api/v1/heartbeat', body: { node_id: 'someone-else' }, auth: 'good', status: 404, code: 'not_found' },
     { name: 'heartbeat with available as a string', method: 'POST', path: '/api/v1/heartbeat', body: { node_id: '$ID', available: 'maybe' }, auth: 'good', status: 422, code: 'validation_error', field: 'available' },
     { name: 'heartbeat with too many tasks in a batch', method: 'POST', path: '/api/v1/heartbeat', body: { node_id: '$ID', metrics: { tasks_success: 5000, tasks_failed: 0, avg_latency_ms: 1 }, metrics_batch_id: 'b' }, auth: 'good', status: 422, code: 'validation_error', field: 'metrics.tasks_success' },
     { name: 'heartbeat with metrics but no batch id', method: 'POST', path: '/api/v1/heartbeat', body: { node_id: '$ID', metrics: { tasks_success: 1, tasks_failed: 0, avg_latency_ms: 1 } }, auth: 'good', status: 422, code: 'validation_error', field: 'metrics_batch_id' },
@@ -109,7 +111,7 @@ describe('bad input', () => {
 
   it('answers arbitrary JSON bodies on every POST route with catalogue codes only', async () => {
     const routes = ['/api/v1/register', '/api/v1/heartbeat', '/api/v1/dispatch/ticket', '/api/v1/relay/ticket', '/api/v1/telemetry']
-    const allowed = new Set(['validation_error', 'invalid_json', 'unauthorized', 'IICP-E032', 'no_route_available', 'liveness_failed', 'IICP-E050', 'IICP-E049'])
+    const allowed = new Set(['validation_error', 'invalid_json', 'unauthorized', 'not_found', 'IICP-E032', 'no_route_available', 'liveness_failed', 'IICP-E050', 'IICP-E049'])
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...routes), fc.jsonValue(), fc.boolean(), async (route, value, auth) => {
         const r = await call(dir.url, 'POST', route, { raw: JSON.stringify(value), token: auth ? token : undefined })

@@ -96,7 +96,10 @@ describe('a node life cycle', () => {
     expect(gone.json.deregistered).toBe(true)
     const after = await call(dir.url, 'GET', DISCOVER)
     expect(after.json).toMatchObject({ nodes: [], count: 0 })
-    expect((await call(dir.url, 'POST', '/api/v1/heartbeat', { token: token2, body: { node_id: nodeId } })).status).toBe(401)
+    // The node is gone, so its heartbeat is a 404 (cts DIR-HB-03): the node's cue to register again.
+    const orphan = await call(dir.url, 'POST', '/api/v1/heartbeat', { token: token2, body: { node_id: nodeId } })
+    expect(orphan.status).toBe(404)
+    expect(errorOf(orphan).code).toBe('not_found')
     expect((await call(dir.url, 'GET', `/api/v1/node/${nodeId}`)).status).toBe(404)
   })
 
@@ -121,6 +124,13 @@ describe('a node life cycle', () => {
     expect(dir.directory.prune()).toEqual({ expired: 1, deleted: 1 })
     expect((await call(dir.url, 'GET', `/api/v1/node/${nodeId}`)).status).toBe(404)
     expect(dir.directory.nodeCount).toBe(0)
+    // Its old token now belongs to nobody: the heartbeat says not_found, and registering again works.
+    const beat = await call(dir.url, 'POST', '/api/v1/heartbeat', { token: reg.json.node_token as string, body: { node_id: nodeId } })
+    expect(beat.status).toBe(404)
+    expect(errorOf(beat).code).toBe('not_found')
+    const again = await call(dir.url, 'POST', '/api/v1/register', { body: registerBody(node.url, { node_id: nodeId, current_node_token: reg.json.node_token }) })
+    expect(again.status).toBe(201)
+    expect(again.json.node_id).toBe(nodeId)
   })
 
   it('keeps an unavailable node out of discover until it says it is available again', async () => {

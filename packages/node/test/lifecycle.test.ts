@@ -185,11 +185,13 @@ describe('lifecycle against the in-repo directory', () => {
     const [info2] = (await down2) as NodeEvents['degraded']
     expect(info2.retryInMs).toBeGreaterThan(1500)
 
-    // The directory comes back empty: the heartbeat gets 401/404 and the node registers again.
+    // The directory comes back empty: the heartbeat names a node it does not know (404, cts DIR-HB-03)
+    // and the node registers again.
     const d2 = await dir(port)
     const back = once(n, 'reregistered')
     timers.advance(3000)
-    await back
+    const [again] = (await back) as NodeEvents['reregistered']
+    expect(again.status).toBe(404)
     expect(n.isRegistered).toBe(true)
     expect(await discoveredEndpoints(d2)).toEqual([n.url])
     const beatAgain = once(n, 'heartbeat')

@@ -1,7 +1,7 @@
 /**
- * PING → PONG (core §4; dir §3.2; wire.md §1.3): Bearer auth, the challenge/response HMAC verified and
- * recorded, metrics batches acknowledged once, reputation moved by outcome-v2 steps (sem §11), and a
- * dormant node revived.
+ * PING → PONG (core §4; dir §3.2; wire.md §1.3): Bearer auth (401; an unknown node_id is 404 so the node
+ * registers again, cts DIR-HB-03), the challenge/response HMAC verified and recorded, metrics batches
+ * acknowledged once, reputation moved by outcome-v2 steps (sem §11), and a dormant node revived.
  */
 import { HeartbeatRequestSchema, IicpError, safeParseWire } from '@iicp/protocol'
 import type { DirectoryContext } from '../context.js'
@@ -20,7 +20,7 @@ function nextReputation(current: number, success: number, failed: number): numbe
 /** POST /v1/heartbeat */
 export function heartbeat(dir: DirectoryContext, ctx: RequestContext): Reply {
   const body = (typeof ctx.body === 'object' && ctx.body !== null ? ctx.body : {}) as Record<string, unknown>
-  const node = authenticateNode(ctx, dir.table, body.node_id)
+  const node = authenticateNode(ctx, dir.table, body.node_id, { unknownNodeIsNotFound: true })
   const parsed = safeParseWire(HeartbeatRequestSchema, ctx.body)
   if (!parsed.ok) throw parsed.error
   const hb = parsed.value
