@@ -4,7 +4,8 @@
  * query takes the top `limit` without scoring or sorting everything (wire.md §1.5, sem §3).
  */
 import type { Qos } from '@iicp/protocol'
-import { baseScore, hasAvailabilityWindows, MIN_SCORE, modelScore, regionMatch, SCORE_WEIGHTS } from './scoring.js'
+import { allowsRemoteInference, creditCostMultiplier } from './node-policy.js'
+import { baseScore, hasAvailabilityWindows, MIN_SCORE, modelScore, regionMatch, roundScore, SCORE_WEIGHTS } from './scoring.js'
 import { SortedIndex } from './sorted-index.js'
 import type { Ranked } from './sorted-index.js'
 import type { NodeRecord } from './store/types.js'
@@ -21,6 +22,7 @@ export class LiveNode implements Ranked {
   private indexedTokenHash = ''
   private indexedProxyHash = ''
   private indexedRelay = false
+  private indexedCip = false
   /** Distinct intents of the capabilities. */
   intents: readonly string[] = []
   models: ReadonlySet<string> = new Set()
@@ -53,20 +55,21 @@ export class LiveNode implements Ranked {
   }
 
   /** @internal bookkeeping for NodeTable */
-  snapshot(): { intents: readonly string[]; region: string; token: string; proxy: string; relay: boolean } {
+  snapshot(): { intents: readonly string[]; region: string; token: string; proxy: string; relay: boolean; cip: boolean } {
     return {
       intents: this.indexedIntents, region: this.indexedRegion, token: this.indexedTokenHash, proxy: this.indexedProxyHash,
-      relay: this.indexedRelay,
+      relay: this.indexedRelay, cip: this.indexedCip,
     }
   }
 
   /** @internal */
-  remember(intents: readonly string[], region: string, token: string, proxy: string, relay: boolean): void {
+  remember(intents: readonly string[], region: string, token: string, proxy: string, relay: boolean, cip: boolean): void {
     this.indexedIntents = intents
     this.indexedRegion = region
     this.indexedTokenHash = token
     this.indexedProxyHash = proxy
     this.indexedRelay = relay
+    this.indexedCip = cip
   }
 }
 
@@ -80,6 +83,12 @@ export interface NodeQuery {
   minReputation?: number | undefined
   modality?: string | undefined
   relayCapable?: boolean | undefined
+  /** dir §3.3: drop nodes whose `credit_cost_multiplier` exceeds this. */
+  maxMultiplier?: number | undefined
+  /** dir §3.3: drop nodes whose (wire-rounded) score is below this. */
+  minQualityScore?: number | undefined
+  /** dir §3.3: `true` keeps only `allow_remote_inference` nodes; `false` filters nothing. */
+  cipCapable?: boolean | undefined
   /** Extra exclusion (ticket exclusions, node_id pinning). */
   skip?: ((node: LiveNode) => boolean) | undefined
 }
@@ -99,6 +108,8 @@ export class NodeTable {
   private readonly byProxyToken = new Map<string, LiveNode>()
   private readonly byIntent = new Map<string, SortedIndex<LiveNode>>()
   private readonly byIntentRegion = new Map<string, SortedIndex<LiveNode>>()
+  /** Only nodes accepting CIP remote inference, so `cip_capable=true` stays a top-k walk when they are rare. */
+  private readonly byIntentCip = new Map<string, SortedIndex<LiveNode>>()
   private listedRelays = 0
   private listedCount = 0
 
@@ -211,8 +222,9 @@ export class NodeTable {
     const shouldList = rec.available && this.isLive(node, now)
     const key = baseScore(rec, now)
     const relay = rec.meta.relay_capable === true
+    const cip = allowsRemoteInference(rec)
     if (node.listed && (!shouldList || key !== node.indexedKey || snap.region !== rec.region || snap.intents !== node.intents
-      || snap.relay !== relay)) {
+      || snap.relay !== relay || snap.cip !== cip)) {
       this.unlist(node)
     }
     if (shouldList && !node.listed) {
@@ -220,12 +232,13 @@ export class NodeTable {
       for (const intent of node.intents) {
         indexFor(this.byIntent, intent).insert(node)
         indexFor(this.byIntentRegion, intent + REGION_KEY_SEP + rec.region).insert(node)
+        if (cip) indexFor(this.byIntentCip, intent).insert(node)
       }
       node.listed = true
       this.listedCount++
       if (relay) this.listedRelays++
     }
-    node.remember(node.listed ? node.intents : [], rec.region, rec.token_hash, rec.proxy_token_hash, node.listed && relay)
+    node.remember(node.listed ? node.intents : [], rec.region, rec.token_hash, rec.proxy_token_hash, node.listed && relay, node.listed && cip)
   }
 
   private unlist(node: LiveNode): void {
@@ -234,11 +247,12 @@ export class NodeTable {
     for (const intent of snap.intents) {
       dropFrom(this.byIntent, intent, node)
       dropFrom(this.byIntentRegion, intent + REGION_KEY_SEP + snap.region, node)
+      if (snap.cip) dropFrom(this.byIntentCip, intent, node)
     }
     node.listed = false
     this.listedCount--
     if (snap.relay) this.listedRelays--
-    node.remember([], snap.region, snap.token, snap.proxy, false)
+    node.remember([], snap.region, snap.token, snap.proxy, false, false)
   }
 
   private eligible(node: LiveNode, q: NodeQuery, now: number): boolean {
@@ -250,6 +264,8 @@ export class NodeTable {
     }
     if (q.minReputation !== undefined && rec.reputation < q.minReputation) return false
     if (q.relayCapable !== undefined && (rec.meta.relay_capable === true) !== q.relayCapable) return false
+    if (q.cipCapable === true && !allowsRemoteInference(rec)) return false
+    if (q.maxMultiplier !== undefined && creditCostMultiplier(rec) > q.maxMultiplier) return false
     if (q.modality !== undefined && !servesModality(node, q.intent, q.modality)) return false
     if (q.skip?.(node)) return false
     return true
@@ -257,16 +273,21 @@ export class NodeTable {
 
   /** The top `limit` eligible nodes for a query, best first (score ≥ 0.1, rounded for the wire later). */
   select(q: NodeQuery, now: number): ScoredNode[] {
-    const all = this.byIntent.get(q.intent)
-    if (!all || all.size === 0 || q.limit <= 0) return []
-    if (q.model !== undefined) return this.selectByModel(all.items, q, now)
+    const every = this.byIntent.get(q.intent)
+    if (!every || every.size === 0 || q.limit <= 0) return []
+    // The model score has a price term relative to every listed candidate, whatever the filters keep.
+    if (q.model !== undefined) return this.selectByModel(every.items, q, now)
+    const all = q.cipCapable === true ? this.byIntentCip.get(q.intent) : every
+    if (!all) return []
+    const minQuality = q.minQualityScore ?? 0
     const out: ScoredNode[] = []
     if (q.region === undefined) {
       const bonus = SCORE_WEIGHTS.region * regionMatch('', undefined)
       for (const node of all.items) {
         if (out.length >= q.limit) break
         const score = node.indexedKey + bonus
-        if (score < MIN_SCORE) break
+        // The walk is in descending score order, so the first node below a threshold ends it.
+        if (score < MIN_SCORE || roundScore(score) < minQuality) break
         if (this.eligible(node, q, now)) out.push({ node, score })
       }
       return out
@@ -289,7 +310,7 @@ export class NodeTable {
       const score = takeLocal ? sa : sb
       if (takeLocal) i++
       else j++
-      if (score < MIN_SCORE) break
+      if (score < MIN_SCORE || roundScore(score) < minQuality) break
       if (this.eligible(node, q, now)) out.push({ node, score })
     }
     return out
@@ -297,10 +318,13 @@ export class NodeTable {
 
   private selectByModel(items: readonly LiveNode[], q: NodeQuery, now: number): ScoredNode[] {
     // Model weights reorder the load/capacity terms, so no index order holds: keep a top-k while scanning.
+    let cheapest = Infinity
+    for (const node of items) cheapest = Math.min(cheapest, creditCostMultiplier(node.rec))
+    const minQuality = q.minQualityScore ?? 0
     const top: ScoredNode[] = []
     for (const node of items) {
-      const score = modelScore(node.rec, q.model !== undefined && node.models.has(q.model), q.region, now)
-      if (score < MIN_SCORE) continue
+      const score = modelScore(node.rec, q.model !== undefined && node.models.has(q.model), q.region, cheapest, now)
+      if (score < MIN_SCORE || roundScore(score) < minQuality) continue
       if (top.length === q.limit && score <= (top[top.length - 1] as ScoredNode).score) continue
       if (!this.eligible(node, q, now)) continue
       let k = top.length

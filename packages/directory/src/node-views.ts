@@ -3,10 +3,21 @@
  * schemas/nodelist.json), the ticket route (§1.6) and node detail (§1.7). Discover fragments are
  * serialised once per node change and reused; only the score is spliced in per query.
  */
+import { allowsRemoteInference, creditCostMultiplier, pricingModel } from './node-policy.js'
 import type { LiveNode } from './node-table.js'
 import { reputationTier, roundScore } from './scoring.js'
+import type { NodeRecord } from './store/types.js'
 
-const PRICING = Object.freeze({ credit_cost_multiplier: 1, pricing_model: 'per_token', currency: 'credits', attested: false })
+const DEFAULT_PRICING = Object.freeze({ credit_cost_multiplier: 1, pricing_model: 'per_token', currency: 'credits', attested: false })
+
+/**
+ * The discover `pricing` block (dir §3.4): the declared multiplier and model. `attested` stays false: this
+ * directory does not verify pricing declaration signatures.
+ */
+function pricing(rec: NodeRecord): Readonly<Record<string, unknown>> {
+  if (rec.meta.pricing === undefined) return DEFAULT_PRICING
+  return { credit_cost_multiplier: creditCostMultiplier(rec), pricing_model: pricingModel(rec), currency: 'credits', attested: false }
+}
 const CIP_POLICY_DEFAULT = Object.freeze({ allow_remote_inference: false, allow_tool_execution: false, allow_file_access: false })
 
 function meta<T>(node: LiveNode, key: string): T | null {
@@ -89,8 +100,9 @@ function dispatchSummary(node: LiveNode, intent: string, now: number): [Record<s
     implementation_name: meta<string>(node, 'implementation_name'),
     implementation_version: meta<string>(node, 'implementation_version'),
     cip_policy: meta<Record<string, unknown>>(node, 'policy') ?? CIP_POLICY_DEFAULT,
-    cip_conformance_level: 'CIP-None',
-    pricing: PRICING,
+    // S.12 §5.2 as the reference directory reads it: a node taking remote inference is a CIP provider.
+    cip_conformance_level: allowsRemoteInference(rec) ? 'CIP-Provider' : 'CIP-None',
+    pricing: pricing(rec),
   }
   return [head, tail]
 }

@@ -3,6 +3,7 @@
  * node: `baseScore` holds the node-dependent terms and is the sort key of the intent indexes; the
  * region term depends only on the query and is added per stream.
  */
+import { creditCostMultiplier, priceScore } from './node-policy.js'
 import type { NodeRecord } from './store/types.js'
 
 /** Phase 3 weights (no `?model=`). */
@@ -63,14 +64,14 @@ export function baseScore(rec: NodeRecord, now: number): number {
 }
 
 /**
- * Phase 5 score with a requested model. Every node is priced at the default multiplier 1.0, so
- * price_score is 1 for all of them.
+ * Phase 5 score with a requested model. `cheapest` is the lowest `credit_cost_multiplier` among the
+ * intent's candidates: price_score is 1.0 for them and `cheapest / multiplier` for dearer nodes.
  */
-export function modelScore(rec: NodeRecord, modelMatches: boolean, wantedRegion: string | undefined, now: number): number {
+export function modelScore(rec: NodeRecord, modelMatches: boolean, wantedRegion: string | undefined, cheapest: number, now: number): number {
   const w = MODEL_SCORE_WEIGHTS
   return w.availability * availabilityFactor(rec, now) + w.load * (1 - clamp01(rec.load)) + w.capacity * capacityRatio(rec)
     + w.region * regionMatch(rec.region, wantedRegion) + w.reputation * clamp01(rec.reputation)
-    + w.model * (modelMatches ? 1 : 0) + w.price
+    + w.model * (modelMatches ? 1 : 0) + w.price * priceScore(creditCostMultiplier(rec), cheapest)
 }
 
 /** Scores go on the wire with three decimals. */

@@ -15,6 +15,8 @@ export interface SeedOptions {
   nodeId?: (i: number) => string
   /** Deterministic [0,1) source for load/reputation spread. @default Math.random */
   random?: () => number
+  /** Optional REGISTER fields of node i as discover echoes them (`pricing`, `policy`, `relay_capable`, …). */
+  meta?: (i: number) => Record<string, unknown>
 }
 
 /** A seeded node's credentials, so benchmarks can heartbeat as it. */
@@ -51,7 +53,7 @@ export function seedNodes(directory: Directory, count: number, options: SeedOpti
       capabilities: intents.map((intent) => ({ intent, models: [`model-${i % 7}`], max_tokens: 8192, input_modalities: ['text'] })),
       max_concurrent: max,
       tokens_per_min: 10_000,
-      meta: { sdk_language: 'typescript', transport_method: 'direct' },
+      meta: { sdk_language: 'typescript', transport_method: 'direct', ...options.meta?.(i) },
       registered_at: now,
       last_seen: now,
       available: true,

@@ -45,6 +45,9 @@ export function discover(dir: DirectoryContext, ctx: RequestContext): Reply {
     minReputation: p.min_reputation,
     modality: p.modality,
     relayCapable: p.relay_capable,
+    maxMultiplier: p.max_multiplier,
+    minQualityScore: p.min_quality_score,
+    cipCapable: p.cip_capable,
   }
   const view = p.view ?? 'dispatch'
   const picked = dir.table.select(q, now)

@@ -10,6 +10,7 @@ import type { DirectoryContext } from '../context.js'
 import { authenticateNode, hashToken, newHmacKey, newNodeToken, newProxyToken, sameHex } from '../credentials.js'
 import { bareHost, unroutableReason } from '../endpoint-rules.js'
 import { FieldErrors } from '../field-errors.js'
+import { MAX_CREDIT_MULTIPLIER, PRICING_MODELS } from '../node-policy.js'
 import type { Reply, RequestContext } from '../http/route-table.js'
 import type { LiveNode } from '../node-table.js'
 import type { NodeRecord } from '../store/types.js'
@@ -18,7 +19,7 @@ import type { NodeRecord } from '../store/types.js'
 const META_KEYS = [
   'transport_endpoint', 'transport_method', 'transport_candidates', 'relay_endpoint', 'relay_capable', 'relay_accept_port',
   'nat_type', 'exposure_mode', 'cx_public_key', 'public_key', 'backend', 'policy', 'sdk_language', 'sdk_version',
-  'sdk_compatibility_version', 'implementation_name', 'implementation_version', 'availability',
+  'sdk_compatibility_version', 'implementation_name', 'implementation_version', 'availability', 'pricing',
 ] as const
 
 function validate(body: unknown, errors: FieldErrors): RegisterRequest | undefined {
@@ -37,6 +38,18 @@ function validate(body: unknown, errors: FieldErrors): RegisterRequest | undefin
     if (seen.has(key)) errors.add(`capabilities.${i}`, 'duplicate (intent, variant_id) capability')
     seen.add(key)
   })
+  const pricing = req.pricing as Record<string, unknown> | null | undefined
+  if (pricing) {
+    // ADR-019 declarative pricing as the reference directory bounds it; discover filters on the multiplier.
+    const m = pricing.credit_cost_multiplier
+    if (m !== undefined && (typeof m !== 'number' || !Number.isFinite(m) || m < 0 || m > MAX_CREDIT_MULTIPLIER)) {
+      errors.add('pricing.credit_cost_multiplier', `credit_cost_multiplier must be a number from 0 to ${MAX_CREDIT_MULTIPLIER}`)
+    }
+    const model = pricing.pricing_model
+    if (model !== undefined && (typeof model !== 'string' || !PRICING_MODELS.has(model))) {
+      errors.add('pricing.pricing_model', `pricing_model must be one of ${[...PRICING_MODELS].join(', ')}`)
+    }
+  }
   let url: URL | undefined
   try {
     url = new URL(req.endpoint)

@@ -67,6 +67,9 @@ export async function dispatchTicket(dir: DirectoryContext, ctx: RequestContext)
     minReputation: t.min_reputation,
     modality: t.modality,
     relayCapable: t.relay_capable,
+    maxMultiplier: t.max_multiplier,
+    minQualityScore: t.min_quality_score,
+    cipCapable: t.cip_capable,
     skip: (n) => (pinnedId !== undefined && n.id !== pinnedId) || excluded.some((p) => p.length > 0 && n.id.startsWith(p)),
   }
   const best = dir.table.select(q, now)[0]
