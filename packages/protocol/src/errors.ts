@@ -28,6 +28,8 @@ export const ERROR_CATALOGUE = {
   forbidden: { status: 403, retryable: false, message: 'Forbidden', wire: true },
   not_found: { status: 404, retryable: false, message: 'Resource not found', wire: true },
   method_not_allowed: { status: 405, retryable: false, message: 'Method not allowed', wire: true },
+  // A body that is not JSON by its Content-Type (RFC 9110 §15.5.16; wire.md §0.2 JSON on all messages).
+  unsupported_media_type: { status: 415, retryable: false, message: 'Content-Type must be application/json', wire: true },
   conflict: { status: 409, retryable: false, message: 'Conflict', wire: true },
   rate_limited: { status: 429, retryable: true, message: 'Too many requests', wire: true },
   capacity_exceeded: { status: 429, retryable: true, message: 'Node at capacity', wire: true },
@@ -146,6 +148,7 @@ export const ERROR_CATALOGUE = {
   // carries the directory's HTTP status in its name and is built at run time.
   'IICP-DISPATCH-TICKET-UNVERIFIED': { status: 401, retryable: false, message: 'Dispatch ticket failed verification', wire: false },
   'IICP-DISPATCH-TICKET-UNAVAILABLE': { status: 503, retryable: false, message: 'Directory offers no ticketed dispatch', wire: false },
+  'IICP-POLICY-MANIFEST-BINDING-MISMATCH': { status: 502, retryable: false, message: 'Dispatch ticket does not match the route policy manifest', wire: false },
   'IICP-CONSUMER-AUTH-REQUIRED': { status: 401, retryable: false, message: 'A consumer token is required and could not be obtained', wire: false },
   'IICP-CANDIDATE-RANKER-REFUSED': { status: 502, retryable: false, message: 'The external ranker failed or picked no known candidate', wire: false },
   'IICP-SEC-REPLICA-01': { status: 502, retryable: false, message: 'Replica answer failed signature verification', wire: false },
@@ -301,6 +304,7 @@ const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
   405: 'method_not_allowed',
   409: 'conflict',
   413: 'payload_too_large',
+  415: 'unsupported_media_type',
   422: 'validation_error',
   429: 'rate_limited',
   500: 'server_error',
