@@ -1,9 +1,10 @@
 /**
- * The only file touching node:http's req/res: route lookup, body limit, CORS preflight, error rendering,
- * and connection tracking so close() can drop idle keep-alive sockets.
+ * The only file touching node:http's req/res: route lookup, body limit, the body's media type, CORS preflight,
+ * error rendering, and connection tracking so close() can drop idle keep-alive sockets.
  */
 import { createServer } from 'node:http'
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { IicpError } from '@iicp/protocol'
 import { PREFLIGHT_HEADERS } from './routes.js'
 import type { Route, RouteRequest, RouteTable } from './routes.js'
@@ -42,6 +43,31 @@ function refuse(req: IncomingMessage, res: ServerResponse, err: IicpError): void
   send(res, renderError(err))
 }
 
+const JSON_TYPE = 'application/json'
+// RFC 6838 §4.2 restricted-name characters before a `+json` structured-syntax suffix (RFC 6839 §3.1).
+const JSON_SUFFIX_TYPE = /^application\/[a-z0-9][a-z0-9!#$&^_.+-]*\+json$/
+
+/**
+ * Whether a request body may be read as JSON by its Content-Type (wire.md §0.2; RFC 8259 §8.1): `application/json`
+ * or a `+json` type, in any case, with any parameters, but a charset only if it is UTF-8. No header at all is
+ * accepted too: the reference node reads every body as JSON whatever the header says, and clients that leave it
+ * out are not sending anything else.
+ */
+export function isJsonMediaType(header: string | undefined): boolean {
+  if (header === undefined || header === JSON_TYPE || header === JSON_CONTENT_TYPE) return true
+  const [type = '', ...params] = header.split(';')
+  const essence = type.trim().toLowerCase()
+  if (essence === '') return params.length === 0
+  if (essence !== JSON_TYPE && !JSON_SUFFIX_TYPE.test(essence)) return false
+  for (const param of params) {
+    const eq = param.indexOf('=')
+    if (eq === -1 || param.slice(0, eq).trim().toLowerCase() !== 'charset') continue
+    const charset = param.slice(eq + 1).trim().replace(/^"(.*)"$/, '$1').toLowerCase()
+    if (charset !== 'utf-8' && charset !== 'utf8') return false
+  }
+  return true
+}
+
 /** A request listener serving a route table, with a body limit in bytes. */
 export function createRequestListener(routes: RouteTable, maxBodyBytes: number): RequestListener {
   return (req, res) => {
@@ -69,6 +95,10 @@ export function createRequestListener(routes: RouteTable, maxBodyBytes: number):
     if (!route.readsBody) {
       req.resume()
       answer(res, route, { headers: req.headers, body: undefined })
+      return
+    }
+    if (!isJsonMediaType(req.headers['content-type'])) {
+      refuse(req, res, new IicpError('unsupported_media_type', 'Content-Type must be application/json (UTF-8)'))
       return
     }
     const declared = req.headers['content-length']
@@ -103,6 +133,15 @@ export function createRequestListener(routes: RouteTable, maxBodyBytes: number):
 /** A node:http server for a route table (or a listener composed around it, e.g. with relay routes in front). */
 export function createNodeServer(routes: RouteTable, maxBodyBytes: number, listener: RequestListener = createRequestListener(routes, maxBodyBytes)): Server {
   const server = createServer(listener)
+  // A client may half-close after its request (shutdown(SHUT_WR), `nc -N`, some HTTP/1.0 stacks): node:http would
+  // then drop the request still being served and close. Keep the write side open so the answer still goes out;
+  // node:http ends the socket after that last answer. The single-port front listener accepts sockets with
+  // allowHalfOpen off (right for native sessions), so HTTP turns it on per socket; node reads it when the FIN arrives.
+  // `httpAllowHalfOpen` is node:http's own switch for this (untyped, present since Node 0.x); a test pins the result.
+  ;(server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true
+  server.prependListener('connection', (socket: Socket) => {
+    socket.allowHalfOpen = true
+  })
   // Malformed HTTP gets a JSON 400 instead of node's bare text answer.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') {
