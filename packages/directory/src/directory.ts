@@ -22,7 +22,9 @@ import { credits, probe, telemetry } from './routes/extensions.js'
 import { heartbeat } from './routes/heartbeat.js'
 import { health, me, nodeById, stats } from './routes/info.js'
 import { deregister, register } from './routes/register.js'
+import { registryIntents, registryNodes, registryStats } from './routes/registry.js'
 import { directoryKey, dispatchTicket, relayTicket } from './routes/tickets.js'
+import { didDocument, intentRegistry, replicaRegistry } from './routes/well-known.js'
 import { fileStore } from './store/file-store.js'
 import { memoryStore } from './store/memory-store.js'
 import type { DirectoryStore, NodeRecord } from './store/types.js'
@@ -91,6 +93,9 @@ function routes(dir: DirectoryContext): Route[] {
     { method: 'GET', path: `${api}/me`, handler: (c) => me(dir, c) },
     { method: 'GET', path: `${api}/bootstrap`, handler: (c) => bootstrap(dir, c) },
     { method: 'GET', path: `${api}/stats`, handler: () => stats(dir) },
+    { method: 'GET', path: `${api}/registry/nodes`, handler: (c) => registryNodes(dir, c) },
+    { method: 'GET', path: `${api}/registry/intents`, handler: () => registryIntents(dir) },
+    { method: 'GET', path: `${api}/registry/stats`, handler: () => registryStats(dir) },
     { method: 'GET', path: `${api}/probe`, handler: (c) => probe(dir, c) },
     { method: 'POST', path: `${api}/telemetry`, handler: (c) => telemetry(dir, c) },
     { method: 'GET', path: `${api}/credits/balance`, handler: (c) => credits(dir, c) },
@@ -100,6 +105,9 @@ function routes(dir: DirectoryContext): Route[] {
     { method: 'POST', path: `${api}/credits/award`, handler: (c) => credits(dir, c) },
     { method: 'GET', path: '/iicp/health', handler: () => health() },
     { method: 'GET', path: '/iicp/ready', handler: () => health() },
+    { method: 'GET', path: '/.well-known/iicp-intents.json', handler: () => intentRegistry() },
+    { method: 'GET', path: '/.well-known/did.json', handler: (c) => didDocument(dir, c) },
+    { method: 'GET', path: '/.well-known/iicp-replicas.json', handler: () => replicaRegistry() },
   ]
 }
 

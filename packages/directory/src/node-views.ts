@@ -143,6 +143,50 @@ export function ticketRoute(node: LiveNode, intent: string, score: number, now: 
   return { ...head, score: roundScore(score), ...tail }
 }
 
+function distinctStrings(caps: Array<Record<string, unknown>>, key: string): string[] {
+  const set = new Set<string>()
+  for (const c of caps) {
+    const v = c[key]
+    if (typeof v === 'string') set.add(v)
+    else if (Array.isArray(v)) for (const x of v) if (typeof x === 'string') set.add(x)
+  }
+  return [...set]
+}
+
+/**
+ * One node of `GET /v1/registry/nodes` (dir §3.4 "registry/*"; the redacted inventory of
+ * node-observability-interfaces): the 8-character id prefix and presentation-safe facts only, never the
+ * full node_id, endpoint, transport URLs, source address, keys or tokens.
+ */
+export function registryEntry(node: LiveNode, now: number): Record<string, unknown> {
+  const rec = node.rec
+  const caps = rec.capabilities
+  return {
+    node_id_prefix: rec.node_id.slice(0, 8),
+    region: rec.region,
+    reputation_score: Math.round(rec.reputation * 1000) / 1000,
+    reputation_tier: reputationTier(rec, now),
+    probation: rec.completed_tasks < 100,
+    completed_tasks_count: rec.completed_tasks,
+    intents: distinctStrings(caps, 'intent'),
+    models: modelsOf(caps),
+    input_modalities: modalities(caps),
+    quantization: distinctStrings(caps, 'quantization'),
+    inference_engine: distinctStrings(caps, 'inference_engine'),
+    backend: meta<string>(node, 'backend'),
+    route_class: reachabilityTier(node),
+    key_ready: rec.meta.cx_public_key != null,
+    relay_capable: rec.meta.relay_capable === true,
+    credit_cost_multiplier: creditCostMultiplier(rec),
+    pricing_model: pricingModel(rec),
+    attested: false,
+    cip_enabled: allowsRemoteInference(rec),
+    sdk_language: meta<string>(node, 'sdk_language'),
+    sdk_version: meta<string>(node, 'sdk_version'),
+    last_seen: new Date(rec.last_seen).toISOString(),
+  }
+}
+
 /** `GET /v1/node/{id}` (dir §3.4, §3.6; cts DIR-NODE-01). */
 export function nodeDetail(node: LiveNode, live: boolean, probation: boolean, now: number): Record<string, unknown> {
   const rec = node.rec
