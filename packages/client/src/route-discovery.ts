@@ -20,6 +20,7 @@ import type { TaskTrace } from './trace.js'
 import type { RouteDiscoveryMode } from './options.js'
 import type { Cancellation } from './deadline.js'
 import type { ProfileRequest } from './projection.js'
+import { assertPolicyManifestBinding } from './routing/manifest-binding.js'
 
 /** Control-plane route options (sdk-request-projection profile: never sent to providers). */
 export interface RouteQuery {
@@ -224,6 +225,8 @@ export class RouteDiscovery {
     if (ticket.route.node_id !== ticket.node_id || ticket.intent !== intent) {
       throw ticketError('IICP-DISPATCH-TICKET-UNVERIFIED', 'Dispatch ticket route does not match its claims', 401)
     }
+    // The ticket may bind the node's policy manifest; a route carrying another one is refused before any payload moves.
+    assertPolicyManifestBinding(verdict.claims.policy_manifest_sha256, (ticket.route as Record<string, unknown>).node_policy_manifest)
     const parsed = safeParseWire(NodeSummarySchema, { score: 1, available: true, ...ticket.route, capabilities: undefined }, 'invalid_response')
     if (!parsed.ok) throw parsed.error
     return parsed.value
