@@ -40,7 +40,7 @@ export interface ClientConfig {
   tlsVerify?: boolean
   /** Route discovery: `auto` (tickets, falling back to discover), `ticketed` or `legacy`. @default 'auto' */
   routeDiscovery?: RouteDiscoveryMode
-  /** Candidate ordering: deterministic, epsilon, softmax_top_k or weighted_v1 (`IICP_ROUTING_STRATEGY`). Directory order unless a selection profile is declared (sem §3.2, PROXY-ROUTE-02). @default 'deterministic' */
+  /** Candidate ordering: deterministic, epsilon, softmax_top_k or weighted_v1 (`IICP_ROUTING_STRATEGY`). @default 'epsilon' */
   selection?: SelectionStrategy
   /** Pool size for `softmax_top_k` and `weighted_v1`, 1..50 (`IICP_ROUTING_TOP_K`). @default 3 */
   selectionTopK?: number
@@ -174,7 +174,7 @@ const ClientConfigSchema = z.strictObject({
   allowPlaintext: z.boolean().default(false),
   tlsVerify: z.literal(true).optional(),
   routeDiscovery: z.enum(['auto', 'ticketed', 'legacy']).default('auto'),
-  selection: z.enum(['deterministic', 'epsilon', 'softmax_top_k', 'weighted_v1', 'directory_order']).default('deterministic'),
+  selection: z.enum(['deterministic', 'epsilon', 'softmax_top_k', 'weighted_v1', 'directory_order']).default('epsilon'),
   selectionTopK: intIn(1, 50, DEFAULT_STRATEGY_PARAMS.topK),
   selectionEpsilon: z.number().min(0).max(1).default(DEFAULT_STRATEGY_PARAMS.epsilon),
   selectionSoftmaxTau: z.number().min(0.001).max(10).default(DEFAULT_STRATEGY_PARAMS.softmaxTau),

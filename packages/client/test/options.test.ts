@@ -26,7 +26,7 @@ describe('client options', () => {
     expect(o.allowPrivateEndpoints).toBe(false)
     expect(o.allowPlaintext).toBe(false)
     expect(o.routeDiscovery).toBe('auto')
-    expect(o.selection).toBe('deterministic')
+    expect(o.selection).toBe('epsilon')
     expect(o.selectionEpsilon).toBe(0.05)
     expect(o.selectionSoftmaxTau).toBe(0.04)
     expect(o.selectionTopK).toBe(3)

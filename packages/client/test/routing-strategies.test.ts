@@ -79,9 +79,9 @@ describe('strategy functions', () => {
 })
 
 describe('configuration', () => {
-  it('defaults to directory order (PROXY-ROUTE-02), keeping the official ε 0.05, top-k 3 and τ 0.04 for when a strategy is chosen', () => {
+  it('defaults to epsilon with ε 0.05, top-k 3 and τ 0.04 (the official defaults)', () => {
     const o = parseClientOptions()
-    expect([o.selection, o.selectionEpsilon, o.selectionTopK, o.selectionSoftmaxTau, o.selectionSeed]).toEqual(['deterministic', 0.05, 3, 0.04, undefined])
+    expect([o.selection, o.selectionEpsilon, o.selectionTopK, o.selectionSoftmaxTau, o.selectionSeed]).toEqual(['epsilon', 0.05, 3, 0.04, undefined])
   })
 
   it('reads IICP_ROUTING_STRATEGY, IICP_ROUTING_EPSILON, IICP_ROUTING_TOP_K, IICP_ROUTING_SOFTMAX_TAU and IICP_ROUTING_SEED', () => {
