@@ -52,6 +52,8 @@ async function withClient<R>(t: SdkTarget, extra: ClientConfig, use: (c: IicpCli
     directoryUrl: t.mesh.apiUrl,
     allowPrivateEndpoints: true,
     allowPlaintext: true,
+    // PROXY-ROUTE-02 is directory order; the client's default (epsilon, as the official SDKs) may explore.
+    selection: 'deterministic',
     timeoutMs: 10_000,
     random: () => 0.5,
     sleep: async (ms: number) => {
