@@ -56,7 +56,7 @@ export class GatewayNetns {
     await this.stopMiniupnpd()
     rmSync(join(this.work, 'leases'), { force: true })
     this.daemonLog = ''
-    const child = spawn('ip', ['netns', 'exec', this.gw, 'miniupnpd', '-d', '-f', join(this.work, 'miniupnpd.conf'), ...flags], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('ip', ['netns', 'exec', this.gw, 'miniupnpd', '-d', '-f', join(this.work, 'miniupnpd.conf'), '-P', join(this.work, 'miniupnpd.pid'), ...flags], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.daemon = child
     const collect = (b: Buffer): void => {
       this.daemonLog += b.toString('utf8')

@@ -122,7 +122,7 @@ export class CgnatNetns {
 
   /** miniupnpd on the home router, as a home router with a CGNAT WAN address runs it. */
   async startMiniupnpd(): Promise<void> {
-    const child = spawn('ip', ['netns', 'exec', this.gw, 'miniupnpd', '-d', '-f', join(this.work, 'miniupnpd.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('ip', ['netns', 'exec', this.gw, 'miniupnpd', '-d', '-f', join(this.work, 'miniupnpd.conf'), '-P', join(this.work, 'miniupnpd.pid')], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.daemon = child
     const collect = (b: Buffer): void => {
       this.daemonLog += b.toString('utf8')
