@@ -157,8 +157,11 @@ describe('TCP relay bind rules', () => {
     const peer = await RawPeer.connect(r.acceptor.port)
     cleanups.push(() => peer.close())
     peer.write(INIT)
-    expect(await peer.nextMessage()).toEqual({ kind: 'ack', protocolVersion: 1 })
-    expect(await peer.next()).toBeUndefined()
+    const received: unknown[] = []
+    for (let m = await peer.nextMessage(); m !== undefined; m = await peer.nextMessage()) received.push(m)
+    // The loop ends only when the relay hangs up. On a loaded machine the 20 ms bind deadline can pass before the
+    // INIT is read, so the ACK is optional; nothing else may arrive.
+    expect(received).toEqual(received.length === 0 ? [] : [{ kind: 'ack', protocolVersion: 1 }])
   })
 
   it('refuses a malformed worker id in RELAY_BIND', async () => {
