@@ -62,6 +62,8 @@ export interface TestNode {
   summary(overrides?: Partial<NodeSummary>): NodeSummary
   /** Resolves once no client connection is open (e.g. after the client closed its pool). */
   idle(): Promise<void>
+  /** Resolves once `count` task requests have arrived, so a test can act on arrival instead of after a guessed delay. */
+  received(count: number): Promise<void>
   /** A REGISTER body for a real directory. */
   registerBody(): Record<string, unknown>
   close(): Promise<void>
@@ -108,6 +110,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const fallback = options.fallback ?? { kind: 'ok' }
   const requests: RecordedRequest[] = []
   const sockets = new Set<Socket>()
+  let arrivalWaiters: { count: number; resolve: () => void }[] = []
   const cxPublicKey = options.cx
     ? { algorithm: 'X25519', encoding: 'base64url', key: FIXTURE_NODE_KEY.publicKey, key_id: FIXTURE_NODE_KEY.keyId, features: ['response_encryption_v1'] }
     : undefined
@@ -147,6 +150,9 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
         }
       }
       requests.push({ path: url, headers: req.headers, body, payload, remotePort: req.socket.remotePort })
+      const due = arrivalWaiters.filter((w) => requests.length >= w.count)
+      arrivalWaiters = arrivalWaiters.filter((w) => requests.length < w.count)
+      for (const w of due) w.resolve()
       const b = queue.shift() ?? fallback
       const envelope = (result: unknown): Record<string, unknown> => ({
         task_id: taskId, status: 'success', result, metrics: { latency_ms: 1 }, model_used: 'echo-1', error: null,
@@ -217,6 +223,9 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     requests,
     cxPublicKey,
     push: (...b) => void queue.push(...b),
+    received: (count) => (requests.length >= count
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => arrivalWaiters.push({ count, resolve }))),
     idle: () => (sockets.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     summary: (overrides = {}) => ({
       node_id: nodeId, endpoint: url, score: 0.9, available: true, region, load: 0,
