@@ -1,14 +1,16 @@
 /**
- * `pnpm bench [--quick] [--only <substring>] [--rounds N] [--round-ms MS]`: runs each benchmark's candidate
+ * `pnpm bench [--quick] [--only <selectors>] [--rounds N] [--round-ms MS]`: runs each benchmark's candidate
  * beside its baseline in the same run, interleaving rounds and reporting medians, then prints a markdown table
- * and writes bench/results/latest.json (and a timestamped copy).
+ * and writes bench/results/latest.json (and a timestamped copy). `--only` takes packages or whole leading
+ * words of benchmark names, comma-separated (harness/select.ts); one that picks nothing exits 2.
  */
 import { fileURLToPath } from 'node:url'
 import os from 'node:os'
 import { benchmarks } from './benchmarks/index.js'
 import { markdownTable, writeJson } from './harness/report.js'
-import type { BenchContext, BenchRow } from './harness/types.js'
+import type { BenchContext, BenchRow, Benchmark } from './harness/types.js'
 import { passes } from './harness/types.js'
+import { UnknownBenchmarkError, selectBenchmarks } from './harness/select.js'
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name)
@@ -24,9 +26,17 @@ const ctx: BenchContext = {
   log: (msg) => process.stderr.write(`${msg}\n`),
 }
 
+let selected: Benchmark[]
+try {
+  selected = selectBenchmarks(benchmarks, only)
+} catch (err) {
+  if (!(err instanceof UnknownBenchmarkError)) throw err
+  process.stderr.write(`${err.message}\n`)
+  process.exit(2)
+}
+
 const rows: BenchRow[] = []
-for (const b of benchmarks) {
-  if (only && !b.name.includes(only) && !b.pkg.includes(only)) continue
+for (const b of selected) {
   ctx.log(`▶ ${b.pkg} · ${b.name}`)
   try {
     rows.push(...(await b.run(ctx)))

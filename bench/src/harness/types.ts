@@ -9,7 +9,7 @@ export interface Measure {
   readonly rssMiB?: number
 }
 
-/** A target from DEVELOPERS.md, checked against `ratio` (candidate ÷ baseline) or an absolute value. */
+/** A target from bench/README.md's targets table, checked against `ratio` (candidate ÷ baseline) or an absolute value. */
 export interface Target {
   readonly op: '>=' | '<='
   readonly value: number
