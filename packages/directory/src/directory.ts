@@ -26,7 +26,7 @@ import { registryIntents, registryNodes, registryStats } from './routes/registry
 import { directoryKey, dispatchTicket, relayTicket } from './routes/tickets.js'
 import { didDocument, intentRegistry, replicaRegistry } from './routes/well-known.js'
 import { fileStore } from './store/file-store.js'
-import { memoryStore } from './store/memory-store.js'
+import { ephemeralStore } from './store/memory-store.js'
 import type { DirectoryStore, NodeRecord } from './store/types.js'
 
 /** Result of one prune pass. */
@@ -126,7 +126,7 @@ async function signingKey(opts: ResolvedDirectoryOptions, store: DirectoryStore)
 /** Build a directory (state, store, key, request listener) without listening. */
 export async function createDirectory(options: DirectoryOptions = {}): Promise<Directory> {
   const opts = parseDirectoryOptions(options)
-  const store = opts.store ?? (opts.dataFile ? fileStore(opts.dataFile, { debounceMs: opts.persistDebounceMs }) : memoryStore())
+  const store = opts.store ?? (opts.dataFile ? fileStore(opts.dataFile, { debounceMs: opts.persistDebounceMs }) : ephemeralStore())
   const key = await signingKey(opts, store)
   const table = new NodeTable(opts.expiryMs, opts.probation)
   const startedAt = opts.clock()

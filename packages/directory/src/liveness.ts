@@ -2,14 +2,18 @@
  * The registration liveness probe `GET {endpoint}/iicp/health` (core §2.2 DIR-REG-04) and the external
  * reachability probe behind `/v1/probe` (dir §3.11), both SSRF-guarded: the host policy is checked on IP
  * literals before connecting and on every DNS answer through the socket's lookup, so a name cannot
- * rebind to a forbidden address. One undici Agent serves every probe.
+ * rebind to a forbidden address.
+ *
+ * Built on node:http (already loaded for the server) rather than undici, which would cost every directory
+ * about 15 MiB of resident memory for a few probes; node:https loads only when an https endpoint is probed.
  */
 import { lookup as dnsLookup } from 'node:dns'
 import type { LookupAddress, LookupOptions } from 'node:dns'
+import { Agent as HttpAgent, request as httpRequest } from 'node:http'
+import type { ClientRequest, IncomingMessage, RequestOptions } from 'node:http'
 import { connect } from 'node:net'
 import { classifyHost } from '@iicp/protocol'
 import type { HostClass } from '@iicp/protocol'
-import { Agent, request } from 'undici'
 import { bareHost } from './endpoint-rules.js'
 
 /** Which address classes a probe may reach. */
@@ -52,23 +56,34 @@ function guardedLookup(scope: ProbeScope) {
 /** Outcome of one probe. */
 export type ProbeResult = { ok: true } | { ok: false; reason: string }
 
+type Send = (url: URL, options: RequestOptions, onResponse: (res: IncomingMessage) => void) => ClientRequest
+
+/** node:https with its own non-keep-alive agent, loaded on the first https probe. */
+interface TlsClient {
+  readonly send: Send
+  readonly agent: { destroy(): void }
+}
+
 /** Probes node endpoints within one address scope. */
 export class EndpointProber {
-  private readonly agent: Agent
   private readonly lookup: ReturnType<typeof guardedLookup>
+  // Probes are rare and go to many hosts: no keep-alive, so a probed node never holds a directory socket.
+  private readonly httpAgent = new HttpAgent({ keepAlive: false, maxSockets: 64 })
+  private tls: Promise<TlsClient> | undefined
 
   constructor(
     private readonly scope: ProbeScope,
     private readonly timeoutMs: number,
   ) {
     this.lookup = guardedLookup(scope)
-    this.agent = new Agent({
-      connect: { timeout: timeoutMs, lookup: this.lookup },
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      keepAliveTimeout: 1,
-      connections: 64,
+  }
+
+  private tlsClient(): Promise<TlsClient> {
+    this.tls ??= import('node:https').then((https) => {
+      const agent = new https.Agent({ keepAlive: false, maxSockets: 64 })
+      return { agent, send: (url, options, onResponse) => https.request(url, { ...options, agent }, onResponse) }
     })
+    return this.tls
   }
 
   /** Whether the scope forbids this host outright (IP literals and names the scope never resolves). */
@@ -93,20 +108,33 @@ export class EndpointProber {
     const why = this.refusal(bareHost(url))
     if (why) return { ok: false, reason: why }
     const base = url.href.endsWith('/') ? url.href : `${url.href}/`
-    try {
-      const res = await request(new URL('iicp/health', base), {
-        dispatcher: this.agent,
+    const target = new URL('iicp/health', base)
+    const send: Send = target.protocol === 'https:'
+      ? (await this.tlsClient()).send
+      : (u, options, onResponse) => httpRequest(u, { ...options, agent: this.httpAgent }, onResponse)
+    return new Promise<ProbeResult>((resolve) => {
+      const options: RequestOptions = {
         method: 'GET',
         headers: { accept: 'application/json', 'user-agent': 'iicp-directory-liveness' },
+        lookup: this.lookup as RequestOptions['lookup'],
+        // One deadline for DNS, connect, TLS and the answer's head.
         signal: AbortSignal.timeout(this.timeoutMs),
-      })
-      await res.body.dump()
-      if (res.statusCode >= 200 && res.statusCode < 300) return { ok: true }
-      return { ok: false, reason: `health answered HTTP ${res.statusCode}` }
-    } catch (err) {
-      const code = (err as { code?: string }).code
-      return { ok: false, reason: code ? `unreachable (${code})` : 'unreachable' }
-    }
+      }
+      let req: ClientRequest
+      try {
+        req = send(target, options, (res) => {
+          const status = res.statusCode ?? 0
+          // Only the status matters: drop the body and the connection.
+          res.destroy()
+          resolve(status >= 200 && status < 300 ? { ok: true } : { ok: false, reason: `health answered HTTP ${status}` })
+        })
+      } catch (err) {
+        resolve({ ok: false, reason: unreachable(err) })
+        return
+      }
+      req.on('error', (err) => resolve({ ok: false, reason: unreachable(err) }))
+      req.end()
+    })
   }
 
   /** A bare TCP connect (for /v1/probe). */
@@ -126,6 +154,16 @@ export class EndpointProber {
   }
 
   async close(): Promise<void> {
-    await this.agent.close()
+    this.httpAgent.destroy()
+    const tls = this.tls
+    this.tls = undefined
+    if (tls) (await tls).agent.destroy()
   }
+}
+
+function unreachable(err: unknown): string {
+  const e = err as { code?: unknown; name?: unknown }
+  // An expired AbortSignal.timeout surfaces as an AbortError whose cause is a TimeoutError.
+  if (e.name === 'AbortError' || e.code === 'ABORT_ERR') return 'unreachable (timeout)'
+  return typeof e.code === 'string' ? `unreachable (${e.code})` : 'unreachable'
 }

@@ -10,66 +10,85 @@ import { SortedIndex } from './sorted-index.js'
 import type { Ranked } from './sorted-index.js'
 import type { NodeRecord } from './store/types.js'
 
-/** A node plus what the directory derives from it (indexes, cached discover fragments). */
+/**
+ * What a node's capabilities imply (intents served, models), shared by every node that registered the same
+ * capabilities: meshes run many nodes of one SDK and model, and each would otherwise carry its own copy of
+ * the objects, the model set and the intent list.
+ */
+export class CapabilityProfile {
+  /** The capabilities as registered, frozen: records of every node with this profile point here. */
+  readonly capabilities: ReadonlyArray<Readonly<Record<string, unknown>>>
+  /** Distinct intents, in registration order. */
+  readonly intents: readonly string[]
+  readonly models: ReadonlySet<string>
+  /** Nodes holding this profile; it is forgotten at zero. */
+  refs = 0
+
+  constructor(
+    readonly key: string,
+    capabilities: ReadonlyArray<Record<string, unknown>>,
+  ) {
+    const intents = new Set<string>()
+    const models = new Set<string>()
+    for (const c of capabilities) {
+      if (typeof c.intent === 'string') intents.add(c.intent)
+      if (Array.isArray(c.models)) for (const m of c.models) if (typeof m === 'string') models.add(m)
+      deepFreeze(c)
+    }
+    this.capabilities = Object.freeze([...capabilities])
+    this.intents = Object.freeze([...intents])
+    this.models = models
+  }
+}
+
+function deepFreeze(value: unknown): void {
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return
+  for (const v of Object.values(value)) deepFreeze(v)
+  Object.freeze(value)
+}
+
+/**
+ * A node plus what the directory derives from it. Kept small on purpose (a directory holds tens of
+ * thousands): the per-view JSON cache and the challenges exist only once used, and whatever an index
+ * needs to find the node again (intents, region, flags) is read from the record, which only `put`
+ * replaces, and only after unlisting the node.
+ */
 export class LiveNode implements Ranked {
   readonly id: string
   rec: NodeRecord
+  profile: CapabilityProfile
   indexedKey = 0
   /** In the discover indexes: available and heard from within the expiry window. */
   listed = false
-  private indexedIntents: readonly string[] = []
-  private indexedRegion = ''
-  private indexedTokenHash = ''
-  private indexedProxyHash = ''
-  private indexedRelay = false
-  private indexedCip = false
-  /** Distinct intents of the capabilities. */
-  intents: readonly string[] = []
-  models: ReadonlySet<string> = new Set()
   /** Cached wire fragments per view and intent, dropped whenever the record changes. */
-  readonly views = new Map<string, readonly [string, string]>()
-  /** Challenges issued in the last two PONGs (a lost PONG must not fail the node's next answer). */
-  challenges: string[] = []
+  views: Map<string, readonly [string, string]> | undefined = undefined
+  /** Challenges issued in the last two PONGs, newest first (a lost PONG must not fail the next answer). */
+  challenges: readonly string[] | undefined = undefined
 
-  constructor(rec: NodeRecord) {
+  constructor(rec: NodeRecord, profile: CapabilityProfile) {
     this.id = rec.node_id
     this.rec = rec
-    this.derive()
+    this.profile = profile
   }
 
-  derive(): void {
-    const intents = new Set<string>()
-    const models = new Set<string>()
-    for (const c of this.rec.capabilities) {
-      if (typeof c.intent === 'string') intents.add(c.intent)
-      if (Array.isArray(c.models)) for (const m of c.models) if (typeof m === 'string') models.add(m)
-    }
-    this.intents = [...intents]
-    this.models = models
-    this.views.clear()
+  /** Distinct intents of the capabilities. */
+  get intents(): readonly string[] {
+    return this.profile.intents
+  }
+
+  get models(): ReadonlySet<string> {
+    return this.profile.models
   }
 
   /** Capabilities registered for one intent (the intent-relevant subset discover shows). */
-  capabilitiesFor(intent: string): Array<Record<string, unknown>> {
-    return this.rec.capabilities.filter((c) => c.intent === intent)
+  capabilitiesFor(intent: string): Array<Readonly<Record<string, unknown>>> {
+    return this.profile.capabilities.filter((c) => c.intent === intent)
   }
 
-  /** @internal bookkeeping for NodeTable */
-  snapshot(): { intents: readonly string[]; region: string; token: string; proxy: string; relay: boolean; cip: boolean } {
-    return {
-      intents: this.indexedIntents, region: this.indexedRegion, token: this.indexedTokenHash, proxy: this.indexedProxyHash,
-      relay: this.indexedRelay, cip: this.indexedCip,
-    }
-  }
-
-  /** @internal */
-  remember(intents: readonly string[], region: string, token: string, proxy: string, relay: boolean, cip: boolean): void {
-    this.indexedIntents = intents
-    this.indexedRegion = region
-    this.indexedTokenHash = token
-    this.indexedProxyHash = proxy
-    this.indexedRelay = relay
-    this.indexedCip = cip
+  /** Remember a freshly issued challenge, keeping the previous one. */
+  issueChallenge(challenge: string): void {
+    const prev = this.challenges?.[0]
+    this.challenges = prev === undefined ? [challenge] : [challenge, prev]
   }
 }
 
@@ -110,6 +129,8 @@ export class NodeTable {
   private readonly byIntentRegion = new Map<string, SortedIndex<LiveNode>>()
   /** Only nodes accepting CIP remote inference, so `cip_capable=true` stays a top-k walk when they are rare. */
   private readonly byIntentCip = new Map<string, SortedIndex<LiveNode>>()
+  /** Capability profiles by their JSON, shared between nodes (see CapabilityProfile). */
+  private readonly profiles = new Map<string, CapabilityProfile>()
   private listedRelays = 0
   private listedCount = 0
 
@@ -132,6 +153,11 @@ export class NodeTable {
     return this.listedRelays > 0
   }
 
+  /** Distinct capability profiles held (nodes registering identical capabilities share one). */
+  get profileCount(): number {
+    return this.profiles.size
+  }
+
   get(nodeId: string): LiveNode | undefined {
     return this.nodes.get(nodeId)
   }
@@ -148,24 +174,43 @@ export class NodeTable {
     return this.nodes.values()
   }
 
-  /** Insert a new record or replace a node's record (registration, rotation, load from the store). */
+  /**
+   * Insert a new record or replace a node's record (registration, rotation, load from the store). The
+   * record's capabilities are swapped for the shared, frozen copy of its profile.
+   */
   put(rec: NodeRecord, now: number): LiveNode {
+    const profile = this.acquire(rec.capabilities)
+    rec.capabilities = profile.capabilities as Array<Record<string, unknown>>
     let node = this.nodes.get(rec.node_id)
     if (node) {
+      // Unlist under the old record: its intents, region and flags are what the indexes hold.
+      this.unlist(node)
+      const old = node.rec
+      if (old.token_hash !== rec.token_hash && this.byToken.get(old.token_hash) === node) this.byToken.delete(old.token_hash)
+      if (old.proxy_token_hash !== rec.proxy_token_hash && this.byProxyToken.get(old.proxy_token_hash) === node) {
+        this.byProxyToken.delete(old.proxy_token_hash)
+      }
+      this.release(node.profile)
       node.rec = rec
-      node.derive()
+      node.profile = profile
+      node.views = undefined
     } else {
-      node = new LiveNode(rec)
+      node = new LiveNode(rec, profile)
       this.nodes.set(rec.node_id, node)
     }
+    this.byToken.set(rec.token_hash, node)
+    this.byProxyToken.set(rec.proxy_token_hash, node)
     this.reindex(node, now)
     return node
   }
 
-  /** Re-derive indexes after the node's record was mutated in place (heartbeat). */
-  touched(node: LiveNode, now: number, capabilitiesChanged = false): void {
-    if (capabilitiesChanged) node.derive()
-    else node.views.clear()
+  /**
+   * Re-rank a node after its record's load, availability, reputation or liveness changed in place
+   * (heartbeat, telemetry). Anything an index is keyed by (intents, region, relay or CIP flags, tokens)
+   * changes only through `put`.
+   */
+  touched(node: LiveNode, now: number): void {
+    node.views = undefined
     this.reindex(node, now)
   }
 
@@ -173,9 +218,10 @@ export class NodeTable {
     const node = this.nodes.get(nodeId)
     if (!node) return undefined
     this.unlist(node)
-    const snap = node.snapshot()
-    if (this.byToken.get(snap.token) === node) this.byToken.delete(snap.token)
-    if (this.byProxyToken.get(snap.proxy) === node) this.byProxyToken.delete(snap.proxy)
+    const rec = node.rec
+    if (this.byToken.get(rec.token_hash) === node) this.byToken.delete(rec.token_hash)
+    if (this.byProxyToken.get(rec.proxy_token_hash) === node) this.byProxyToken.delete(rec.proxy_token_hash)
+    this.release(node.profile)
     this.nodes.delete(nodeId)
     return node
   }
@@ -188,7 +234,7 @@ export class NodeTable {
   refreshWindows(now: number): void {
     for (const node of this.nodes.values()) {
       if (node.listed && hasAvailabilityWindows(node.rec) && baseScore(node.rec, now) !== node.indexedKey) {
-        node.views.clear()
+        node.views = undefined
         this.reindex(node, now)
       }
     }
@@ -208,51 +254,54 @@ export class NodeTable {
     return stale
   }
 
+  private acquire(capabilities: ReadonlyArray<Record<string, unknown>>): CapabilityProfile {
+    const key = JSON.stringify(capabilities)
+    let profile = this.profiles.get(key)
+    if (!profile) {
+      profile = new CapabilityProfile(key, capabilities)
+      this.profiles.set(key, profile)
+    }
+    profile.refs++
+    return profile
+  }
+
+  private release(profile: CapabilityProfile): void {
+    if (--profile.refs === 0) this.profiles.delete(profile.key)
+  }
+
   private reindex(node: LiveNode, now: number): void {
+    const shouldList = node.rec.available && this.isLive(node, now)
+    const key = baseScore(node.rec, now)
+    if (node.listed && (!shouldList || key !== node.indexedKey)) this.unlist(node)
+    if (shouldList && !node.listed) this.list(node, key)
+  }
+
+  private list(node: LiveNode, key: number): void {
     const rec = node.rec
-    const snap = node.snapshot()
-    if (snap.token !== rec.token_hash) {
-      if (this.byToken.get(snap.token) === node) this.byToken.delete(snap.token)
-      this.byToken.set(rec.token_hash, node)
-    }
-    if (snap.proxy !== rec.proxy_token_hash) {
-      if (this.byProxyToken.get(snap.proxy) === node) this.byProxyToken.delete(snap.proxy)
-      this.byProxyToken.set(rec.proxy_token_hash, node)
-    }
-    const shouldList = rec.available && this.isLive(node, now)
-    const key = baseScore(rec, now)
-    const relay = rec.meta.relay_capable === true
     const cip = allowsRemoteInference(rec)
-    if (node.listed && (!shouldList || key !== node.indexedKey || snap.region !== rec.region || snap.intents !== node.intents
-      || snap.relay !== relay || snap.cip !== cip)) {
-      this.unlist(node)
+    node.indexedKey = key
+    for (const intent of node.intents) {
+      indexFor(this.byIntent, intent).insert(node)
+      indexFor(this.byIntentRegion, intent + REGION_KEY_SEP + rec.region).insert(node)
+      if (cip) indexFor(this.byIntentCip, intent).insert(node)
     }
-    if (shouldList && !node.listed) {
-      node.indexedKey = key
-      for (const intent of node.intents) {
-        indexFor(this.byIntent, intent).insert(node)
-        indexFor(this.byIntentRegion, intent + REGION_KEY_SEP + rec.region).insert(node)
-        if (cip) indexFor(this.byIntentCip, intent).insert(node)
-      }
-      node.listed = true
-      this.listedCount++
-      if (relay) this.listedRelays++
-    }
-    node.remember(node.listed ? node.intents : [], rec.region, rec.token_hash, rec.proxy_token_hash, node.listed && relay, node.listed && cip)
+    node.listed = true
+    this.listedCount++
+    if (rec.meta.relay_capable === true) this.listedRelays++
   }
 
   private unlist(node: LiveNode): void {
     if (!node.listed) return
-    const snap = node.snapshot()
-    for (const intent of snap.intents) {
+    const rec = node.rec
+    const cip = allowsRemoteInference(rec)
+    for (const intent of node.intents) {
       dropFrom(this.byIntent, intent, node)
-      dropFrom(this.byIntentRegion, intent + REGION_KEY_SEP + snap.region, node)
-      if (snap.cip) dropFrom(this.byIntentCip, intent, node)
+      dropFrom(this.byIntentRegion, intent + REGION_KEY_SEP + rec.region, node)
+      if (cip) dropFrom(this.byIntentCip, intent, node)
     }
     node.listed = false
     this.listedCount--
-    if (snap.relay) this.listedRelays--
-    node.remember([], snap.region, snap.token, snap.proxy, false, false)
+    if (rec.meta.relay_capable === true) this.listedRelays--
   }
 
   private eligible(node: LiveNode, q: NodeQuery, now: number): boolean {

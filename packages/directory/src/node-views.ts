@@ -129,10 +129,10 @@ function fragmentOf(parts: [Record<string, unknown>, Record<string, unknown>]): 
 /** The discover JSON for one node, cached per (view, intent) until the node changes. */
 export function discoverFragment(node: LiveNode, intent: string, view: 'dispatch' | 'public', score: number, now: number): string {
   const key = view === 'public' ? `p${intent}` : `d${intent}`
-  let frag = node.views.get(key)
+  let frag = node.views?.get(key)
   if (!frag) {
     frag = fragmentOf(view === 'public' ? publicSummary(node, intent, now) : dispatchSummary(node, intent, now))
-    node.views.set(key, frag)
+    ;(node.views ??= new Map()).set(key, frag)
   }
   return frag[0] + String(roundScore(score)) + frag[1]
 }

@@ -19,6 +19,8 @@ export interface SeedOptions {
   meta?: (i: number) => Record<string, unknown>
 }
 
+const SEED_BATCH = 256
+
 /** A seeded node's credentials, so benchmarks can heartbeat as it. */
 export interface SeededNode {
   readonly node_id: string
@@ -37,13 +39,13 @@ export function seedNodes(directory: Directory, count: number, options: SeedOpti
   const random = options.random ?? Math.random
   const now = directory.options.clock()
   const out: SeededNode[] = []
-  const records: NodeRecord[] = []
+  let batch: NodeRecord[] = []
   for (let i = 0; i < count; i++) {
     const token = newNodeToken()
     const max = 4
     const active = Math.floor(random() * max)
     const id = nodeId(i)
-    records.push({
+    batch.push({
       node_id: id,
       token_hash: hashToken(token),
       proxy_token_hash: hashToken(newProxyToken()),
@@ -69,7 +71,13 @@ export function seedNodes(directory: Directory, count: number, options: SeedOpti
       observed_latency_ms: null,
     })
     out.push({ node_id: id, node_token: token })
+    // Insert in batches, as registrations would arrive: the per-record capability objects, which the
+    // table swaps for a shared copy, then die young instead of surviving until the whole set is built.
+    if (batch.length === SEED_BATCH) {
+      directory.insertRecords(batch)
+      batch = []
+    }
   }
-  directory.insertRecords(records)
+  directory.insertRecords(batch)
   return out
 }

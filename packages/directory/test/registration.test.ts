@@ -3,6 +3,9 @@
  * what local mode refuses to probe, the routable-endpoint rules of public mode (IICP-E035), ownership of
  * an existing node_id (IICP-E050 / E049) and the per-IP register rate limit (429 + Retry-After).
  */
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { startDirectory } from '@iicp/directory'
 import type { RunningDirectory } from '@iicp/directory'
@@ -42,6 +45,39 @@ describe('registration', () => {
     const r = await call(dir.url, 'POST', '/api/v1/register', { body: registerBody(url) })
     expect(r.status).toBe(422)
     expect(errorOf(r).code).toBe('liveness_failed')
+  })
+
+  it('closes the probe connection once the health answer arrives', async () => {
+    const dir = await directory()
+    const node = await healthServer()
+    const closed: Array<Promise<void>> = []
+    node.server.on('connection', (socket: Socket) => closed.push(once(socket, 'close').then(() => undefined)))
+    const r = await call(dir.url, 'POST', '/api/v1/register', { body: registerBody(node.url) })
+    expect(r.status).toBe(201)
+    expect(closed).toHaveLength(1)
+    // Would hang (and time the test out) if the probe kept its connection alive.
+    await Promise.all(closed)
+  })
+
+  it('gives up on a health endpoint that accepts but never answers, within livenessTimeoutMs', async () => {
+    const dir = await directory({ livenessTimeoutMs: 150 })
+    const silent = createServer(() => {})
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    open.push({ close: () => new Promise<void>((resolve) => { silent.close(() => resolve()); silent.closeAllConnections() }) })
+    const r = await call(dir.url, 'POST', '/api/v1/register', { body: registerBody(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`) })
+    expect(r.status).toBe(422)
+    expect(errorOf(r).code).toBe('liveness_failed')
+    expect(errorOf(r).fields?.endpoint?.[0]).toContain('unreachable (timeout)')
+  })
+
+  it('probes an https endpoint over TLS and refuses one that does not speak it', async () => {
+    const dir = await directory()
+    const node = await healthServer()
+    const r = await call(dir.url, 'POST', '/api/v1/register', { body: registerBody(node.url.replace('http:', 'https:')) })
+    expect(r.status).toBe(422)
+    expect(errorOf(r).code).toBe('liveness_failed')
+    expect(errorOf(r).fields?.endpoint?.[0]).toMatch(/^endpoint unreachable from directory: unreachable \(/)
+    expect(node.hits()).toBe(0)
   })
 
   it('does not probe a non-loopback endpoint in local mode and says why', async () => {

@@ -29,11 +29,12 @@ export function heartbeat(dir: DirectoryContext, ctx: RequestContext): Reply {
   }
   const rec = node.rec
   let challengeStatus: 'verified' | 'missing' = 'missing'
-  if (hb.challenge_response !== undefined && node.challenges.length > 0) {
+  const issued = node.challenges
+  if (hb.challenge_response !== undefined && issued !== undefined) {
     // Stricter than the reference, which accepts a wrong answer silently: a wrong answer is a 401, and the
     // node's SDK re-registers. The previous challenge still counts in case the last PONG was lost.
     const answer = hb.challenge_response
-    if (!node.challenges.some((c) => challengeMatches(rec.hmac_key, c, answer))) {
+    if (!issued.some((c) => challengeMatches(rec.hmac_key, c, answer))) {
       throw new IicpError('unauthorized', 'challenge_response does not match the issued challenge')
     }
     challengeStatus = 'verified'
@@ -57,7 +58,7 @@ export function heartbeat(dir: DirectoryContext, ctx: RequestContext): Reply {
     }
   }
   const challenge = newChallenge()
-  node.challenges = [challenge, ...node.challenges.slice(0, 1)]
+  node.issueChallenge(challenge)
   dir.table.touched(node, now)
   dir.save(node)
   return {

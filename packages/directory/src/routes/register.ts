@@ -138,7 +138,7 @@ export async function register(dir: DirectoryContext, ctx: RequestContext): Prom
     observed_latency_ms: prior?.observed_latency_ms ?? null,
   }
   const node = dir.table.put(rec, now)
-  node.challenges = []
+  node.challenges = undefined
   dir.store.saveNode(rec)
   dir.log.info({ node_id: rec.node_id, region: rec.region, rotated: owns }, existing ? 'node re-registered' : 'node registered')
   return {
