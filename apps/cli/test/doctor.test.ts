@@ -213,7 +213,7 @@ describe('iicp node serve with a tunnel', () => {
       const io = bufferIo()
       expect(await main(argv('node', 'status', '--json', '--home', home, '--node', `http://127.0.0.1:${port}`), io)).toBe(0)
       const r = JSON.parse(io.out()) as NodeStatusReport
-      expect(r.directory).toMatchObject({ listed: true, endpoint: edge, transport_method: 'external_tunnel', exposure_mode: 'external_tunnel', tier: 'tunnel' })
+      expect(r.directory).toMatchObject({ listed: true, endpoint: edge, transport_method: 'external_tunnel', exposure_mode: 'tunnel_required', tier: 'tunnel' })
     } finally {
       child.kill('SIGINT')
       const run = await done

@@ -318,6 +318,7 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       handleTask: (body, headers, signal) => this.handleTask(body, headers, signal),
       handleStream: (body, headers, signal) => this.streamTask(body, headers, signal),
       advertise: (route) => this.advertise(route),
+      readvertise: (route) => this.readvertise(route),
       onReachability: (report) => this.emit('reachability', report),
       onRelayBound: (e) => this.emit('relay_bound', e),
       onRelayLost: (e) => this.emit('relay_lost', e),

@@ -17,6 +17,7 @@ import { checkRelayOption } from './relay/relay-option.js'
 import type { RelayHostOptions } from './relay/relay-host.js'
 import type { RelayUplinkTuning } from './relay/relay-uplink.js'
 import type { NatOptions } from './reachability/auto-reachability.js'
+import type { TunnelRungOptions } from './tunnel/tunnel-rung.js'
 import { resolveNativeOptions } from './native/native-server.js'
 import type { NativeOptions, ResolvedNativeOptions } from './native/native-server.js'
 
@@ -89,6 +90,14 @@ export interface NodeOptions {
   reachability?: Reachability | ReachabilityResolver | 'auto'
   /** Options for `reachability: 'auto'` (gateway seams, `verifyReachable`, `env` for the container check). */
   nat?: NatOptions
+  /**
+   * The tunnel rung of `reachability: 'auto'` (sem §6.4 step 3; dir §3.1 guardrails): when the NAT ladder finds no
+   * verified route, try an operator tunnel URL, a running ngrok or Tailscale Funnel, then a Quick Tunnel through
+   * `cloudflared` on `path` (paced host-wide under `home`), before a relay or local-only. Only a tunnel the
+   * dial-back reached is advertised (`transport_method: external_tunnel`). Needs `reachability: 'auto'`.
+   * `tunnelOptionsFromEnv(process.env)` fills it from the official variables. @default unset (no tunnel rung)
+   */
+  tunnel?: TunnelRungOptions | false
   /** Listen on a port. `false` serves only through a relay (needs `relay`). @default true */
   listen?: boolean
   /** Act as a relay for nodes behind CGNAT: mount the relay routes and register `relay_capable`. @default false */
@@ -175,6 +184,8 @@ export interface ResolvedNodeOptions {
   readonly publicEndpoint: string | undefined
   readonly reachability: Reachability | ReachabilityResolver | 'auto' | undefined
   readonly nat: NatOptions
+  /** The tunnel rung's options (the node's `home` filled in), or undefined for no tunnel rung. */
+  readonly tunnel: Readonly<TunnelRungOptions> | undefined
   readonly listen: boolean
   readonly relayCapable: boolean
   readonly relayAcceptPort: number | undefined
@@ -311,6 +322,13 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
   if (!listen && (relayCapable || reach === 'auto')) throw new IicpError('invalid_config', `option listen: false cannot be combined with ${relayCapable ? 'relayCapable' : "reachability: 'auto'"} (both need a listening port)`)
   const nat = o.nat ?? {}
   if (typeof nat !== 'object' || nat === null) throw invalid('nat', 'an object', nat)
+  const tunnelOpt = o.tunnel
+  if (tunnelOpt !== undefined && tunnelOpt !== false && (typeof tunnelOpt !== 'object' || tunnelOpt === null || Array.isArray(tunnelOpt))) {
+    throw invalid('tunnel', 'an object of tunnel rung options, or false', tunnelOpt)
+  }
+  if (tunnelOpt !== undefined && tunnelOpt !== false && reach !== 'auto') {
+    throw new IicpError('invalid_config', "option tunnel needs reachability: 'auto' (to always use a tunnel, pass tunnelRung(…).resolve as reachability)")
+  }
   const relayServer = o.relayServer ?? {}
   if (typeof relayServer !== 'object' || relayServer === null) throw invalid('relayServer', 'an object', relayServer)
   const persistState = bool(o, 'persistState', true)
@@ -335,6 +353,7 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
     publicEndpoint: httpUrl(o, 'publicEndpoint'),
     reachability: reach as Reachability | ReachabilityResolver | 'auto' | undefined,
     nat: nat as NatOptions,
+    tunnel: tunnelOpt === undefined || tunnelOpt === false ? undefined : Object.freeze({ home, ...(tunnelOpt as TunnelRungOptions) }),
     listen,
     relayCapable,
     relayAcceptPort,

@@ -51,13 +51,14 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
   const stopped = ctx.untilStopped()
   // Task guard knobs (IICP_TASK_RATE_LIMIT, IICP_IDEMPOTENCY) come from the environment; --tunnel or a
   // tunnel URL (IICP_TUNNEL_URL …) puts the tunnel rung in place of NAT detection, as the official --tunnel does.
+  // Otherwise the rung sits inside the 'auto' ladder, tried only when no direct route is verified.
   const { taskRateLimit, enableIdempotency } = nodeOptionsFromEnv(ctx.io.env)
-  const tunnelOpts = tunnelOptionsFromEnv(ctx.io.env)
-  const rung: TunnelRung | undefined = flags.tunnel === true || tunnelOpts.tunnelUrl !== undefined
-    ? tunnelRung({ ...tunnelOpts, ...(flags.home !== undefined ? { home: flags.home } : {}) })
-    : undefined
+  const tunnelOpts = { ...tunnelOptionsFromEnv(ctx.io.env), ...(flags.home !== undefined ? { home: flags.home } : {}) }
+  const rung: TunnelRung | undefined = flags.tunnel === true || tunnelOpts.tunnelUrl !== undefined ? tunnelRung(tunnelOpts) : undefined
+  const nat = natServeOptions(ctx.io.env)
   const node = new IicpNode({
-    ...natServeOptions(ctx.io.env),
+    ...nat,
+    ...(rung === undefined && nat.reachability === 'auto' ? { tunnel: tunnelOpts } : {}),
     ...(taskRateLimit !== undefined ? { taskRateLimit } : {}),
     ...(enableIdempotency !== undefined ? { enableIdempotency } : {}),
     ...nodeOptions(flags),

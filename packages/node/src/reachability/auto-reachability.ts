@@ -14,6 +14,7 @@ import type { Logger } from '@iicp/protocol'
 import { reachabilityManager } from '@iicp/nat'
 import type { ReachabilityManager, ReachabilityManagerOptions, ReachabilityResult } from '@iicp/nat'
 import type { Reachability } from '../options.js'
+import type { TunnelStatus } from '../tunnel/tunnel-rung.js'
 import { directoryProbe } from './directory-probe.js'
 
 /** NAT detection options a node passes through to @iicp/nat (the node sets port, logger and signal). */
@@ -24,11 +25,14 @@ export type NatOptions = Omit<ReachabilityManagerOptions, 'port' | 'logger' | 's
 
 /** What the ladder decided, as the node reports it (`reachability` event). */
 export interface ReachabilityReport {
-  tier: ReachabilityResult['tier'] | 'skipped'
+  /** @iicp/nat's tier; `tunnel` when the tunnel rung gave the route (sem §6.4 step 3); `skipped` when nothing ran. */
+  tier: ReachabilityResult['tier'] | 'skipped' | 'tunnel'
   exposureMode: string | undefined
   endpoint: string | undefined
   tried: ReachabilityResult['tried']
   advice: string[]
+  /** What the tunnel rung tried, when it ran (no verified direct route and a `tunnel` option). */
+  tunnel?: TunnelStatus
 }
 
 /** What the node does next. */

@@ -1,8 +1,9 @@
 /**
  * How a node is reached, composed from @iicp/nat and @iicp/relay (sem §6.4; IICP-DIR §7): the relay server
- * a relay-capable node hosts, the NAT ladder of `reachability: 'auto'`, and the relay session of a node that
- * can only be reached through one. The relay and NAT packages (with ws and undici) load only when a node
- * uses them, so a plain node keeps its small footprint.
+ * a relay-capable node hosts, the ladder of `reachability: 'auto'` (operator endpoint → verified direct or NAT
+ * route → accountless tunnel → relay → local only), and the relay session of a node that can only be reached
+ * through one. The relay and NAT packages (with ws and undici) load only when a node uses them, so a plain node
+ * keeps its small footprint.
  */
 import type { RequestListener, Server } from 'node:http'
 import { isIicpError } from '@iicp/protocol'
@@ -14,6 +15,8 @@ import type { RelayHost } from '../relay/relay-host.js'
 import { pinnedRelayUrl } from '../relay/relay-option.js'
 import type { RelayBoundEvent, RelayLostEvent, RelayUplink } from '../relay/relay-uplink.js'
 import type { ReachabilityReport } from './auto-reachability.js'
+import { tunnelRung } from '../tunnel/tunnel-rung.js'
+import type { TunnelRung, TunnelStatus } from '../tunnel/tunnel-rung.js'
 
 /** What the node does after listening. */
 export interface RoutePlan {
@@ -37,6 +40,8 @@ export interface NodeReachabilityDeps {
   handleStream?: RelayStreamHandler
   /** Register this route now (serialised with the node's other registrations). */
   advertise: (route: Reachability) => Promise<void>
+  /** Re-register a route found after start (the tunnel watchdog rebuilt the Quick Tunnel). */
+  readvertise: (route: Reachability | undefined) => Promise<void>
   onReachability: (report: ReachabilityReport) => void
   onRelayBound: (e: RelayBoundEvent) => void
   onRelayLost: (e: RelayLostEvent) => void
@@ -51,9 +56,16 @@ export class NodeReachability {
   private acceptor: TcpRelayAcceptor | undefined
   private uplink: RelayUplink | undefined
   private nat: ReachabilityManager | undefined
+  private readonly tunnel: TunnelRung | undefined
+  /** The registered route came from the tunnel rung. */
+  private viaTunnel = false
   private closing: Promise<void> | undefined
 
-  constructor(private readonly d: NodeReachabilityDeps) {}
+  constructor(private readonly d: NodeReachabilityDeps) {
+    const o = d.options
+    // Built here, not when the ladder runs, so a bad tunnel option fails the constructor with invalid_config.
+    this.tunnel = o.tunnel === undefined ? undefined : tunnelRung({ timers: o.timers, logger: d.logger, ...o.tunnel })
+  }
 
   /** Whether the node is reached through a relay (its route comes from the uplink). */
   get viaRelay(): boolean {
@@ -124,10 +136,36 @@ export class NodeReachability {
       logger: this.d.logger, signal, onLeaseLost: this.d.onLeaseLost,
     })
     this.nat = plan.manager
-    this.d.onReachability(plan.report)
-    if (plan.relay?.pinned !== undefined) pinnedRelayUrl(plan.relay.pinned)
-    const relay = plan.relay !== undefined ? { pinned: plan.relay.pinned } : undefined
-    return { route: plan.route, relay, localOnly: plan.localOnly }
+    let { route, report, localOnly } = plan
+    let relay = plan.relay !== undefined ? { pinned: plan.relay.pinned } : undefined
+    // The tunnel rung sits between a verified direct route and a relay (sem §6.4). It does not run when detection
+    // was skipped (operator endpoint, local directory) or when the operator pinned a relay (relay-first, dir §7).
+    if (route === undefined && report.tier !== 'skipped' && relay?.pinned === undefined && this.tunnel !== undefined) {
+      const viaTunnel = await this.tunnelRoute(this.tunnel, local, signal)
+      const status = this.tunnel.status()
+      report = { ...report, tunnel: status, advice: [...report.advice, ...tunnelAdvice(status)] }
+      if (viaTunnel?.publicEndpoint !== undefined) {
+        route = viaTunnel
+        relay = undefined
+        localOnly = false
+        this.viaTunnel = true
+        report = { ...report, tier: 'tunnel', exposureMode: viaTunnel.exposureMode, endpoint: viaTunnel.publicEndpoint }
+        this.tunnel.attach({ readvertise: this.d.readvertise })
+      }
+    }
+    this.d.onReachability(report)
+    if (relay?.pinned !== undefined) pinnedRelayUrl(relay.pinned)
+    return { route, relay, localOnly }
+  }
+
+  /** The tunnel rung for this node; its failures only mean "no tunnel" (SDK-NODE-05: fall to the next rung). */
+  private async tunnelRoute(rung: TunnelRung, local: { port: number; url: string }, signal: AbortSignal): Promise<Reachability | undefined> {
+    try {
+      return await rung.resolve({ host: this.d.options.host, port: local.port, url: local.url, signal })
+    } catch (err) {
+      this.d.logger.warn({ code: isIicpError(err) ? err.code : 'unknown' }, 'tunnel rung failed; falling through to the next rung')
+      return undefined
+    }
   }
 
   /**
@@ -136,9 +174,16 @@ export class NodeReachability {
    * refusal is about something else or the route did not come from the ladder.
    */
   async abandonDetectedRoute(err: unknown): Promise<boolean> {
-    if (this.nat === undefined || this.nat.result?.endpoint === undefined || this.uplink !== undefined) return false
+    if (this.uplink !== undefined) return false
     const code = isIicpError(err) ? err.code : undefined
     if (code !== 'liveness_failed' && code !== 'IICP-E036' && code !== 'IICP-E035') return false
+    if (this.viaTunnel) {
+      this.d.logger.warn({ code }, 'the directory cannot reach the tunnel route; serving through a relay instead')
+      this.viaTunnel = false
+      await this.tunnel?.close()
+      return true
+    }
+    if (this.nat === undefined || this.nat.result?.endpoint === undefined) return false
     this.d.logger.warn({ endpoint: this.nat.result.endpoint, code }, 'the directory cannot reach the detected route; serving through a relay instead')
     const nat = this.nat
     this.nat = undefined
@@ -183,8 +228,24 @@ export class NodeReachability {
   close(): Promise<void> {
     this.closing ??= (async () => {
       await this.uplink?.close()
-      await Promise.allSettled([this.acceptor?.close(), this.host?.close(), this.nat?.close()])
+      await Promise.allSettled([this.acceptor?.close(), this.host?.close(), this.nat?.close(), this.tunnel?.close()])
     })()
     return this.closing
   }
+}
+
+/** Operator guidance when the tunnel rung ran and gave no route (one sentence each). */
+function tunnelAdvice(status: TunnelStatus): string[] {
+  if (status.url !== undefined) return []
+  const limited = status.tried.find((t) => t.outcome === 'rate_limited')
+  if (limited !== undefined) {
+    return [`Quick Tunnels from this host are cooling down after a provider rate limit (${limited.detail ?? 'cooldown'}); set IICP_TUNNEL_URL to a tunnel of your own meanwhile.`]
+  }
+  if (status.tried.some((t) => t.outcome === 'refused')) {
+    return ['Another node on this host is creating a tunnel or just did (tunnels are created at most every 120 s host-wide); this node falls back meanwhile.']
+  }
+  if (status.tried.some((t) => t.outcome === 'unverified')) {
+    return ['A tunnel URL was found but did not reach this node, so it is not advertised: check what the tunnel forwards to.']
+  }
+  return []
 }

@@ -247,7 +247,9 @@ export function tunnelRung(options: TunnelRungOptions = {}): TunnelRung {
     return undefined
   }
 
-  const routeOf = (url: string): Reachability => ({ publicEndpoint: url, transportMethod: 'external_tunnel', exposureMode: 'external_tunnel' })
+  // `exposure_mode` takes ADR-043's class (`tunnel_required`); the reference directory refuses any other value with
+  // a 422, and `external_tunnel` is a transport_method only (dir §3.1, §3.4).
+  const routeOf = (url: string): Reachability => ({ publicEndpoint: url, transportMethod: 'external_tunnel', exposureMode: 'tunnel_required' })
 
   function schedule(ms: number): void {
     if (watch.stopped || watch.target === undefined || watch.timer !== undefined) return
