@@ -2,7 +2,8 @@
 // IICP-E031, a silent worker gets 504 task_timeout and its handler is aborted, a half-open WebSocket is noticed
 // within the pong deadline by either side, a dropped worker reconnects on its own, a worker whose relay dies for
 // good reports it so the next relay can be elected, and 'auto' falls back to long-poll where WebSocket is missing.
-// Intervals are shortened by options; the tests await events, never timers.
+// Intervals are shortened by options only where a deadline must expire; whatever must stay up keeps long ones, and
+// the tests await events, never timers.
 import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WebSocket, WebSocketServer } from 'ws'
@@ -27,6 +28,18 @@ function worker(options: Parameters<typeof createRelayWorker>[0]): RelayWorker {
   const w = createRelayWorker(options)
   cleanups.push(() => w.close())
   return w
+}
+
+/** Resolves once a long-poll worker's pull is parked at the relay (the relay parks it while handling the request). */
+function parkedPull(r: StartedRelayServer): Promise<void> {
+  return new Promise((resolve) => {
+    const onRequest = (req: { url?: string | undefined }): void => {
+      if (req.url?.startsWith('/v1/relay/pull') !== true) return
+      r.server.off('request', onRequest)
+      resolve()
+    }
+    r.server.on('request', onRequest)
+  })
 }
 
 function nextUnbound(r: StartedRelayServer): Promise<RelaySessionEvent> {
@@ -122,7 +135,10 @@ describe('timeouts and abandoned calls', () => {
       const r = await relay({ taskTimeoutMs: 30 })
       const h = hangingHandler()
       const w = worker({ relayUrl: r.url, workerId: `w-slow-${transport}`, transport, handleTask: h.handle })
+      // A call still queued when its 30 ms run out is withdrawn, so a long-poll worker must be waiting for it first.
+      const pulling = transport === 'http' ? parkedPull(r) : Promise.resolve()
       await w.start()
+      await pulling
       const res = await post(`${w.relayEndpoint}/v1/task`, task('slow'))
       expect(res.status).toBe(504)
       expect(res.json).toEqual({ error: { code: 'task_timeout', message: 'relay: worker did not answer within 30 ms' } })
@@ -157,7 +173,9 @@ describe('timeouts and abandoned calls', () => {
 
 describe('half-open WebSocket sessions', () => {
   it('drops a worker that stops answering pings within the pong deadline, failing its calls', async () => {
-    const r = await relay({ pingIntervalMs: 10, pongTimeoutMs: 20 })
+    // The first PING goes out 2 s after the bind, time enough for the call to reach the worker on a loaded machine;
+    // only the PONG deadline, which must expire, is short.
+    const r = await relay({ pingIntervalMs: 2_000, pongTimeoutMs: 20 })
     const unbound = nextUnbound(r)
     const raw = await rawWsWorker(r, 'w-silent', { autoPong: false })
     const consumer = post(`${r.url}/v1/relay-for/w-silent/v1/task`, task('anyone?'))
@@ -219,14 +237,16 @@ describe('reconnect and failover', () => {
   })
 
   it('keeps retrying without spending attempts while the relay still counts its old session alive (409 IICP-E038)', async () => {
-    const r = await relay({ pingIntervalMs: 10, pongTimeoutMs: 30 })
+    const r = await relay()
     let tickets = 0
     let holdSecond: () => void = () => undefined
     const secondAsked = new Promise<void>((resolve) => (holdSecond = resolve))
     let release: () => void = () => undefined
     const released = new Promise<void>((resolve) => (release = resolve))
+    let thirdAsked: () => void = () => undefined
+    const refusedOnce = new Promise<void>((resolve) => (thirdAsked = resolve))
     const w = worker({
-      relayUrl: r.url, workerId: 'w-stale', transport: 'ws', reconnectBaseMs: 0, maxReconnectAttempts: 1, pingIntervalMs: 10,
+      relayUrl: r.url, workerId: 'w-stale', transport: 'ws', reconnectBaseMs: 0, maxReconnectAttempts: 1,
       handleTask: async () => ({ status: 200, body: { ok: 1 } }),
       ticketProvider: async () => {
         tickets++
@@ -234,27 +254,30 @@ describe('reconnect and failover', () => {
           holdSecond()
           await released
         }
+        if (tickets === 3) thirdAsked()
         return undefined
       },
     })
     await w.start()
     const errors: string[] = []
-    const rebound = new Promise<void>((resolve) => {
-      w.once('bound', () => resolve())
-      // Giving up would be the bug; settle at once so the test fails fast instead of timing out.
-      w.on('error', (e) => {
-        errors.push(e.code)
-        resolve()
-      })
-    })
+    // Giving up would be the bug; it settles the waits below at once so the test fails fast instead of timing out.
+    const gaveUp = new Promise<void>((resolve) => w.on('error', (e) => {
+      errors.push(e.code)
+      resolve()
+    }))
+    const rebound = new Promise<void>((resolve) => w.once('bound', () => resolve()))
     const session = r.relay.sessions.get('w-stale')
     if (!session) throw new Error('no session')
     r.relay.dropSession(session, 'test_kick')
     await secondAsked
-    // A stale holder of the same worker id that never pongs: the relay counts it alive until its pong deadline.
-    await rawWsWorker(r, 'w-stale', { autoPong: false })
+    // A stale holder of the same worker id: the relay counts it alive for as long as it stays connected.
+    const stale = await rawWsWorker(r, 'w-stale')
     release()
-    await rebound
+    // Ticket 2's bind is refused as a duplicate; a third ticket means the worker tried again instead of giving up.
+    await Promise.race([refusedOnce, gaveUp])
+    expect(errors).toEqual([])
+    stale.ws.terminate()
+    await Promise.race([rebound, gaveUp])
     expect(errors).toEqual([])
     expect(tickets).toBeGreaterThan(2)
     expect(r.relay.sessions.get('w-stale')?.link.isAlive(Date.now())).toBe(true)

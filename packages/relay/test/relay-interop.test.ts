@@ -31,7 +31,9 @@ describe('the reference long-poll cycle against this relay', () => {
   let relay: StartedRelayServer
 
   beforeEach(async () => {
-    relay = await startRelayServer({ allowUnsignedBinds: true, pollTimeoutMs: 50 })
+    // One second, as the capture's poll_timeout_s says: long enough that a parked pull is still waiting when the
+    // consumer's task arrives on a loaded machine; the one pull that must come back empty waits it out.
+    relay = await startRelayServer({ allowUnsignedBinds: true, pollTimeoutMs: 1_000 })
   })
   afterEach(async () => {
     await relay.close()

@@ -115,17 +115,22 @@ export function frameHex(f: Frame): { header: string; payload: string } {
 
 /**
  * A loopback TCP proxy; `blackhole()` stops forwarding in both directions on the connections open now but keeps
- * their sockets open (a half-open path); later connections are forwarded normally.
+ * their sockets open (a half-open path); later connections are forwarded normally. `cutNearSide()` and
+ * `cutFarSide()` end the two halves of such a path one at a time, when the test says so.
  */
 export class SilentableProxy {
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
   readonly #silenced = new WeakSet<Socket>()
+  /** Accepted (near) socket → its upstream (far) socket, while either is open. */
+  readonly #pairs = new Map<Socket, Socket>()
   port = 0
 
   private constructor(targetPort: number) {
     this.#server = createServer((client) => {
       const upstream = connect({ host: '127.0.0.1', port: targetPort })
+      this.#pairs.set(client, upstream)
+      upstream.on('close', () => this.#pairs.delete(client))
       for (const s of [client, upstream]) {
         this.#sockets.add(s)
         s.on('error', () => undefined)
@@ -154,6 +159,22 @@ export class SilentableProxy {
 
   blackhole(): void {
     for (const s of this.#sockets) this.#silenced.add(s)
+  }
+
+  /**
+   * Close the accepted side of the connections open now and leave their upstream side open and silent: the
+   * connecting peer sees its connection end at once, the target still holds it (no FIN, no RST).
+   */
+  cutNearSide(): void {
+    for (const client of this.#pairs.keys()) {
+      this.#silenced.add(client)
+      client.destroy()
+    }
+  }
+
+  /** Close the upstream side of every connection cut by `cutNearSide()`: now the target sees them end too. */
+  cutFarSide(): void {
+    for (const [client, upstream] of this.#pairs) if (this.#silenced.has(client)) upstream.destroy()
   }
 
   /** Sockets of silenced connections stay open until this. */

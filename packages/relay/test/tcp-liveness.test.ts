@@ -1,7 +1,9 @@
 // Proves TCP relay liveness and failover (official-sdks.md §5.2, §8 item 13; IICP-DIR §7.2): a half-open path (a
 // proxy that goes silent without closing) is detected by the relay and by the worker within their PONG deadlines,
-// a reference-style worker that never answers PINGs but sends its own stays bound, reconnects back off from 2 s
-// doubling to 60 s, and a worker whose relay is killed gives up with `error` so the node rebinds elsewhere.
+// a reference-style worker that never answers PINGs but sends its own stays bound, a worker refused as a duplicate
+// keeps retrying until the relay lets its old session go, reconnects back off from 2 s doubling to 60 s, and a
+// worker whose relay is killed gives up with `error` so the node rebinds elsewhere. Only deadlines that must expire
+// are short; sessions that must stay up keep long ones, so a stalled event loop cannot end them.
 import { afterEach, describe, expect, it } from 'vitest'
 import { IicpError, encodeNativeMessage } from '@iicp/protocol'
 import { createTcpRelayWorker, tcpReconnectDelayMs } from '@iicp/relay'
@@ -53,7 +55,9 @@ describe('TCP relay liveness', () => {
   })
 
   it('keeps a reference-style worker that never answers PINGs but sends its own', async () => {
-    const relay = await startTcpRelay({}, { pingIntervalMs: 20, pongTimeoutMs: 1_000 })
+    // The relay sends its next PING only once something answered the last one, so five relay PINGs prove the
+    // worker's own PINGs count as answers; the long PONG deadline only keeps a stalled event loop from ending it.
+    const relay = await startTcpRelay({}, { pingIntervalMs: 20, pongTimeoutMs: 30_000 })
     cleanups.push(() => relay.close())
     const peer = await RawPeer.connect(relay.acceptor.port)
     cleanups.push(() => peer.close())
@@ -80,24 +84,41 @@ describe('TCP relay liveness', () => {
   })
 
   it('keeps retrying a rebind the relay still refuses as alive until the relay drops the old session, without giving up', async () => {
-    const relay = await startTcpRelay({}, { pingIntervalMs: 100, pongTimeoutMs: 200 })
+    const relay = await startTcpRelay()
     cleanups.push(() => relay.close())
     const proxy = await SilentableProxy.start(relay.acceptor.port)
     cleanups.push(() => proxy.close())
+    let binds = 0
+    let onThirdBind: () => void = () => undefined
+    const thirdBind = new Promise<void>((r) => (onThirdBind = r))
     const worker = createTcpRelayWorker({
-      relay: `127.0.0.1:${proxy.port}`, workerId: 'half-open-3', pingIntervalMs: 10, pongTimeoutMs: 20, reconnectBaseMs: 5, maxReconnectAttempts: 1, handleTask: ok,
+      relay: `127.0.0.1:${proxy.port}`, workerId: 'half-open-3', reconnectBaseMs: 5, maxReconnectAttempts: 1, handleTask: ok,
+      ticketProvider: async () => {
+        if (++binds === 3) onThirdBind()
+        return undefined
+      },
     })
     cleanups.push(() => worker.close())
     const errors: IicpError[] = []
-    worker.on('error', (e) => errors.push(e))
+    // Giving up would be the bug; it settles the wait below at once so the test fails fast instead of timing out.
+    const gaveUp = new Promise<void>((r) => worker.on('error', (e) => {
+      errors.push(e)
+      r()
+    }))
     await worker.start()
     const unbound = new Promise<{ reason: string }>((r) => worker.once('unbound', r))
     const relayDropped = new Promise<RelaySessionEvent>((r) => relay.http.relay.once('unbound', r))
-    proxy.blackhole()
-    // The worker notices first and redials at once; the relay still holds the old session and refuses (IICP-E038).
-    expect(await unbound).toEqual({ reason: 'pong_timeout' })
+    // The worker loses its path; the relay's half stays open and silent, so the relay still counts the session alive.
+    proxy.cutNearSide()
+    expect(await unbound).toEqual({ reason: 'socket_closed' })
+    // Bind 2 is the first redial; a third bind means the relay refused one (IICP-E038) and the worker, allowed a
+    // single failed reconnect, tried again instead of spending it.
+    await Promise.race([thirdBind, gaveUp])
+    expect(errors).toEqual([])
+    expect(worker.state).toBe('reconnecting')
     const rebound = new Promise<void>((r) => worker.once('bound', () => r()))
-    expect(await relayDropped).toMatchObject({ workerId: 'half-open-3', reason: 'pong_timeout' })
+    proxy.cutFarSide()
+    expect(await relayDropped).toMatchObject({ workerId: 'half-open-3', transport: 'tcp' })
     await rebound
     expect(errors).toEqual([])
     expect(worker.state).toBe('bound')
