@@ -26,16 +26,19 @@ export class ManualClock implements Clock {
     return this.timers.size
   }
 
-  /** Move time forward, firing each due timer in order. */
-  advance(ms: number): void {
+  /** Move time forward, firing each due timer in order; returns how many fired. */
+  advance(ms: number): number {
     const target = this.time + ms
+    let fired = 0
     for (;;) {
       const due = [...this.timers.entries()].filter(([, t]) => t.at <= target).sort((a, b) => a[1].at - b[1].at)[0]
       if (!due) break
       this.timers.delete(due[0])
       this.time = due[1].at
+      fired++
       due[1].callback()
     }
     this.time = target
+    return fired
   }
 }

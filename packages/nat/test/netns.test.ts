@@ -1,9 +1,11 @@
 /**
  * Proves @iicp/nat against a real gateway: miniupnpd (Debian miniupnpd-nftables) in network
  * namespaces this file creates and removes. For IGDv2, IGDv1 (`-1`), NAT-PMP and an IPv6 pinhole, a
- * host in the WAN namespace reaches a server in the LAN namespace through what the client opened,
- * and the gateway's own rules and lease file show renewal and deletion. The WAN addresses
- * (11.0.0.0/24, 2001:db8:11::/64) exist only inside these namespaces, which have no route out.
+ * host in the WAN namespace reaches a server in the LAN namespace through what the client opened.
+ * Every kind of lease is renewed (directly, or by the manager when the injected clock reaches half the
+ * lease) and the gateway's own lease file shows the same mapping ending later; its rules and lease file
+ * show deletion. The WAN addresses (11.0.0.0/24, 2001:db8:11::/64) exist only inside these
+ * namespaces, which have no route out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GatewayNetns, netnsSkipReason } from './netns/netns-harness.js'
@@ -16,6 +18,12 @@ const title = skipReason
 
 interface MappingReply {
   mapping: { externalHost: string; externalPort: number; internalHost: string; leaseSeconds: number }
+}
+
+interface AdvanceReply {
+  fired: number
+  renewals: number
+  failedRenewals: number
 }
 
 describe.skipIf(skipReason !== undefined)(title, { timeout: 60_000 }, () => {
@@ -56,20 +64,30 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 60_000 }, () => {
       expect(await netns.wanFetch('http://11.0.0.1:40100', 1500)).toMatch(/^ERR:/)
     })
 
-    it('maps with NAT-PMP, with the lease in seconds on the gateway, and deletes it', async () => {
+    it('maps with NAT-PMP, with the lease in seconds on the gateway, renews that lease in place, and deletes it', async () => {
       const { mapping } = await agent!.call<MappingReply>({ op: 'map', kind: 'natpmp', externalPort: 40200, leaseSeconds: 3600 })
+      const mappedAt = performance.now()
       expect(mapping).toMatchObject({ externalHost: '11.0.0.1', externalPort: 40200, leaseSeconds: 3600 })
-      const line = netns.leases().split('\n').find((l) => l.startsWith('TCP:40200:'))
-      expect(line).toBeDefined()
       // The lease file holds the absolute expiry in seconds: an hour from now, not 41 days (ms sent as s).
-      const expiry = Number(line?.split(':')[4])
-      const nowSeconds = Math.floor(Date.now() / 1000)
-      expect(expiry - nowSeconds).toBeGreaterThan(3000)
-      expect(expiry - nowSeconds).toBeLessThanOrEqual(3600)
+      const expiry = leaseExpiry(netns, 40200)
+      expect(expiry - nowSeconds()).toBeGreaterThan(3000)
+      expect(expiry - nowSeconds()).toBeLessThanOrEqual(3600)
+      expect(await netns.wanFetch('http://11.0.0.1:40200')).toBe('lan-ok')
+
+      await gatewaySecondsPass(mappedAt)
+      const { mapping: renewed } = await agent!.call<MappingReply>({ op: 'refresh', kind: 'natpmp' })
+      expect(renewed).toMatchObject({ externalHost: '11.0.0.1', externalPort: 40200, leaseSeconds: 3600 })
+      expect(natPmpRequests(netns.log, 40200, 8080, 3600)).toBe(2)
+      // Still one mapping, now ending later: the gateway extended the lease rather than adding another.
+      const renewedExpiry = leaseExpiry(netns, 40200)
+      expect(renewedExpiry).toBeGreaterThan(expiry)
+      expect(renewedExpiry - nowSeconds()).toBeGreaterThan(3000)
+      expect(renewedExpiry - nowSeconds()).toBeLessThanOrEqual(3600)
       expect(await netns.wanFetch('http://11.0.0.1:40200')).toBe('lan-ok')
 
       await agent!.call({ op: 'unmap', kind: 'natpmp' })
       expect(netns.nft()).not.toMatch(/dport 40200/)
+      expect(netns.leases()).not.toMatch(/^TCP:40200:/m)
       expect(await netns.wanFetch('http://11.0.0.1:40200', 1500)).toMatch(/^ERR:/)
     })
 
@@ -95,9 +113,33 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 60_000 }, () => {
       expect(netns.nft()).toMatch(/dport 8080 dnat ip to 10\.200\.0\.2:8080/)
       const addsBefore = countAdds(netns.log, 8080)
 
-      const { renewals } = await agent!.call<{ renewals: number }>({ op: 'advance', ms: 300_000 })
-      expect(renewals).toBe(1)
+      const advanced = await agent!.call<AdvanceReply>({ op: 'advance', ms: 300_000 })
+      expect(advanced).toMatchObject({ fired: 1, renewals: 1, failedRenewals: 0 })
       expect(countAdds(netns.log, 8080)).toBe(addsBefore + 1)
+      expect(await netns.wanFetch('http://11.0.0.1:8080')).toBe('lan-ok')
+
+      await agent!.call({ op: 'closeManager' })
+      expect(netns.nft()).not.toMatch(/dport 8080 dnat/)
+      expect(netns.leases()).not.toMatch(/^TCP:8080:/m)
+      expect(await netns.wanFetch('http://11.0.0.1:8080', 1500)).toMatch(/^ERR:/)
+    })
+
+    it('keeps a verified NAT-PMP route alive when the injected clock reaches half its lease, and removes it when the manager closes', async () => {
+      const { result } = await agent!.call<{ result: { tier: string; endpoint?: string; transportMethod?: string; tried: Array<{ step: string; outcome: string }> } }>({ op: 'manager', only: 'natpmp', leaseSeconds: 600 })
+      const mappedAt = performance.now()
+      expect(result).toMatchObject({ tier: '1a', endpoint: 'http://11.0.0.1:8080', transportMethod: 'upnp_mapped' })
+      expect(result.tried).toContainEqual(expect.objectContaining({ step: 'nat_pmp', outcome: 'ok' }))
+      expect(natPmpRequests(netns.log, 8080, 8080, 600)).toBe(1)
+      const expiry = leaseExpiry(netns, 8080)
+
+      await gatewaySecondsPass(mappedAt)
+      const advanced = await agent!.call<AdvanceReply>({ op: 'advance', ms: 300_000 })
+      expect(advanced).toMatchObject({ fired: 1, renewals: 1, failedRenewals: 0 })
+      expect(natPmpRequests(netns.log, 8080, 8080, 600)).toBe(2)
+      const renewedExpiry = leaseExpiry(netns, 8080)
+      expect(renewedExpiry).toBeGreaterThan(expiry)
+      expect(renewedExpiry - nowSeconds()).toBeGreaterThan(500)
+      expect(renewedExpiry - nowSeconds()).toBeLessThanOrEqual(600)
       expect(await netns.wanFetch('http://11.0.0.1:8080')).toBe('lan-ok')
 
       await agent!.call({ op: 'closeManager' })
@@ -117,15 +159,31 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 60_000 }, () => {
       agent = undefined
     })
 
-    it('lets a WAN host reach the LAN server through AddPortMapping on WANIPConnection:1, and removes it', async () => {
+    it('lets a WAN host reach the LAN server through AddPortMapping on WANIPConnection:1, renews the lease in place, and removes it', async () => {
       const { mapping } = await agent!.call<MappingReply>({ op: 'map', kind: 'upnp', externalPort: 40300 })
-      expect(mapping).toMatchObject({ externalHost: '11.0.0.1', externalPort: 40300, internalHost: '10.200.0.2' })
+      const mappedAt = performance.now()
+      expect(mapping).toMatchObject({ externalHost: '11.0.0.1', externalPort: 40300, internalHost: '10.200.0.2', leaseSeconds: 3600 })
       expect(netns.log).not.toMatch(/AddAnyPortMapping/)
       expect(netns.nft()).toMatch(/dport 40300 dnat ip to 10\.200\.0\.2:8081/)
+      const expiry = leaseExpiry(netns, 40300)
+      expect(expiry - nowSeconds()).toBeGreaterThan(3000)
+      expect(await netns.wanFetch('http://11.0.0.1:40300')).toBe('lan-ok')
+
+      await gatewaySecondsPass(mappedAt)
+      const { mapping: renewed } = await agent!.call<MappingReply>({ op: 'refresh', kind: 'upnp' })
+      expect(renewed).toMatchObject({ externalPort: 40300, leaseSeconds: 3600 })
+      expect(netns.log).toMatch(/updating existing port mapping 40300 TCP/)
+      expect(countAdds(netns.log, 40300)).toBe(2)
+      expect(netns.log).not.toMatch(/AddAnyPortMapping/)
+      const renewedExpiry = leaseExpiry(netns, 40300)
+      expect(renewedExpiry).toBeGreaterThan(expiry)
+      expect(renewedExpiry - nowSeconds()).toBeLessThanOrEqual(3600)
+      expect(netns.nft().match(/dport 40300 dnat/g)).toHaveLength(1)
       expect(await netns.wanFetch('http://11.0.0.1:40300')).toBe('lan-ok')
 
       await agent!.call({ op: 'unmap', kind: 'upnp' })
       expect(netns.nft()).not.toMatch(/dport 40300/)
+      expect(netns.leases()).not.toMatch(/^TCP:40300:/m)
       expect(await netns.wanFetch('http://11.0.0.1:40300', 1500)).toMatch(/^ERR:/)
     })
   })
@@ -154,4 +212,32 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 60_000 }, () => {
 
 function countAdds(log: string, port: number): number {
   return log.split('\n').filter((l) => /AddPortMapping/.test(l) && l.includes(`${port}`)).length
+}
+
+/** NAT-PMP map requests miniupnpd logged for `external -> internal` with this lifetime (deletes ask for 0 -> port, 0 s). */
+function natPmpRequests(log: string, externalPort: number, internalPort: number, lifetime: number): number {
+  const line = `NAT-PMP port mapping request : ${externalPort}->10.200.0.2:${internalPort} tcp lifetime=${lifetime}s`
+  return log.split('\n').filter((l) => l.includes(line)).length
+}
+
+/** The absolute expiry (Unix seconds) of the one TCP lease on `port` in miniupnpd's lease file. */
+function leaseExpiry(netns: GatewayNetns, port: number): number {
+  const lines = netns.leases().split('\n').filter((l) => l.startsWith(`TCP:${port}:`))
+  expect(lines).toHaveLength(1)
+  return Number(lines[0]?.split(':')[4])
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000)
+}
+
+/**
+ * miniupnpd stamps leases in whole seconds of its own clock, so a renewal inside the same second as
+ * the grant could not show a later expiry. Waiting until two seconds have passed since `since` (a
+ * `performance.now()` taken after the grant) makes a renewed lease end strictly later. It races
+ * nothing: on a slow machine the wait is shorter or none.
+ */
+async function gatewaySecondsPass(since: number): Promise<void> {
+  const left = since + 2_100 - performance.now()
+  if (left > 0) await new Promise((resolve) => setTimeout(resolve, left))
 }

@@ -8,6 +8,7 @@ import { createServer } from 'node:http'
 import { createInterface } from 'node:readline'
 import { natPmp, reachabilityManager, upnp, upnpFirewall } from '../../src/index.js'
 import type { Pinhole, PortMapper, PortMapping, ReachabilityManager } from '../../src/index.js'
+import type { Logger } from '@iicp/protocol'
 import { ManualClock } from '../manual-clock.js'
 
 const port = Number(process.argv[2])
@@ -20,6 +21,31 @@ const firewall = upnpFirewall({ ...igdOptions, clock })
 let manager: ReachabilityManager | undefined
 const verifyWaiters = new Map<number, (ok: boolean) => void>()
 let nextVerify = 1
+
+// Every renewal the manager runs ends in one of these log lines; 'advance' waits for them instead of
+// polling against a deadline, so a slow gateway round trip under load only makes the test slower.
+const RENEWAL_ENDS = new Set(['lease renewed', 'lease renewal failed; retrying while the lease lasts', 'lease ran out before it could be renewed; the advertised route is gone'])
+let renewalsEnded = 0
+let renewalsFailed = 0
+let onRenewalEnd: (() => void) | undefined
+const renewalLog = (failed: boolean) => (_obj: object, msg?: string): void => {
+  if (msg === undefined || !RENEWAL_ENDS.has(msg)) return
+  renewalsEnded++
+  if (failed) renewalsFailed++
+  onRenewalEnd?.()
+}
+const managerLogger: Logger = {
+  debug: renewalLog(false),
+  info: () => {},
+  warn: renewalLog(true),
+  error: () => {},
+  child: () => managerLogger,
+}
+
+async function renewalsEndedAtLeast(count: number): Promise<void> {
+  while (renewalsEnded < count) await new Promise<void>((resolve) => (onRenewalEnd = resolve))
+  onRenewalEnd = undefined
+}
 
 const server = createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain' }).end('lan-ok')
@@ -89,9 +115,12 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
       manager = reachabilityManager({
         port,
         clock,
+        logger: managerLogger,
         env: {},
         networkInterfaces: () => ({}),
         detectContainer: async () => undefined,
+        // `only: 'natpmp'` climbs the ladder with the NAT-PMP client alone (UPnP would win otherwise).
+        ...(cmd.only === 'natpmp' ? { findGateway: async () => ({ mappers: [natPmp({ gateway: '10.200.0.1', leaseSeconds: Number(cmd.leaseSeconds ?? 600), clock })] }) } : {}),
         upnp: { ...igdOptions, leaseSeconds: Number(cmd.leaseSeconds ?? 600), clock },
         natPmp: { gateway: '10.200.0.1', clock },
         verifyReachable: (url) =>
@@ -104,10 +133,11 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
       return { result: await manager.start() }
     }
     case 'advance': {
-      const before = manager?.renewals ?? 0
-      clock.advance(Number(cmd.ms))
-      for (let i = 0; i < 250 && (manager?.renewals ?? 0) === before; i++) await new Promise((r) => setTimeout(r, 20))
-      return { renewals: manager?.renewals ?? 0 }
+      const ended = renewalsEnded
+      // Each timer that fires is one renewal; wait until each has its answer from the gateway.
+      const fired = clock.advance(Number(cmd.ms))
+      await renewalsEndedAtLeast(ended + fired)
+      return { fired, renewals: manager?.renewals ?? 0, failedRenewals: renewalsFailed }
     }
     case 'closeManager':
       await manager?.close()

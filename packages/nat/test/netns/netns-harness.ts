@@ -58,17 +58,18 @@ export class GatewayNetns {
     this.daemonLog = ''
     const child = spawn('ip', ['netns', 'exec', this.gw, 'miniupnpd', '-d', '-f', join(this.work, 'miniupnpd.conf'), '-P', join(this.work, 'miniupnpd.pid'), ...flags], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.daemon = child
-    const collect = (b: Buffer): void => {
-      this.daemonLog += b.toString('utf8')
-    }
-    child.stdout?.on('data', collect)
-    child.stderr?.on('data', collect)
-    // Ready once it listens for NAT-PMP, its last start-up step.
-    for (let i = 0; i < 100 && !this.daemonLog.includes('Listening for NAT-PMP'); i++) {
-      if (child.exitCode !== null) throw new Error(`miniupnpd exited: ${this.daemonLog}`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    if (!this.daemonLog.includes('Listening for NAT-PMP')) throw new Error(`miniupnpd did not start: ${this.daemonLog}`)
+    // Ready once it listens for NAT-PMP, its last start-up step. No short deadline: a loaded machine
+    // only makes the start slower; a daemon that dies says why.
+    await new Promise<void>((resolve, reject) => {
+      const collect = (b: Buffer): void => {
+        this.daemonLog += b.toString('utf8')
+        if (this.daemonLog.includes('Listening for NAT-PMP')) resolve()
+      }
+      child.stdout?.on('data', collect)
+      child.stderr?.on('data', collect)
+      child.once('exit', () => reject(new Error(`miniupnpd exited: ${this.daemonLog}`)))
+      child.once('error', reject)
+    })
   }
 
   get log(): string {
@@ -109,8 +110,11 @@ export class GatewayNetns {
     }
   }
 
-  /** GET `url` from the WAN namespace; resolves with the body or `ERR:<reason>`. */
-  wanFetch(url: string, timeoutMs = 3000): Promise<string> {
+  /**
+   * GET `url` from the WAN namespace; resolves with the body or `ERR:<reason>`. The default timeout is
+   * generous because a healthy answer never waits for it; checks that expect no answer pass a short one.
+   */
+  wanFetch(url: string, timeoutMs = 15_000): Promise<string> {
     const code = `const h=require('node:http');const r=h.get(process.argv[1],{timeout:${timeoutMs}},(res)=>{let b='';res.on('data',(c)=>b+=c);res.on('end',()=>process.stdout.write(b))});r.on('timeout',()=>{r.destroy();process.stdout.write('ERR:timeout')});r.on('error',(e)=>process.stdout.write('ERR:'+e.code))`
     return new Promise((resolve) => {
       execFile('ip', ['netns', 'exec', this.wan, process.execPath, '-e', code, url], { encoding: 'utf8' }, (_err, stdout) => resolve(stdout))
