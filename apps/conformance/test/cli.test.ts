@@ -1,7 +1,9 @@
 /**
- * The conformance command as users run it, with injected output: exit 0 and spec JSON when every MUST passes,
- * exit 1 when one fails, exit 2 for a remote target without --allow-remote (nothing is contacted), and
- * Markdown output for the README table. Runs against small loopback targets to keep it quick.
+ * The conformance command as users run it, with injected output: exit 0 and spec JSON when every MUST of all
+ * three directory profiles passes against an empty directory in the lifecycle profile's test mode (the runner
+ * brings the chat node DIR-DISPATCH-01 needs and takes it away again), exit 1 when one fails (with the fix
+ * named when it is the directory's liveness probe), exit 2 for a remote target without --allow-remote (nothing
+ * is contacted), and Markdown output for the README table. Runs against small loopback targets.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { startDirectory } from '@iicp/directory'
@@ -33,15 +35,44 @@ function io(): CommandIo & { out: string; err: string; code: number | undefined 
 const PUBLIC_IDS = 'DIR-DISC-01,DIR-DISC-04,DIR-DISC-09,DIR-DISC-10'
 
 describe('iicp conformance', () => {
-  it('exits 0 and prints content-free JSON for a conformant directory', async () => {
+  it('exits 0 with every directory profile passing against an empty directory that skips the liveness probe', async () => {
+    const dir = await startDirectory({ port: 0, mode: 'local', pruneIntervalMs: 0, skipLivenessCheck: true })
+    cleanup.push(() => dir.close())
+    expect(dir.directory.nodeCount).toBe(0)
+    const o = io()
+    await runCli(['node', 'conformance', '--', '--directory', dir.apiUrl, '--json'], o)
+    expect(o.code).toBe(0)
+    const docs = JSON.parse(o.out) as Array<{ profile: string; summary: { passed: number; failed: number }; results: Array<{ test_id: string; outcome: string }> }>
+    expect(docs.map((d) => [d.profile, d.summary.passed, d.summary.failed])).toEqual([
+      ['directory-public-v1', 10, 0], ['directory-dispatch-v1', 5, 0], ['directory-lifecycle-v1', 6, 0],
+    ])
+    expect(docs[1]?.results[0]).toMatchObject({ test_id: 'DIR-DISPATCH-01', outcome: 'pass' })
+    expect(o.out).not.toContain(String(dir.port))
+    // The runner's chat node and the lifecycle profile's node are both deregistered again.
+    expect(dir.directory.nodeCount).toBe(0)
+  })
+
+  it('fails DIR-LIFECYCLE-01 on a directory that probes liveness, naming the switch that turns the probe off', async () => {
     const dir = await startDirectory({ port: 0, mode: 'local', pruneIntervalMs: 0 })
     cleanup.push(() => dir.close())
     const o = io()
-    await runCli(['node', 'conformance', '--', '--directory', dir.apiUrl, '--json', '--only', PUBLIC_IDS], o)
-    expect(o.code).toBe(0)
-    const docs = JSON.parse(o.out) as Array<{ profile: string; summary: { passed: number; failed: number } }>
-    expect(docs.map((d) => [d.profile, d.summary.passed, d.summary.failed])).toEqual([['directory-public-v1', 4, 0]])
-    expect(o.out).not.toContain(String(dir.port))
+    await runCli(['node', 'conformance', '--directory', dir.apiUrl], o)
+    expect(o.code).toBe(1)
+    expect(o.out).toMatch(/DIR-DISPATCH-01\s+MUST\s+PASS/)
+    expect(o.out).toContain('DIR-LIFECYCLE-01  MUST    FAIL    expected HTTP 201, got 422 (liveness_failed: the profile registers a placeholder'
+      + ' endpoint no probe reaches; run the directory with IICP_SKIP_LIVENESS_CHECK=1, e.g. `iicp directory serve --skip-liveness-check`)')
+    expect(dir.directory.nodeCount).toBe(0)
+  })
+
+  it('says why DIR-DISPATCH-01 fails when the directory lists no chat node and refuses the runner\'s loopback one', async () => {
+    const dir = await startDirectory({ port: 0, host: '127.0.0.1', mode: 'public', pruneIntervalMs: 0, skipLivenessCheck: true })
+    cleanup.push(() => dir.close())
+    const o = io()
+    await runCli(['node', 'conformance', '--directory', dir.apiUrl, '--only', 'DIR-DISPATCH-01'], o)
+    expect(o.code).toBe(1)
+    // Public mode refuses non-routable endpoints (IICP-E035), the runner's 127.0.0.1 node among them.
+    expect(o.out).toContain("DIR-DISPATCH-01  MUST    FAIL    expected HTTP 201, got 404 (no chat node listed, and the directory refused the runner's loopback chat node: HTTP 422 IICP-E035)")
+    expect(dir.directory.nodeCount).toBe(0)
   })
 
   it('exits 1 and shows the failing id in the table when a MUST fails', async () => {

@@ -3,12 +3,16 @@
  * directory-lifecycle-v1) run case by case against any directory origin. Cases of one profile share state
  * (the lifecycle profile captures node_id and tokens), so a profile runs once per run and each case id
  * reads its own verdict from that run. Profiles the spec marks loopback-only are skipped on remote targets.
+ * The dispatch profile runs with a runner-hosted chat node registered (fixture-chat-node.ts), so
+ * DIR-DISPATCH-01 can pass on an empty directory; a failure the operator can fix says how.
  */
 import { allProfiles, assertionPasses, captureValues, profileManifest, resolveState } from '../profile-manifest.js'
 import type { ProfileManifest } from '../profile-manifest.js'
 import type { DirectoryProfile } from '../fixtures-source.js'
+import { withFixtureChatNode } from '../fixture-chat-node.js'
+import type { FixtureOutcome } from '../fixture-chat-node.js'
 import { TargetUnreachable } from '../target-http.js'
-import { fail, pass, skip } from './types.js'
+import { fail, pass, safeCode, skip } from './types.js'
 import type { Check, CheckContext, CheckResult } from './types.js'
 
 /** A directory under check. */
@@ -19,7 +23,23 @@ export interface DirectoryTarget {
   readonly loopback: boolean
 }
 
-async function runCases(m: ProfileManifest, target: DirectoryTarget, ctx: CheckContext): Promise<Map<string, CheckResult>> {
+/** The profile whose first case needs a live chat node in the directory. */
+const DISPATCH_PROFILE = 'directory-dispatch-v1'
+/** The case that registers the spec's placeholder endpoint, which no liveness probe can reach. */
+const PLACEHOLDER_REGISTRATION = 'DIR-LIFECYCLE-01'
+
+/** A next step for an unexpected status the operator can fix (content-free: codes and flag names only). */
+function advice(id: string, status: number, json: unknown, fixture: FixtureOutcome | undefined): string {
+  const code = safeCode((json as { error?: { code?: unknown } } | null | undefined)?.error?.code)
+  if (id === PLACEHOLDER_REGISTRATION && status === 422 && code === 'liveness_failed') {
+    return ' (liveness_failed: the profile registers a placeholder endpoint no probe reaches; run the directory with'
+      + ' IICP_SKIP_LIVENESS_CHECK=1, e.g. `iicp directory serve --skip-liveness-check`)'
+  }
+  if (fixture !== undefined && !fixture.registered) return ` (no chat node listed, and the directory refused the runner's loopback chat node: ${fixture.refused})`
+  return ''
+}
+
+async function runCases(m: ProfileManifest, target: DirectoryTarget, ctx: CheckContext, fixture?: FixtureOutcome): Promise<Map<string, CheckResult>> {
   const out = new Map<string, CheckResult>()
   if (m.loopbackOnly && !target.loopback) {
     for (const c of m.tests) out.set(c.id, skip(c.id, `${m.profile} is restricted to loopback targets by the spec`))
@@ -50,7 +70,8 @@ async function runCases(m: ProfileManifest, target: DirectoryTarget, ctx: CheckC
       continue
     }
     if (res.status !== c.status) {
-      out.set(c.id, fail(c.id, `expected HTTP ${c.status}, got ${res.status}`, 'unexpected_status', res.status))
+      const next = c.status >= 200 && c.status < 300 ? advice(c.id, res.status, res.json, c.id === 'DIR-DISPATCH-01' ? fixture : undefined) : ''
+      out.set(c.id, fail(c.id, `expected HTTP ${c.status}, got ${res.status}${next}`, 'unexpected_status', res.status))
       continue
     }
     if (!assertionPasses(c.assertion, res.text)) {
@@ -72,7 +93,10 @@ function profileRun(profile: DirectoryProfile, target: DirectoryTarget, ctx: Che
   const key = `directory:${profile}`
   let run = ctx.memo.get(key) as Promise<Map<string, CheckResult>> | undefined
   if (!run) {
-    run = runCases(profileManifest(profile), target, ctx)
+    const m = profileManifest(profile)
+    run = profile === DISPATCH_PROFILE && target.loopback
+      ? withFixtureChatNode(target.origin, ctx.http, ctx.signal, (fixture) => runCases(m, target, ctx, fixture))
+      : runCases(m, target, ctx)
     ctx.memo.set(key, run)
   }
   return run
