@@ -262,26 +262,39 @@ describe('reachabilityOptionsFromEnv()', () => {
 describe('detectContainer()', () => {
   const dir = mkdtempSync(join(tmpdir(), 'iicp-container-'))
   const absent = join(dir, 'absent')
+  const dockerenv = join(dir, 'dockerenv')
+  writeFileSync(dockerenv, '')
+  const routeFrom = (address: string | undefined) => async (): Promise<string | undefined> => address
 
-  it('names KUBERNETES_SERVICE_HOST first', async () => {
-    expect(await detectContainer({ env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' }, dockerenvPath: absent, cgroupPath: absent })).toContain('Kubernetes')
+  it('names KUBERNETES_SERVICE_HOST first, whatever the route', async () => {
+    expect(await detectContainer({ env: { KUBERNETES_SERVICE_HOST: '10.96.0.1' }, dockerenvPath: absent, cgroupPath: absent, defaultRouteAddress: routeFrom('192.168.1.20') })).toContain('Kubernetes')
   })
 
-  it('notices /.dockerenv', async () => {
-    const dockerenv = join(dir, 'dockerenv')
-    writeFileSync(dockerenv, '')
-    expect(await detectContainer({ dockerenvPath: dockerenv, cgroupPath: absent })).toBe(`${dockerenv} exists (Docker)`)
+  it('notices /.dockerenv on a Docker bridge network and names the bridge address', async () => {
+    expect(await detectContainer({ dockerenvPath: dockerenv, cgroupPath: absent, defaultRouteAddress: routeFrom('172.17.0.2') }))
+      .toBe(`${dockerenv} exists (Docker) and the default route leaves from 172.17.0.2, a container bridge address`)
   })
 
-  it('notices a container runtime named in /proc/1/cgroup', async () => {
+  it('notices a container runtime named in /proc/1/cgroup on a Podman network', async () => {
     const cgroup = join(dir, 'cgroup')
-    writeFileSync(cgroup, '0::/kubepods/besteffort/pod1234\n')
-    expect(await detectContainer({ dockerenvPath: absent, cgroupPath: cgroup })).toBe(`${cgroup} names kubepods`)
+    writeFileSync(cgroup, '0::/machine.slice/libpod-1234.scope\n')
+    expect(await detectContainer({ dockerenvPath: absent, cgroupPath: cgroup, defaultRouteAddress: routeFrom('10.88.0.5') })).toBe(`${cgroup} names libpod and the default route leaves from 10.88.0.5, a container bridge address`)
   })
 
-  it('finds nothing on a plain host', async () => {
+  it('lets a container that shares the home LAN (docker --network host) use UPnP', async () => {
+    expect(await detectContainer({ dockerenvPath: dockerenv, cgroupPath: absent, defaultRouteAddress: routeFrom('192.168.1.20') })).toBeUndefined()
+    expect(await detectContainer({ dockerenvPath: dockerenv, cgroupPath: absent, defaultRouteAddress: routeFrom('172.32.0.2') })).toBeUndefined()
+  })
+
+  it('keeps the container verdict when there is no default route to tell', async () => {
+    expect(await detectContainer({ dockerenvPath: dockerenv, cgroupPath: absent, defaultRouteAddress: routeFrom(undefined) })).toBe(`${dockerenv} exists (Docker)`)
+  })
+
+  it('finds nothing on a plain host and does not look at the route', async () => {
     const cgroup = join(dir, 'plain')
     writeFileSync(cgroup, '0::/init.scope\n')
-    expect(await detectContainer({ dockerenvPath: absent, cgroupPath: cgroup })).toBeUndefined()
+    let asked = false
+    expect(await detectContainer({ dockerenvPath: absent, cgroupPath: cgroup, defaultRouteAddress: async () => { asked = true; return '172.17.0.2' } })).toBeUndefined()
+    expect(asked).toBe(false)
   })
 })
