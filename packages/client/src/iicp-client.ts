@@ -334,7 +334,7 @@ export class IicpClient {
         selectionProfile = `external_ranker/${selectionProfile}/${ranked.mode}`
       }
       const consumerTokens = this.#consumerTokens
-      const usedConsumerToken = new Set<string>()
+      let usedConsumerToken: Set<string> | undefined
       const outcome = await runFailover(candidates, {
         maxAttempts: this.#o.maxAttempts,
         baseDelayMs: this.#o.retryBaseDelayMs,
@@ -347,7 +347,7 @@ export class IicpClient {
         redact: this.#redactFn,
       }, async (candidate: Candidate, cancel, remainingMs) => {
         const consumerToken = consumerTokens ? await consumerTokens.tokenFor(candidate.nodeId, intent, trace, cancel) : undefined
-        if (consumerToken !== undefined) usedConsumerToken.add(candidate.nodeId)
+        if (consumerToken !== undefined) (usedConsumerToken ??= new Set()).add(candidate.nodeId)
         try {
           const taskCall: TaskCall = {
             http: this.#http,
@@ -390,7 +390,7 @@ export class IicpClient {
         refused_candidate_count: verdict.refused.length + selection.refused.length,
         nodeId: candidate.nodeId,
         selected_region: candidate.node.region ?? null,
-        consumer_auth: usedConsumerToken.has(candidate.nodeId) ? 'consumer_token' : this.#o.nodeToken !== undefined ? 'node_token' : 'none',
+        consumer_auth: usedConsumerToken?.has(candidate.nodeId) === true ? 'consumer_token' : this.#o.nodeToken !== undefined ? 'node_token' : 'none',
       })
       return {
         taskId,

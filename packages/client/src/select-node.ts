@@ -76,20 +76,26 @@ export function toCandidate(node: NodeSummary, intent: string, allowPrivate: boo
 export { weightedV1Order } from './routing/strategies.js'
 
 // Route lists are cached and reused, so the per-node work (URL parsing, endpoint checks) is done once per node
-// object and remembered here; the key includes the two flags that change the verdict.
-const candidateCache = new WeakMap<NodeSummary, Map<string, Candidate | RefusalReason>>()
+// object and remembered here, per intent and per combination of the two flags that change the verdict (slot
+// = allowPrivate*2 + allowPlaintext). Keyed by the intent string itself: no key is built per call.
+const candidateCache = new WeakMap<NodeSummary, Map<string, (Candidate | RefusalReason | undefined)[]>>()
 
 function cachedCandidate(node: NodeSummary, intent: string, allowPrivate: boolean, allowPlaintext: boolean): Candidate | RefusalReason {
-  const key = `${intent}|${allowPrivate ? 1 : 0}${allowPlaintext ? 1 : 0}`
   let perNode = candidateCache.get(node)
   if (!perNode) {
     perNode = new Map()
     candidateCache.set(node, perNode)
   }
-  let c = perNode.get(key)
+  let slots = perNode.get(intent)
+  if (!slots) {
+    slots = [undefined, undefined, undefined, undefined]
+    perNode.set(intent, slots)
+  }
+  const slot = (allowPrivate ? 2 : 0) + (allowPlaintext ? 1 : 0)
+  let c = slots[slot]
   if (c === undefined) {
     c = toCandidate(node, intent, allowPrivate, allowPlaintext)
-    perNode.set(key, c)
+    slots[slot] = c
   }
   return c
 }

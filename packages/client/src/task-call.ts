@@ -4,17 +4,18 @@
  * result or an IicpError: 200 success, 200 `status:"error"`, non-2xx with nested or flat `error`, HTML bodies,
  * encrypted replies, double-wrapped results. Same-origin 307/308 are followed at most 3 times.
  */
-import { IICP_VERSION_HEADER_VALUE, IicpError, TaskResponseSchema, errorFromResponse } from '@iicp/protocol'
+import { IICP_VERSION_HEADER_VALUE, IicpError, errorFromResponse } from '@iicp/protocol'
 import type { Qos, TaskResponse } from '@iicp/protocol'
 import { openResponse, sealPayload } from './cx.js'
 import type { SealedPayload } from './cx.js'
 import { redirectDecision } from './endpoint-security.js'
-import { headerValue, parseJsonBody } from './http.js'
+import { headerValue } from './http.js'
 import type { HttpTransport } from './http.js'
 import type { Candidate } from './select-node.js'
 import { hopHeaders } from './trace.js'
 import type { TaskTrace } from './trace.js'
 import type { Cancellation } from './deadline.js'
+import { parseTaskResponseBody } from './task-response.js'
 
 /** Execution constraints sent to the provider (sdk-request-projection: route-only fields never appear here). */
 export interface ExecutionConstraints {
@@ -128,7 +129,7 @@ export async function callNode(call: TaskCall): Promise<TaskCallResult> {
     }
     if (res.status < 200 || res.status >= 300) throw errorFromResponse(res.status, res.text, res.headers)
     if (res.status !== 200 && res.text.length === 0) throw new IicpError('invalid_response', `Node answered HTTP ${res.status} without a body`)
-    const parsed = parseJsonBody(res, TaskResponseSchema)
+    const parsed = parseTaskResponseBody(res)
     let response = parsed
     let encrypted = false
     if (sealed?.context || parsed.status === 'encrypted' || parsed.iicp_conf_resp !== undefined) {

@@ -32,11 +32,17 @@ export interface RoutingReceipt {
 
 /** Build a frozen receipt. */
 export function routingReceipt(r: Omit<RoutingReceipt, 'receipt_version' | 'redaction' | 'selected_node_id_prefix'> & { readonly nodeId: string }): RoutingReceipt {
-  const { nodeId, ...rest } = r
+  // Field by field rather than rest/spread: one receipt is built per task, and a fixed literal keeps one shape.
   return Object.freeze({
     receipt_version: ROUTING_RECEIPT_VERSION,
-    ...rest,
-    selected_node_id_prefix: nodeId.slice(0, 8),
+    selection_profile: r.selection_profile,
+    routing_policy: r.routing_policy,
+    route_source: r.route_source,
+    eligible_candidate_count: r.eligible_candidate_count,
+    refused_candidate_count: r.refused_candidate_count,
+    selected_region: r.selected_region,
+    consumer_auth: r.consumer_auth,
+    selected_node_id_prefix: r.nodeId.slice(0, 8),
     redaction: 'node_id_prefix_only',
   })
 }
