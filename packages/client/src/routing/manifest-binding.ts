@@ -40,12 +40,19 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-function sortedKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortedKeys)
-  if (!isObject(value)) return value
-  // Code-unit order: the same as PHP's ksort and Python's sort_keys for the ASCII keys manifests use. fromEntries
-  // defines own properties, so a `__proto__` key from the wire is kept and hashed, not turned into a prototype.
-  return Object.fromEntries(Object.keys(value).sort().map((key) => [key, sortedKeys(value[key])]))
+/**
+ * Compact JSON with object keys sorted at every depth. Written out by hand rather than by JSON.stringify of a
+ * re-keyed object: JS objects put integer-like keys ("2", "10") first in numeric order whatever the insertion order,
+ * and a `__proto__` key would become a prototype instead of a member.
+ */
+function sortedJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : sortedJson(v))).join(',')}]`
+  if (isObject(value)) {
+    // Code-unit order: Python's sort_keys order for every key outside the astral planes.
+    const members = Object.keys(value).sort().filter((k) => value[k] !== undefined)
+    return `{${members.map((k) => `${JSON.stringify(k)}:${sortedJson(value[k])}`).join(',')}}`
+  }
+  return JSON.stringify(value) ?? 'null'
 }
 
 /**
@@ -63,7 +70,7 @@ export function canonicalPolicyManifest(manifest: Readonly<Record<string, unknow
   } else {
     delete copy.signature
   }
-  return JSON.stringify(sortedKeys(copy))
+  return sortedJson(copy)
 }
 
 /** SHA-256 (lower-case hex) of {@link canonicalPolicyManifest}: the value of a ticket's `policy_manifest_sha256`. */
