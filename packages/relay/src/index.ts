@@ -20,7 +20,7 @@ export { isStreamingLink } from './tcp/relay-stream.js'
 export type {
   RelayServer, RelayServerEvents, RelaySessionEvent, StartRelayServerOptions, StartedRelayServer,
 } from './server/relay-server.js'
-export type { RelayCall, RelayCallResponse, RelayLink, RelayTransportKind } from './server/relay-session.js'
+export type { RelayCall, RelayCallResponse, RelayCallSettle, RelayLink, RelayTransportKind } from './server/relay-session.js'
 export type { RateLimit } from './server/bind-gate.js'
 export type { RelayWorker, RelayWorkerEvents, RelayWorkerState } from './worker/relay-worker.js'
 export type { RelayServerOptions, RelayWorkerOptions, RelayTaskHandler, RelayTaskResponse } from './options.js'

@@ -358,16 +358,11 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
       if (!res.writableFinished) session.abandon(callId)
     }
     res.once('close', onClose)
-    try {
-      const answer = await session.call(call, this.#o.taskTimeoutMs)
-      if (res.destroyed || res.headersSent) return
-      const headers = responseHeaders(answer.headers)
-      headers['content-length'] = Buffer.byteLength(answer.body)
-      res.writeHead(answer.status, headers)
-      res.end(answer.body)
-    } finally {
+    session.dispatch(call, this.#o.taskTimeoutMs, (err, answer) => {
       res.off('close', onClose)
-    }
+      if (err) sendError(res, err)
+      else if (answer) sendAnswer(res, answer)
+    })
   }
 
   #onWebSocket(ws: WebSocket, source: string, socket: Duplex): void {
@@ -459,6 +454,15 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
       this.dropSession(session, 'protocol_error', workerGone('worker sent an unreadable result', err))
     }
   }
+}
+
+/** The worker's answer to the consumer: its status, headers (hop-by-hop ones dropped, CORS added) and body. */
+function sendAnswer(res: ServerResponse, answer: RelayCallResponse): void {
+  if (res.destroyed || res.headersSent) return
+  const headers = responseHeaders(answer.headers)
+  headers['content-length'] = Buffer.byteLength(answer.body)
+  res.writeHead(answer.status, headers)
+  res.end(answer.body)
 }
 
 function toBuffer(data: RawData): Buffer {

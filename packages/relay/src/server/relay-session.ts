@@ -39,11 +39,15 @@ export interface RelayLink {
   close(reason: string): void
 }
 
+/** Receives the outcome of one call: the worker's answer, or the error the consumer gets instead. */
+export type RelayCallSettle = (err: IicpError | undefined, response: RelayCallResponse | undefined) => void
+
 interface PendingCall {
-  resolve(response: RelayCallResponse): void
-  reject(err: IicpError): void
-  timer: NodeJS.Timeout
-  taskId: string | undefined
+  readonly settle: RelayCallSettle
+  /** `performance.now()` by which the worker must have answered. */
+  readonly deadline: number
+  readonly timeoutMs: number
+  readonly taskId: string | undefined
 }
 
 /** A bound worker (IICP-DIR §7.2). */
@@ -55,6 +59,10 @@ export class RelaySession {
   readonly boundAtMs: number
   #pending = new Map<string, PendingCall>()
   #closed = false
+  // One deadline timer per session, armed for the earliest pending deadline, instead of a timer per call: a
+  // busy session then creates and clears no timer per task.
+  #timer: NodeJS.Timeout | undefined
+  #timerDue = Number.POSITIVE_INFINITY
 
   constructor(init: { workerId: string; intent?: string | undefined; models?: readonly string[] | undefined; link: RelayLink; boundAtMs: number }) {
     this.workerId = init.workerId
@@ -75,23 +83,33 @@ export class RelaySession {
 
   /** Forward a call; settles with the worker's answer, 504 `task_timeout`, or 502 `IICP-E031` when the worker goes. */
   call(call: RelayCall, timeoutMs: number): Promise<RelayCallResponse> {
-    if (this.#closed) return Promise.reject(workerGone('worker session closed'))
     return new Promise<RelayCallResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.#pending.delete(call.callId)) {
-          this.link.cancel(call.callId)
-          reject(new IicpError('task_timeout', `relay: worker did not answer within ${timeoutMs} ms`))
-        }
-      }, timeoutMs)
-      this.#pending.set(call.callId, { resolve, reject, timer, taskId: taskIdOf(call.task) })
-      try {
-        this.link.send(call)
-      } catch (cause) {
-        this.#pending.delete(call.callId)
-        clearTimeout(timer)
-        reject(workerGone('could not hand the task to the worker', cause))
-      }
+      this.dispatch(call, timeoutMs, (err, response) => {
+        if (err) reject(err)
+        else resolve(response as RelayCallResponse)
+      })
     })
+  }
+
+  /**
+   * {@link call} without a promise, for the relay's own request path: `settle` runs exactly once, never
+   * synchronously inside this call unless the session is closed or the link refuses the call.
+   */
+  dispatch(call: RelayCall, timeoutMs: number, settle: RelayCallSettle): void {
+    if (this.#closed) {
+      settle(workerGone('worker session closed'), undefined)
+      return
+    }
+    const deadline = performance.now() + timeoutMs
+    this.#pending.set(call.callId, { settle, deadline, timeoutMs, taskId: taskIdOf(call.task) })
+    try {
+      this.link.send(call)
+    } catch (cause) {
+      this.#pending.delete(call.callId)
+      settle(workerGone('could not hand the task to the worker', cause), undefined)
+      return
+    }
+    this.#arm(deadline)
   }
 
   /** The task_id of a pending call (for the reference relay's merged reply). */
@@ -104,8 +122,8 @@ export class RelaySession {
     const pending = this.#pending.get(callId)
     if (!pending) return false
     this.#pending.delete(callId)
-    clearTimeout(pending.timer)
-    pending.resolve(response)
+    if (this.#pending.size === 0) this.#timer?.unref()
+    pending.settle(undefined, response)
     return true
   }
 
@@ -114,21 +132,51 @@ export class RelaySession {
     const pending = this.#pending.get(callId)
     if (!pending) return
     this.#pending.delete(callId)
-    clearTimeout(pending.timer)
+    if (this.#pending.size === 0) this.#timer?.unref()
     this.link.cancel(callId)
-    pending.reject(new IicpError('aborted', 'consumer went away'))
+    pending.settle(new IicpError('aborted', 'consumer went away'), undefined)
   }
 
   /** Close the session: every pending call fails with `err`. Idempotent. */
   close(reason: string, err: IicpError = workerGone(`worker session ended: ${reason}`)): void {
     if (this.#closed) return
     this.#closed = true
-    for (const pending of this.#pending.values()) {
-      clearTimeout(pending.timer)
-      pending.reject(err)
-    }
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const pending = [...this.#pending.values()]
     this.#pending.clear()
+    for (const p of pending) p.settle(err, undefined)
     this.link.close(reason)
+  }
+
+  /** Make sure the timer fires by `deadline`; it holds the process open only while calls are pending. */
+  #arm(deadline: number): void {
+    if (this.#timer !== undefined && this.#timerDue <= deadline) {
+      this.#timer.ref()
+      return
+    }
+    clearTimeout(this.#timer)
+    this.#timerDue = deadline
+    this.#timer = setTimeout(this.#expire, Math.max(1, Math.ceil(deadline - performance.now())))
+  }
+
+  /** Fail every call past its deadline with 504, then re-arm for the earliest one left. */
+  readonly #expire = (): void => {
+    this.#timer = undefined
+    this.#timerDue = Number.POSITIVE_INFINITY
+    // Timers run on the loop's cached clock and may fire a little before a deadline read from performance.now().
+    const now = performance.now()
+    let next = Number.POSITIVE_INFINITY
+    for (const [callId, p] of this.#pending) {
+      if (p.deadline > now) {
+        if (p.deadline < next) next = p.deadline
+        continue
+      }
+      this.#pending.delete(callId)
+      this.link.cancel(callId)
+      p.settle(new IicpError('task_timeout', `relay: worker did not answer within ${p.timeoutMs} ms`), undefined)
+    }
+    if (next !== Number.POSITIVE_INFINITY && !this.#closed) this.#arm(next)
   }
 }
 
