@@ -11,6 +11,7 @@ import {
   IicpError, NativeMessageType, StreamSequence, decodeCbor, decodeNativeMessage, encodeNativeMessage, errorBody,
 } from '@iicp/protocol'
 import type { FrameChannel } from './frame-channel.js'
+import { encodeRelayCall, readRelayResponse } from './relay-codec.js'
 import type { RelayCall, RelayCallResponse, RelaySession } from '../server/relay-session.js'
 import { workerGone } from '../server/relay-session.js'
 import type { RelayStreamSink, StreamingRelayLink } from './relay-stream.js'
@@ -63,10 +64,7 @@ export class TcpLink implements StreamingRelayLink {
 
   send(call: RelayCall): void {
     if (this.#closed || this.channel.closed) throw new Error('link closed')
-    const metadata = callMetadata(call.headers)
-    const frame = encodeNativeMessage({
-      kind: 'call', payload: asBytes(call.body), callId: call.callId, ...(metadata ? { metadata } : {}),
-    })
+    const frame = encodeRelayCall(call.callId, call.body, callMetadata(call.headers))
     this.#bodies.set(call.callId, call.body)
     if (!this.channel.sendRaw(frame)) {
       this.#bodies.delete(call.callId)
@@ -117,6 +115,16 @@ export class TcpLink implements StreamingRelayLink {
 
   /** A RESPONSE frame's payload from the worker. Returns false when it was unreadable (the caller drops the session). */
   onResponse(payload: Uint8Array): boolean {
+    // This package's worker answers in one fixed shape, read without a generic CBOR decode.
+    const fast = readRelayResponse(payload)
+    if (fast !== undefined && !this.#streams.has(fast.callId)) {
+      const pending = this.#bodies.delete(fast.callId)
+      const session = this.#session
+      if (!session || !pending) return true // late or cancelled: nothing waits for it
+      const body = Buffer.from(fast.body.buffer, fast.body.byteOffset, fast.body.byteLength)
+      session.resolve(fast.callId, fast.headers ? { status: fast.status, headers: lowerKeys(fast.headers), body } : { status: fast.status, body })
+      return true
+    }
     const decoded = decodeCbor(payload)
     if (!decoded.ok || !(decoded.value instanceof Map)) return false
     const map = decoded.value as Map<unknown, unknown>
@@ -206,6 +214,12 @@ function keyFiveBytes(raw: unknown): Buffer | undefined {
   if (raw instanceof Uint8Array) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
   if (typeof raw === 'string') return Buffer.from(raw)
   return undefined
+}
+
+function lowerKeys(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const k of Object.keys(headers)) out[k.toLowerCase()] = headers[k] as string
+  return out
 }
 
 function readHeaders(raw: unknown): Record<string, string> | undefined {

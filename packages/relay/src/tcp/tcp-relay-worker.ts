@@ -8,14 +8,14 @@
 import { EventEmitter } from 'node:events'
 import { connect } from 'node:net'
 import {
-  IicpError, NativeMessageType, decodeNativeMessage, encodeCbor, encodeFrame, encodeNativeMessage, isIicpError, streamEvent,
+  IicpError, NativeMessageType, decodeNativeMessage, encodeNativeMessage, errorBody, isIicpError, streamEvent,
 } from '@iicp/protocol'
 import type { Frame, NativeCall, StreamEventInit } from '@iicp/protocol'
 import { relayEndpointFor } from '../election.js'
 import { runTask } from '../worker/run-task.js'
 import { refusalFromReason } from './bind-refusals.js'
 import { FrameChannel } from './frame-channel.js'
-import { HEADERS_KEY, STATUS_KEY } from './tcp-link.js'
+import { encodeRelayResponse, readRelayCall } from './relay-codec.js'
 import { DEFAULT_RELAY_HTTP_PORT, resolveTcpWorkerOptions, urlHost } from './tcp-options.js'
 import type { RelayStreamHandler, ResolvedTcpRelayWorkerOptions, TcpRelayWorkerOptions } from './tcp-options.js'
 
@@ -277,6 +277,14 @@ class TcpWorker extends EventEmitter implements TcpRelayWorker {
 
   #onSessionFrame(frame: Frame, channel: FrameChannel, calls: Map<string, AbortController>): void {
     if (frame.type === NativeMessageType.CALL) {
+      // A plain relayed CALL (no stream, no extra keys) is read without a generic CBOR decode.
+      const fast = frame.flags === 0 ? readRelayCall(frame.payload) : undefined
+      if (fast !== undefined) {
+        const call: NativeCall = { kind: 'call', payload: fast.body, callId: fast.callId }
+        if (fast.metadata !== undefined) call.metadata = fast.metadata
+        void this.#serve(call, channel, calls)
+        return
+      }
       const decoded = decodeNativeMessage(frame)
       if (!decoded.ok || decoded.message.kind !== 'call') {
         if (!decoded.ok) channel.fail(decoded.error)
@@ -308,13 +316,15 @@ class TcpWorker extends EventEmitter implements TcpRelayWorker {
     calls.delete(callId)
     if (ac.signal.aborted || channel.closed) return
     // Key 5 is the node's body, which a reference relay parses as JSON and merges; 100 and 23 let ours pass it through.
-    const payload = encodeCbor(new Map<number, unknown>([
-      [5, new Uint8Array(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength)],
-      [15, callId],
-      [HEADERS_KEY, answer.headers],
-      [STATUS_KEY, answer.status],
-    ]))
-    channel.sendRaw(encodeFrame(NativeMessageType.RESPONSE, payload))
+    let frame: Buffer
+    try {
+      frame = encodeRelayResponse(callId, answer.body, answer.headers, answer.status)
+    } catch (err) {
+      // Past the 16 MiB frame limit: the consumer learns why instead of waiting for the relay's timeout.
+      const e = new IicpError('invalid_response', 'worker answer exceeds the native frame limit', { status: 502, cause: err })
+      frame = encodeRelayResponse(callId, Buffer.from(JSON.stringify(errorBody(e))), { 'content-type': 'application/json' }, 502)
+    }
+    channel.sendRaw(frame)
   }
 
   /**
