@@ -12,8 +12,9 @@ import type { LiveNode } from '../node-table.js'
 import { registryEntry } from '../node-views.js'
 import { checkIntent } from './discover.js'
 
-/** Default and largest `limit` of `/registry/nodes` (the reference directory's paging). */
+/** Default `limit` of `/registry/nodes` (the reference directory's paging). */
 export const REGISTRY_DEFAULT_LIMIT = 20
+/** Largest `limit` of `/registry/nodes` (the reference directory's paging). */
 export const REGISTRY_MAX_LIMIT = 100
 const REGISTRY_HEADERS = Object.freeze({ 'cache-control': 'public, max-age=10' })
 
