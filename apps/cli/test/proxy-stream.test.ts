@@ -140,12 +140,20 @@ function gate(): { wait: Promise<void>; open: () => void } {
   return { wait, open }
 }
 
+/** A one-shot latch that carries a value. */
+function outcome<T = boolean>(): { wait: Promise<T>; settle: (value: T) => void } {
+  let settle!: (value: T) => void
+  const wait = new Promise<T>((resolve) => (settle = resolve))
+  return { wait, settle }
+}
+
 describe('stream: true through a node that streams over its native transport', () => {
   let dir: RunningDirectory
   let node: IicpNode
   let proxy: RunningProxy
   let gates: ReturnType<typeof gate>[] = []
-  let handlerDone = gate()
+  /** Settles with whether the handler's signal was aborted when the handler of the current test's stream ended. */
+  let handlerEnded = outcome()
   const logs: ProxyRequestLog[] = []
 
   beforeAll(async () => {
@@ -155,16 +163,21 @@ describe('stream: true through a node that streams over its native transport', (
       directoryUrl: dir.apiUrl, host: '127.0.0.1', port: 0, persistState: false, cx: false,
       capabilities: [{ intent: 'urn:iicp:intent:llm:chat:v1', models: ['stream-1'] }],
       // Yields word i, then waits for the test to open gate i: chunk i+1 cannot exist before the caller saw chunk i.
-      handler: async function* (task) {
+      // A cancelled task ends the wait through the handler's signal, as a backend call given ctx.signal would.
+      handler: async function* (task, ctx) {
+        const aborted = new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }))
+        // Taken now: a task left over from an earlier test reports to that test's latch, never to this one's.
+        const ended = handlerEnded
         try {
           const fail = JSON.stringify(task.payload).includes('fail midway')
           for (const [i, word] of ['Hel', 'lo, ', 'world'].entries()) {
             yield { delta: word }
-            await gates[i]?.wait
+            await Promise.race([gates[i]?.wait, aborted])
+            if (ctx.signal.aborted) return
             if (fail && i === 1) throw new IicpError('validation_error', 'refused mid-stream')
           }
         } finally {
-          handlerDone.open()
+          ended.settle(ctx.signal.aborted)
         }
       },
     })
@@ -173,7 +186,7 @@ describe('stream: true through a node that streams over its native transport', (
   })
   beforeEach(() => {
     gates = [gate(), gate(), gate()]
-    handlerDone = gate()
+    handlerEnded = outcome()
     logs.length = 0
   })
   afterEach(() => {
@@ -261,13 +274,14 @@ describe('stream: true through a node that streams over its native transport', (
     expect(again.choices[0]?.message.content).toBe('Hello, world')
   })
 
-  it.skip("stops the node's handler when the caller hangs up (skipped: @iicp/client's chatStream keeps the pooled native session open on cancel, so the node runs the task to its deadline)", async () => {
+  it("stops the node's handler when the caller hangs up: its signal aborts while every gate is still shut", async () => {
     const openai = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: 'unused-by-iicp', maxRetries: 0 })
     const stream = await openai.chat.completions.create({ model: 'stream-1', stream: true, messages: [{ role: 'user', content: 'stream it' }] })
     for await (const c of stream) {
       if (c.choices[0]?.delta.content) break
     }
-    await handlerDone.wait
+    // No gate is opened before this resolves: only the task's cancellation can end the handler.
+    expect(await handlerEnded.wait).toBe(true)
   })
 })
 

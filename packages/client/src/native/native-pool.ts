@@ -2,6 +2,12 @@
  * One native connection per node endpoint, shared by every call to that node (official-sdks.md §10.6: pooled and
  * multiplexed). A connection that failed, was closed by the node, or missed its PONG deadline is replaced on the
  * next call. `close()` ends them all.
+ *
+ * Cancelling a call: the native wire has no per-call cancel frame (frm §3 lists none; the lifecycle profile's
+ * CONTROL cancel would use type 0x0B, which every deployed SDK sends as RELAY_BIND), and a node aborts the tasks of
+ * a session that closes. So a call the caller gave up on closes its connection when that connection carries no
+ * other call ({@link NativePool.abandon}), and a stream runs on a connection of its own ({@link NativePool.lease})
+ * so that stopping it always can.
  */
 import { IicpError } from '@iicp/protocol'
 import type { Cancellation } from '../deadline.js'
@@ -32,6 +38,8 @@ export class NativePool {
   readonly #conns = new Map<string, Promise<NativeClient>>()
   /** Connected clients, for the common case: no promise or subscription per call. */
   readonly #ready = new Map<string, NativeClient>()
+  /** Connections lent to one stream each, outside the pool until given back. */
+  readonly #leased = new Set<NativeClient>()
   #closed = false
 
   constructor(options: NativePoolOptions) {
@@ -58,25 +66,9 @@ export class NativePool {
       if (client?.open === true) return { client, fresh: false }
       if (this.#conns.get(endpoint) === held) this.#conns.delete(endpoint)
     }
-    const connecting = NativeClient.connect({
-      endpoint,
-      allowPrivateEndpoints: this.#o.allowPrivateEndpoints,
-      connectTimeoutMs: this.#o.connectTimeoutMs,
-      keepaliveIntervalMs: this.#o.keepaliveIntervalMs,
-      pongTimeoutMs: this.#o.pongTimeoutMs,
-      ...(this.#o.timers ? { timers: this.#o.timers } : {}),
-    })
+    const connecting = this.#connect(endpoint)
     this.#conns.set(endpoint, connecting)
-    connecting.then(
-      (c) => {
-        this.#ready.set(endpoint, c)
-        void c.closed.then(() => {
-          if (this.#conns.get(endpoint) === connecting) this.#conns.delete(endpoint)
-          if (this.#ready.get(endpoint) === c) this.#ready.delete(endpoint)
-        })
-      },
-      () => { if (this.#conns.get(endpoint) === connecting) this.#conns.delete(endpoint) },
-    )
+    connecting.then((c) => this.#watch(endpoint, c, connecting), () => { if (this.#conns.get(endpoint) === connecting) this.#conns.delete(endpoint) })
     const client = await untilCancelled(connecting, cancel)
     if (this.#closed) {
       client.destroy()
@@ -85,12 +77,94 @@ export class NativePool {
     return { client, fresh: true }
   }
 
+  /**
+   * A new connection for one stream, which no other call shares: stopping the stream can then close it, and the
+   * node aborts the task. Hand it back with {@link release} or {@link abandon}.
+   */
+  async lease(endpoint: string, cancel: Cancellation): Promise<NativeClient> {
+    if (this.#closed) throw new IicpError('aborted', 'Client is closed')
+    const connecting = this.#connect(endpoint)
+    // Held from the start, so close() ends it even while it is still connecting.
+    connecting.then((c) => {
+      if (this.#closed) c.destroy()
+      else this.#leased.add(c)
+    }, () => undefined)
+    const client = await untilCancelled(connecting, cancel).catch((err: unknown) => {
+      // A lease nobody waits for any more must not linger.
+      void connecting.then((c) => this.#drop(c), () => undefined)
+      throw err
+    })
+    if (this.#closed) throw new IicpError('aborted', 'Client is closed')
+    return client
+  }
+
+  /** A leased connection whose stream finished: it joins the pool when the pool has none to that node, else it closes. */
+  release(endpoint: string, client: NativeClient): void {
+    if (!this.#leased.delete(client)) return
+    const pooled = this.#ready.get(endpoint)
+    if (this.#closed || !client.open || pooled?.open === true || this.#conns.has(endpoint)) {
+      void client.close()
+      return
+    }
+    const settled = Promise.resolve(client)
+    this.#conns.set(endpoint, settled)
+    this.#watch(endpoint, client, settled)
+  }
+
+  /**
+   * The caller gave up on a call on `client` (it stopped reading, aborted, or ran out of time). A leased connection
+   * closes at once. A pooled one closes if it carries no other call, judged one macrotask later, by when every caller
+   * that was already handed this connection has sent its call (callers send right after {@link get} resolves);
+   * otherwise it stays, and the node runs the abandoned task to its own deadline.
+   */
+  abandon(endpoint: string, client: NativeClient): void {
+    if (this.#leased.has(client)) {
+      this.#drop(client)
+      return
+    }
+    setImmediate(() => {
+      if (client.pending > 0 || !client.open) return
+      if (this.#ready.get(endpoint) === client) {
+        this.#ready.delete(endpoint)
+        this.#conns.delete(endpoint)
+      }
+      void client.close()
+    })
+  }
+
+  #connect(endpoint: string): Promise<NativeClient> {
+    return NativeClient.connect({
+      endpoint,
+      allowPrivateEndpoints: this.#o.allowPrivateEndpoints,
+      connectTimeoutMs: this.#o.connectTimeoutMs,
+      keepaliveIntervalMs: this.#o.keepaliveIntervalMs,
+      pongTimeoutMs: this.#o.pongTimeoutMs,
+      ...(this.#o.timers ? { timers: this.#o.timers } : {}),
+    })
+  }
+
+  /** Make `client` the pooled connection to `endpoint` (held as `held`) until it closes. */
+  #watch(endpoint: string, client: NativeClient, held: Promise<NativeClient>): void {
+    this.#ready.set(endpoint, client)
+    void client.closed.then(() => {
+      if (this.#conns.get(endpoint) === held) this.#conns.delete(endpoint)
+      if (this.#ready.get(endpoint) === client) this.#ready.delete(endpoint)
+    })
+  }
+
+  /** Close a leased connection (CLOSE, then end), so the node aborts what it still runs for it. */
+  #drop(client: NativeClient): void {
+    this.#leased.delete(client)
+    void client.close()
+  }
+
   /** Close every connection (CLOSE frame, then end). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true
-    const all = [...this.#conns.values()]
+    const all = [...this.#conns.values(), ...[...this.#leased].map((c) => Promise.resolve(c))]
     this.#conns.clear()
     this.#ready.clear()
+    this.#leased.clear()
     await Promise.all(all.map(async (p) => {
       const c = await p.catch(() => undefined)
       await c?.close()

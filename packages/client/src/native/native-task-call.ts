@@ -98,19 +98,25 @@ export async function finish(call: TaskCall, candidate: Candidate, value: unknow
   return { response, result, encrypted }
 }
 
-/** Send one task over the native transport (or HTTP, for `auto` when the native connection fails). Throws IicpError. */
+/**
+ * Send one task over the native transport (or HTTP, for `auto` when the native connection fails). Throws IicpError.
+ * A call the caller gave up on is handed to {@link NativePool.abandon}, which closes its connection when nothing else
+ * rides on it, so the node aborts the task; a streamed call has a connection of its own for that reason.
+ */
 export async function callNodeNative(call: TaskCall, native: NativeAttempt): Promise<TransportResult> {
+  const { candidate } = call
+  const streamed = native.observer !== undefined
+  // Sealed before a connection is taken, so the CALL leaves right after: the pool relies on that (see abandon()).
+  const sealed = candidate.cxKey ? await sealPayload(candidate, call.payload, call.taskId, call.intent) : undefined
   let conn
   try {
-    conn = (await native.pool.get(native.endpoint, call.cancel)).client
+    conn = streamed ? await native.pool.lease(native.endpoint, call.cancel) : (await native.pool.get(native.endpoint, call.cancel)).client
   } catch (err) {
     if (native.transport === 'auto' && !call.cancel.reason && isIicpError(err) && err.code !== 'aborted') {
       return { ...(await callNode(call)), transport: 'http' }
     }
     throw err
   }
-  const { candidate } = call
-  const sealed = candidate.cxKey ? await sealPayload(candidate, call.payload, call.taskId, call.intent) : undefined
   const message = buildCall(call, sealed ? sealed.fields : call.payload)
   let answer: NativeResponse | NativeStreamEvent
   try {
@@ -118,8 +124,11 @@ export async function callNodeNative(call: TaskCall, native: NativeAttempt): Pro
       ? await conn.call(message, { cancel: call.cancel })
       : await conn.stream({ ...message, taskId: call.taskId }, (e) => native.observer?.onChunk(e.result), { cancel: call.cancel })
   } catch (err) {
+    // Cancelled, or a stream the node broke: either way nobody reads this call's answer any more.
+    native.pool.abandon(native.endpoint, conn)
     throw call.cancel.reason ?? err
   }
+  if (streamed) native.pool.release(native.endpoint, conn)
   if (answer.kind === 'streamEvent') {
     if (answer.status !== 'success') {
       const code = answer.error?.code ?? (answer.status === 'timeout' ? 'task_timeout' : 'backend_error')

@@ -153,6 +153,12 @@ export class NativeSession {
         this.#call(m)
         return
       case 'close':
+        // The peer reads nothing more on this session, so its calls are aborted: this is how a consumer cancels a
+        // task (the wire has no per-call cancel). A graceful CLOSE is answered with one (frm §8.3), an error close not (§8.4).
+        if (m.reason === undefined || m.reason === 'graceful') {
+          this.#closeWith({ kind: 'close', reason: 'graceful' })
+          return
+        }
         this.#shutdown.abort()
         this.#socket.end()
         return
