@@ -6,6 +6,7 @@
  * that verifies the directory's tickets; the intent registry is the spec's document.
  */
 import { readFile } from 'node:fs/promises'
+import { request } from 'node:http'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { verifyDispatchTicket } from '@iicp/protocol'
 import { startDirectory } from '@iicp/directory'
@@ -176,6 +177,27 @@ describe('the origin-root documents', () => {
       expect((await call(pub.url, 'GET', '/.well-known/did.json')).json.id).toBe('did:web:dir.example.org')
     } finally {
       await pub.close()
+    }
+  })
+
+  it('refuses a DID request whose Host header names no valid origin with a JSON 400', async () => {
+    // node:http, because undici refuses to send such a Host header at all.
+    const get = (host: string): Promise<{ status: number; json: { error?: { code: string; fields?: Record<string, string[]> } } }> =>
+      new Promise((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: dir.port, path: '/.well-known/did.json', headers: { host } }, (res) => {
+          let text = ''
+          res.setEncoding('utf8')
+          res.on('data', (c: string) => (text += c))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as { error?: { code: string } } }))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    for (const host of ['a b', '[::1', 'x:99999']) {
+      const r = await get(host)
+      expect(r.status, host).toBe(400)
+      expect(r.json.error?.code).toBe('validation_error')
+      expect(Object.keys(r.json.error?.fields ?? {})).toEqual(['host'])
     }
   })
 

@@ -27,14 +27,21 @@ export async function intentRegistry(): Promise<Reply> {
   return { status: 200, raw: await intentRegistryText(), headers: LONG_CACHE }
 }
 
-/** The did:web identifier of the directory origin a request reached: `did:web:host%3Aport` (port colon encoded). */
-export function directoryDid(origin: string): string {
+/**
+ * The did:web identifier of the directory origin a request reached: `did:web:host%3Aport` (port colon
+ * encoded), or undefined when the origin (built from the Host header) is not a valid URL.
+ */
+export function directoryDid(origin: string): string | undefined {
+  if (!URL.canParse(origin)) return undefined
   return `did:web:${encodeURIComponent(new URL(origin).host)}`
 }
 
 /** GET /.well-known/did.json — the directory's Ed25519 ticket-signing key as a DID document. */
 export function didDocument(dir: DirectoryContext, ctx: RequestContext): Reply {
   const did = directoryDid(ctx.origin)
+  if (did === undefined) {
+    throw new IicpError('validation_error', 'The Host header does not name a valid origin', { status: 400, fields: { host: ['not a valid host[:port]'] } })
+  }
   const keyId = `${did}#directory-key`
   const x = Buffer.from(dir.key.publicKeyHex, 'hex').toString('base64url')
   return {
