@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { request } from 'node:http'
+import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { verifyDispatchTicket } from '@iicp/protocol'
 import { startDirectory } from '@iicp/directory'
@@ -111,6 +112,23 @@ describe('the registry inventory', () => {
       expect(errorOf(r).code).toBe('validation_error')
       expect(Object.keys(errorOf(r).fields ?? {})).toEqual([field])
     }
+  })
+
+  it('answers any query string with 200 or a 422 naming a field, never a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.dictionary(fc.constantFrom('intent', 'region', 'cip_enabled', 'page', 'limit', 'other'), fc.string({ maxLength: 12 })),
+        fc.constantFrom('nodes', 'intents', 'stats'),
+        async (params, route) => {
+          const r = await call(dir.url, 'GET', `/api/v1/registry/${route}?${new URLSearchParams(params).toString()}`)
+          if (r.status === 200) return
+          expect(r.status).toBe(422)
+          expect(errorOf(r).code).toBe('validation_error')
+          expect(Object.keys(errorOf(r).fields ?? {})).toHaveLength(1)
+        },
+      ),
+      { numRuns: 60 },
+    )
   })
 
   it('counts the live nodes per intent, most served first', async () => {
