@@ -1,12 +1,36 @@
 /**
- * Consumer commands' shared part (issue 6): flags → an IicpClient, loopback directories imply
- * `allowPrivateEndpoints` (a local mesh), and "cannot reach the directory" becomes one clear line.
+ * Consumer commands' shared part (issue 6): the environment (`clientOptionsFromEnv`) and flags → an IicpClient,
+ * flags winning; loopback directories imply `allowPrivateEndpoints` (a local mesh), and "cannot reach the
+ * directory" becomes one clear line.
  */
-import { IicpClient } from '@iicp/client'
+import { IicpClient, clientOptionsFromEnv } from '@iicp/client'
 import type { ClientConfig } from '@iicp/client'
 import { classifyHost, isIicpError } from '@iicp/protocol'
+import { ENV } from './env.js'
 import { CliFailure, EXIT_FAILURE, UsageError } from './exit.js'
 import type { ConsumerFlags } from './flags.js'
+
+// Variables a consumer flag owns: commander reads them with the CLI's own parsers (IICP_TIMEOUT_MS=5s is a
+// valid --timeout), so the client's reader must not see them a second time.
+const FLAG_OWNED = new Set<string>([ENV.directory, ENV.timeout, ENV.region, ENV.allowPrivateEndpoints])
+
+/** ClientConfig option → the variable that sets it, so a bad value names what the user set. */
+const OPTION_SOURCE: Readonly<Record<string, string>> = Object.freeze({
+  directoryUrl: '--directory',
+  nodeToken: 'IICP_NODE_TOKEN',
+  allowPlaintext: 'IICP_CX_ALLOW_PLAINTEXT',
+  routeDiscovery: 'IICP_ROUTE_DISCOVERY_MODE',
+  selection: 'IICP_ROUTING_STRATEGY',
+  selectionTopK: 'IICP_ROUTING_TOP_K',
+  maxAttempts: 'IICP_MAX_ATTEMPTS',
+  selectionEpsilon: 'IICP_ROUTING_EPSILON',
+  selectionSoftmaxTau: 'IICP_ROUTING_SOFTMAX_TAU',
+  selectionSeed: 'IICP_ROUTING_SEED',
+  routingPolicy: 'IICP_ROUTING_POLICY',
+  consumerAuthMode: 'IICP_CONSUMER_AUTH_MODE',
+  verifyReplicaSignatures: 'IICP_VERIFY_REPLICA_SIGNATURES',
+  transport: 'IICP_TRANSPORT',
+})
 
 const INTENT_PREFIX = 'urn:iicp:intent:'
 
@@ -21,9 +45,16 @@ export function isLoopbackDirectory(directoryUrl: string): boolean {
   return host === 'localhost' || classifyHost(host) === 'loopback'
 }
 
-/** The client config the flags describe. */
-export function clientConfig(flags: ConsumerFlags): ClientConfig {
+/**
+ * The client config the environment and flags describe: everything `clientOptionsFromEnv` reads
+ * (IICP_ROUTING_STRATEGY, IICP_ROUTE_DISCOVERY_MODE, IICP_TRANSPORT, IICP_CONSUMER_AUTH_MODE,
+ * IICP_CX_ALLOW_PLAINTEXT, IICP_NODE_TOKEN …), then the flags on top.
+ */
+export function clientConfig(flags: ConsumerFlags, env: Readonly<Record<string, string | undefined>> = {}): ClientConfig {
+  const rest: Record<string, string | undefined> = {}
+  for (const [k, v] of Object.entries(env)) if (!FLAG_OWNED.has(k)) rest[k] = v
   const config: ClientConfig = {
+    ...clientOptionsFromEnv(rest),
     directoryUrl: flags.directory,
     allowPrivateEndpoints: flags.allowPrivateEndpoints ?? isLoopbackDirectory(flags.directory),
   }
@@ -32,13 +63,25 @@ export function clientConfig(flags: ConsumerFlags): ClientConfig {
   return config
 }
 
-/** Build a client from flags; a bad flag combination is a usage error. */
-export function createClient(flags: ConsumerFlags, usage: string): IicpClient {
+/**
+ * A client config error as a usage error naming the flag or variable the bad value came from; anything else
+ * (a taken port, a network failure) passes through to the failure renderer.
+ */
+export function configUsageError(err: unknown, usage: string): unknown {
+  if (!isIicpError(err) || err.code !== 'invalid_config') return err
+  const option = Object.keys(err.fields ?? {})[0]
+  const source = option === undefined ? undefined : OPTION_SOURCE[option]
+  if (source === undefined) return err
+  // The env reader's own messages already name the variable.
+  return new UsageError(err.message.includes(source) ? err.message : `${source}: ${err.message}`, usage)
+}
+
+/** Build a client from the environment and flags; a bad value in either is a usage error. */
+export function createClient(flags: ConsumerFlags, env: Readonly<Record<string, string | undefined>>, usage: string): IicpClient {
   try {
-    return new IicpClient(clientConfig(flags))
+    return new IicpClient(clientConfig(flags, env))
   } catch (err) {
-    if (isIicpError(err) && err.code === 'invalid_config') throw new UsageError(`--directory: ${err.message}`, usage)
-    throw err
+    throw configUsageError(err, usage)
   }
 }
 

@@ -28,6 +28,13 @@ export const ENV = Object.freeze({
   dataFile: 'IICP_DIRECTORY_DATA_FILE',
   proxyPort: 'IICP_PROXY_PORT',
   proxyHost: 'IICP_PROXY_HOST',
+  skipLivenessCheck: 'IICP_SKIP_LIVENESS_CHECK',
+})
+
+/** Boolean flags (by attribute name) that fall back to an environment variable when not given. */
+export const BOOLEAN_ENV: Readonly<Record<string, string>> = Object.freeze({
+  allowPrivateEndpoints: ENV.allowPrivateEndpoints,
+  skipLivenessCheck: ENV.skipLivenessCheck,
 })
 
 /**

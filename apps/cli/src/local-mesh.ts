@@ -20,6 +20,8 @@ export interface LocalMeshOptions {
   fallbackToAnyPort?: boolean
   /** First node port; nodes move up the 9484–9490 band, then take any free port; 0 = any free port. @default 9484 */
   nodeBasePort?: number
+  /** Let the directory list registrations without probing their /iicp/health (IICP_SKIP_LIVENESS_CHECK). @default false */
+  skipLivenessCheck?: boolean
   /** How long each node may take to register. @default 10000 */
   registerTimeoutMs?: number
   /** Called when a node reports trouble (directory unreachable, heartbeat failed …). */
@@ -45,12 +47,12 @@ function portTaken(err: unknown): boolean {
   return cause?.code === 'EADDRINUSE' || /EADDRINUSE/.test(err.message)
 }
 
-async function listenDirectory(port: number, fallback: boolean): Promise<RunningDirectory> {
+async function listenDirectory(port: number, fallback: boolean, skipLivenessCheck: boolean): Promise<RunningDirectory> {
   try {
-    return await startDirectory({ port, host: HOST, mode: 'local' })
+    return await startDirectory({ port, host: HOST, mode: 'local', skipLivenessCheck })
   } catch (err) {
     if (port === 0 || !fallback || !portTaken(err)) throw err
-    return startDirectory({ port: 0, host: HOST, mode: 'local' })
+    return startDirectory({ port: 0, host: HOST, mode: 'local', skipLivenessCheck })
   }
 }
 
@@ -89,7 +91,7 @@ async function startNode(directoryUrl: string, backend: Backend, basePort: numbe
 /** Start a directory and its nodes on 127.0.0.1 and wait until every node is registered. */
 export async function startLocalMesh(options: LocalMeshOptions = {}): Promise<LocalMesh> {
   const backends = options.backends ?? [echo(), echo()]
-  const directory = await listenDirectory(options.directoryPort ?? 0, options.fallbackToAnyPort ?? true)
+  const directory = await listenDirectory(options.directoryPort ?? 0, options.fallbackToAnyPort ?? true, options.skipLivenessCheck ?? false)
   const nodes: IicpNode[] = []
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {

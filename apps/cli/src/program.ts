@@ -3,7 +3,7 @@
  * and with it the SDK packages, is imported when that command runs, so `iicp --help` starts fast.
  */
 import { Command, CommanderError, Option } from 'commander'
-import { ENV, envFlag } from './env.js'
+import { BOOLEAN_ENV, ENV, envFlag } from './env.js'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './exit.js'
 import type { Failure } from './exit.js'
 import {
@@ -69,10 +69,11 @@ function buildProgram(io: CliIo, state: RunState): Command {
   const run = <F>(load: () => Promise<CommandRun<F>>) => async (...params: unknown[]): Promise<void> => {
     const cmd = params[params.length - 1] as Command
     state.usage = usageLine(cmd)
-    const flags = cmd.opts<F & { allowPrivateEndpoints?: boolean }>()
-    if (flags.allowPrivateEndpoints === undefined && cmd.options.some((o) => o.attributeName() === 'allowPrivateEndpoints')) {
-      const fromEnv = envFlag(io.env, ENV.allowPrivateEndpoints)
-      if (fromEnv !== undefined) flags.allowPrivateEndpoints = fromEnv
+    const flags = cmd.opts<F & Record<string, unknown>>()
+    for (const [attribute, variable] of Object.entries(BOOLEAN_ENV)) {
+      if (flags[attribute] !== undefined || !cmd.options.some((o) => o.attributeName() === attribute)) continue
+      const fromEnv = envFlag(io.env, variable)
+      if (fromEnv !== undefined) (flags as Record<string, unknown>)[attribute] = fromEnv
     }
     const impl = await load()
     const untilStopped = (): Promise<NodeJS.Signals> => (stop ??= stopSignal())
@@ -80,7 +81,7 @@ function buildProgram(io: CliIo, state: RunState): Command {
   }
 
   program
-    .description('IICP from the command line: a local mesh, a directory, a node, consumer calls and an OpenAI-compatible proxy.')
+    .description('IICP from the command line: a local mesh, a directory, a node, consumer calls and an OpenAI-, Ollama- and Anthropic-compatible proxy.')
     .version(VERSION, '-V, --version')
     .helpCommand(false)
     .showSuggestionAfterError(true)
@@ -100,6 +101,7 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
     .addOption(new Option('-m, --model <name>', 'model the nodes serve (required for openai backends)').env(ENV.model))
     .addOption(new Option('-p, --port <port>', `directory port (${DIRECTORY_PORT} when free, else any; --demo uses any)`).argParser(parsePort))
     .addOption(new Option('--node-port <port>', 'first node port; nodes move up the band when taken (0 = any free port)').default(NODE_BASE_PORT).argParser(parsePort))
+    .option('--skip-liveness-check', `list registrations without probing their /iicp/health (test mode, e.g. for \`iicp conformance\`; env: ${ENV.skipLivenessCheck})`)
   jsonOption(mesh).action(run(async () => (await import('./commands/mesh.js')).mesh))
 
   const directory = program.command('directory').description('run an IICP directory')
@@ -109,6 +111,7 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
     .addOption(new Option('--host <address>', 'listen address').env(ENV.directoryHost).default('127.0.0.1'))
     .addOption(new Option('--mode <mode>', 'local accepts loopback/private node endpoints; public enforces routability').env(ENV.directoryMode).choices(['local', 'public']).default('local'))
     .addOption(new Option('--data-file <path>', 'keep nodes and the signing key across restarts').env(ENV.dataFile))
+    .option('--skip-liveness-check', `list registrations without probing their /iicp/health (test mode, e.g. for \`iicp conformance\`; env: ${ENV.skipLivenessCheck})`)
   jsonOption(dirServe).action(run(async () => (await import('./commands/directory.js')).directoryServe))
 
   const node = program.command('node').description('run an IICP provider node')
@@ -171,9 +174,15 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
     .action(run(async () => (await import('./commands/submit.js')).submit))
 
   consumerOptions(program.command('proxy')
-    .description('serve an OpenAI-compatible API (POST /v1/chat/completions, GET /v1/models) that routes through the mesh')
+    .description('serve OpenAI-, Ollama- and Anthropic-compatible APIs that route every chat through the mesh')
     .addOption(new Option('-p, --port <port>', 'listen port (0 = any)').env(ENV.proxyPort).default(PROXY_PORT).argParser(parsePort))
-    .addOption(new Option('--host <address>', 'listen address').env(ENV.proxyHost).default('127.0.0.1')), { model: false })
+    .addOption(new Option('--host <address>', 'listen address').env(ENV.proxyHost).default('127.0.0.1'))
+    .addHelpText('after', `
+Routes:
+  OpenAI     POST /v1/chat/completions, GET /v1/models          OPENAI_BASE_URL=http://127.0.0.1:${PROXY_PORT}/v1
+  Ollama     POST /api/chat, GET /api/tags, GET /api/version   OLLAMA_HOST=http://127.0.0.1:${PROXY_PORT}
+  Anthropic  POST /v1/messages                                  ANTHROPIC_BASE_URL=http://127.0.0.1:${PROXY_PORT}
+Routing follows the client's IICP_* variables (IICP_ROUTING_STRATEGY, IICP_ROUTE_DISCOVERY_MODE, IICP_TRANSPORT …).`), { model: false })
     .action(run(async () => (await import('./commands/proxy.js')).proxy))
 
   // The conformance runner owns its options; this stub keeps it (and the whole SDK) out of `iicp --help`.

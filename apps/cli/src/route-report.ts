@@ -16,6 +16,12 @@ export interface RouteReport {
   readonly route_source: string
   readonly model: string | null
   readonly encrypted: boolean
+  /** HTTP, or the node's native `transport_endpoint` (IICP_TRANSPORT). */
+  readonly transport: 'http' | 'native'
+  /** The selection strategy the routing receipt names (IICP_ROUTING_STRATEGY). */
+  readonly selection: string
+  /** The routing policy profile applied before selection (IICP_ROUTING_POLICY). */
+  readonly routing_policy: string
 }
 
 /** Collect the route facts of a finished task; `latencyMs` is measured by the caller around `submit()`. */
@@ -30,6 +36,9 @@ export function routeReport(result: TaskResult, latencyMs: number): RouteReport 
     route_source: result.routeSource,
     model: result.modelUsed ?? null,
     encrypted: result.encrypted,
+    transport: result.transport,
+    selection: result.receipt.selection_profile,
+    routing_policy: result.receipt.routing_policy,
   }
 }
 
@@ -57,6 +66,7 @@ export function formatRoute(out: Output, r: RouteReport): string {
     `${c.dim('latency')} ${r.latency_ms} ms`,
   ]
   if (r.model !== null) parts.push(`${c.dim('model')} ${r.model}`)
+  if (r.transport === 'native') parts.push(c.dim('(native transport)'))
   if (r.encrypted) parts.push(c.dim('(IICP-CX encrypted)'))
   return `${c.bold('route')}  ${parts.join('  ')}`
 }

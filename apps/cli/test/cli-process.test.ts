@@ -1,7 +1,8 @@
 /**
  * The CLI as users meet it: a child process started like `pnpm iicp`. Proves that `mesh --demo` routes a
  * real chat end to end and exits 0, that `discover --json` prints parseable JSON about a directory and node
- * this test starts, that bad flags exit 2 with a usage line, that an unreachable directory exits 1 with one
+ * this test starts, that consumer commands follow the client's IICP_* variables (route discovery, selection,
+ * transport, plaintext, consumer auth), that bad flags and bad variables exit 2 with a usage line, that an unreachable directory exits 1 with one
  * clear line, and that long-running commands shut down cleanly on SIGINT (nodes deregister).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -93,17 +94,28 @@ describe('iicp mesh --backend openai', { timeout: SLOW }, () => {
   })
 })
 
+// Served only by a node without an IICP-CX key, so the client must be allowed plaintext to reach it.
+const PLAIN_INTENT = 'urn:iicp:intent:x.cli-test:plain:v1'
+
 describe('consumer commands against a directory and node this test starts', { timeout: SLOW }, () => {
   let dir: RunningDirectory
   let node: IicpNode
+  let plain: IicpNode
 
   beforeAll(async () => {
     dir = await startDirectory({ port: 0 })
     node = new IicpNode({ directoryUrl: dir.apiUrl, backend: echo(), host: '127.0.0.1', port: 0, persistState: false, region: 'local' })
     await node.serve()
     expect(node.isRegistered).toBe(true)
+    plain = new IicpNode({
+      directoryUrl: dir.apiUrl, host: '127.0.0.1', port: 0, persistState: false, cx: false,
+      capabilities: [{ intent: PLAIN_INTENT, models: ['plain-1'] }], handler: () => ({ plain: true }),
+    })
+    await plain.serve()
+    expect(plain.isRegistered).toBe(true)
   })
   afterAll(async () => {
+    await plain.close()
     await node.close()
     await dir.close()
   })
@@ -141,10 +153,31 @@ describe('consumer commands against a directory and node this test starts', { ti
       expect(run.code).toBe(0)
       const doc = JSON.parse(run.stdout) as { result: { choices: { text: string }[] }; route: { node_id: string } }
       expect(doc.result.choices[0]?.text).toBe('complete me')
-      expect(doc.route.node_id).toBe(node.nodeId)
+      expect(doc.route).toMatchObject({ node_id: node.nodeId, route_source: 'ticket', selection: 'epsilon', transport: 'http', encrypted: true })
     } finally {
       await rm(home, { recursive: true, force: true })
     }
+  })
+
+  it("chat follows the client's IICP_* variables: legacy discovery, deterministic selection, native transport", async () => {
+    const run = await runCli(['chat', 'routed by env', '--directory', dir.apiUrl, '--json'], {
+      IICP_ROUTE_DISCOVERY_MODE: 'legacy', IICP_ROUTING_STRATEGY: 'deterministic', IICP_TRANSPORT: 'native',
+    })
+    expect(run.code).toBe(0)
+    const doc = JSON.parse(run.stdout) as { reply: string; route: Record<string, unknown> }
+    expect(doc.reply).toBe('echo: routed by env')
+    expect(doc.route).toMatchObject({ node_id: node.nodeId, route_source: 'discover', selection: 'deterministic', transport: 'native' })
+  })
+
+  it('submit reaches a node without an IICP-CX key only when IICP_CX_ALLOW_PLAINTEXT=1', async () => {
+    const refused = await runCli(['submit', PLAIN_INTENT, '--payload', '{"q":1}', '--directory', dir.apiUrl, '--json'])
+    expect(refused.code).toBe(1)
+    expect((JSON.parse(refused.stdout) as { error: { code: string } }).error.code).toBe('IICP-CX-REQUIRED')
+    const run = await runCli(['submit', PLAIN_INTENT, '--payload', '{"q":1}', '--directory', dir.apiUrl, '--json'], { IICP_CX_ALLOW_PLAINTEXT: '1' })
+    expect(run.code).toBe(0)
+    const doc = JSON.parse(run.stdout) as { result: unknown; route: Record<string, unknown> }
+    expect(doc.result).toEqual({ plain: true })
+    expect(doc.route).toMatchObject({ node_id: plain.nodeId, encrypted: false })
   })
 })
 
@@ -171,6 +204,23 @@ describe('usage errors exit 2 with a usage line', { timeout: SLOW }, () => {
     expect(run.code).toBe(2)
     expect(run.stderr).toContain("option '--qos <class>' argument 'fast' is invalid")
     expect(run.stderr).toContain('usage: iicp chat [options] <prompt>')
+  })
+
+  it('rejects a bad IICP_ROUTING_STRATEGY before any request, naming the variable', async () => {
+    const run = await runCli(['discover', 'llm:chat:v1', '--directory', 'http://127.0.0.1:9/api'], { IICP_ROUTING_STRATEGY: 'fastest' })
+    expect(run.code).toBe(2)
+    expect(run.stderr.trim().split('\n')).toEqual([
+      'error: IICP_ROUTING_STRATEGY: selection must be one of deterministic, epsilon, softmax_top_k, weighted_v1, directory_order',
+      'usage: iicp discover [options] <intent>',
+    ])
+  })
+
+  it('makes proxy refuse IICP_CONSUMER_AUTH_MODE=required without IICP_NODE_TOKEN before it listens', async () => {
+    const run = await runCli(['proxy', '--port', '0', '--directory', 'http://127.0.0.1:9/api', '--json'], { IICP_CONSUMER_AUTH_MODE: 'required' })
+    expect(run.code).toBe(2)
+    const body = JSON.parse(run.stdout) as { error: { code: string; message: string } }
+    expect(body.error.code).toBe('usage_error')
+    expect(body.error.message).toMatch(/^IICP_CONSUMER_AUTH_MODE: consumerAuthMode must be 'optional' or 'disabled' without a nodeToken/)
   })
 
   it('reports a usage error as JSON on stdout with --json', async () => {

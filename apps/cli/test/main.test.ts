@@ -105,6 +105,22 @@ describe('main()', () => {
     expect(bad.err()).toBe('error: --check-timeout must be an integer in 100..600000\n')
   })
 
+  it('lists the OpenAI, Ollama and Anthropic routes in `iicp proxy --help`', async () => {
+    const io = bufferIo()
+    expect(await main(argv('proxy', '--help'), io)).toBe(0)
+    const help = io.out()
+    expect(help).toContain('serve OpenAI-, Ollama- and Anthropic-compatible APIs')
+    expect(help).toMatch(/^ {2}OpenAI +POST \/v1\/chat\/completions, GET \/v1\/models +OPENAI_BASE_URL=http:\/\/127\.0\.0\.1:9483\/v1$/m)
+    expect(help).toMatch(/^ {2}Ollama +POST \/api\/chat, GET \/api\/tags, GET \/api\/version +OLLAMA_HOST=http:\/\/127\.0\.0\.1:9483$/m)
+    expect(help).toMatch(/^ {2}Anthropic +POST \/v1\/messages +ANTHROPIC_BASE_URL=http:\/\/127\.0\.0\.1:9483$/m)
+  })
+
+  it.each([['directory', 'serve'], ['mesh']])('offers --skip-liveness-check with its variable on `iicp %s`', async (...cmd: string[]) => {
+    const io = bufferIo()
+    expect(await main(argv(...cmd, '--help'), io)).toBe(0)
+    expect(io.out().replace(/\s+/g, ' ')).toContain('--skip-liveness-check list registrations without probing their /iicp/health (test mode, e.g. for `iicp conformance`; env: IICP_SKIP_LIVENESS_CHECK)')
+  })
+
   it('names the IICP_* variable behind each node serve flag in its help', async () => {
     const io = bufferIo()
     await main(argv('node', 'serve', '--help'), io)

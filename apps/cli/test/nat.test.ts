@@ -2,7 +2,8 @@
  * `iicp nat detect` in-process against buffer streams: it prints the tier, every rung tried and the advice,
  * as text or as one JSON document, and a busy port is a clean JSON failure. Only the operator overrides are
  * exercised here (they decide before any gateway is asked, so no packet leaves the machine); the full
- * ladder runs against real miniupnpd in packages/nat and packages/node. Also holds the NAT defaults of
+ * ladder runs against real miniupnpd in nat-netns.test.ts (this command, as a child process in a LAN
+ * namespace), packages/nat and packages/node. Also holds the NAT defaults of
  * `iicp node serve`: detection on unless IICP_AUTO_DETECT_NAT=false, relays pinned from the environment.
  */
 import { createServer } from 'node:net'
@@ -57,7 +58,8 @@ describe('iicp nat detect', () => {
     try {
       const io = bufferIo({ IICP_AUTO_DETECT_NAT: 'false' })
       const code = await main(['node', 'iicp', 'nat', 'detect', '--directory', 'http://127.0.0.1:9/api', '--port', String(port), '--json'], io)
-      expect(code).not.toBe(0)
+      // The machine's state, not the command line: exit 1 (failure), never 2 (usage).
+      expect(code).toBe(1)
       const body = JSON.parse(io.out()) as { error: { code: string; message: string } }
       expect(body.error.message).toContain(`port ${port}`)
     } finally {

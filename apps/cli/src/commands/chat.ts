@@ -25,7 +25,7 @@ export async function chat(ctx: RunContext<ChatFlags>): Promise<number> {
   ]
   const payload: Record<string, unknown> = { messages }
   if (flags.model !== undefined) payload.model = flags.model
-  const client = createClient(flags, ctx.usage)
+  const client = createClient(flags, ctx.io.env, ctx.usage)
   const progress = out.progress('routing through the mesh')
   try {
     const started = performance.now()

@@ -1,5 +1,9 @@
-/** `iicp directory serve`: the embedded IICP directory (IICP-DIR; wire.md §1) until Ctrl-C. */
-import { startDirectory } from '@iicp/directory'
+/**
+ * `iicp directory serve`: the embedded IICP directory (IICP-DIR; wire.md §1) until Ctrl-C. Every
+ * `directoryOptionsFromEnv` variable applies (IICP_SKIP_LIVENESS_CHECK, IICP_DIRECTORY_PUBLIC_ORIGIN,
+ * IICP_DIRECTORY_PROBATION, IICP_DIRECTORY_TRUST_PROXY …); flags override them.
+ */
+import { directoryOptionsFromEnv, startDirectory } from '@iicp/directory'
 import type { DirectoryOptions } from '@iicp/directory'
 import { EXIT_OK } from '../exit.js'
 import { Output } from '../output.js'
@@ -11,21 +15,31 @@ export interface DirectoryServeFlags {
   host: string
   mode: 'local' | 'public'
   dataFile?: string
+  skipLivenessCheck?: boolean
   json?: boolean
+}
+
+/** The DirectoryOptions the environment and flags describe, flags winning. */
+export function directoryServeOptions(flags: DirectoryServeFlags, env: Readonly<Record<string, string | undefined>>): DirectoryOptions {
+  const options: DirectoryOptions = { ...directoryOptionsFromEnv({ ...env }), port: flags.port, host: flags.host, mode: flags.mode }
+  if (flags.dataFile !== undefined) options.dataFile = flags.dataFile
+  if (flags.skipLivenessCheck !== undefined) options.skipLivenessCheck = flags.skipLivenessCheck
+  return options
 }
 
 /** Run `iicp directory serve`. */
 export async function directoryServe(ctx: RunContext<DirectoryServeFlags>): Promise<number> {
   const { flags } = ctx
   const out = new Output(ctx.io, flags.json === true)
-  const options: DirectoryOptions = { port: flags.port, host: flags.host, mode: flags.mode }
-  if (flags.dataFile !== undefined) options.dataFile = flags.dataFile
+  const options = directoryServeOptions(flags, ctx.io.env)
+  const skipLiveness = options.skipLivenessCheck === true
   // Listen for Ctrl-C from the start: a signal during startup then shuts down cleanly once up.
   const stopped = ctx.untilStopped()
   const dir = await startDirectory(options)
   try {
-    out.result({ event: 'ready', url: dir.url, api_url: dir.apiUrl, mode: flags.mode, public_key: dir.publicKeyHex }, () => [
+    out.result({ event: 'ready', url: dir.url, api_url: dir.apiUrl, mode: flags.mode, public_key: dir.publicKeyHex, skip_liveness_check: skipLiveness }, () => [
       `${out.c.green('✔')} IICP directory (${flags.mode} mode) at ${out.c.bold(dir.apiUrl)}`,
+      ...(skipLiveness ? [out.c.yellow('! liveness check off: registrations are listed without probing GET {endpoint}/iicp/health (test mode)')] : []),
       `${out.c.dim('nodes:')}     iicp node serve --directory ${dir.apiUrl}`,
       `${out.c.dim('consumers:')} iicp discover llm:chat:v1 --directory ${dir.apiUrl}`,
       out.c.dim('Ctrl-C stops it.'),

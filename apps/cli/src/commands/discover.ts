@@ -37,7 +37,7 @@ export async function discover(ctx: RunContext<DiscoverFlags>): Promise<number> 
   const { flags } = ctx
   const out = new Output(ctx.io, flags.json === true)
   const intent = expandIntent(ctx.args[0] ?? '')
-  const client = createClient(flags, ctx.usage)
+  const client = createClient(flags, ctx.io.env, ctx.usage)
   const progress = out.progress(`asking ${flags.directory} for ${intent}`)
   try {
     const list = await client.discover(intent, {

@@ -26,6 +26,7 @@ export interface MeshFlags {
   model?: string
   port?: number
   nodePort: number
+  skipLivenessCheck?: boolean
   json?: boolean
 }
 
@@ -74,6 +75,7 @@ export async function mesh(ctx: RunContext<MeshFlags>): Promise<number> {
       directoryPort: flags.port ?? (flags.demo === true ? 0 : DIRECTORY_PORT),
       fallbackToAnyPort: flags.port === undefined,
       nodeBasePort: flags.nodePort,
+      skipLivenessCheck: flags.skipLivenessCheck === true,
       onDegraded: (i, reason, code) => {
         out.clearStatus()
         out.event({ event: 'degraded', node: i, reason, code }, `${out.ce.yellow('!')} node ${i + 1}: ${reason} (${code})`)
@@ -85,7 +87,7 @@ export async function mesh(ctx: RunContext<MeshFlags>): Promise<number> {
     const discovered = await confirmDiscoverable(client, mesh.nodes.length)
     progress.succeed(`local mesh up: directory ${mesh.directoryUrl}, ${mesh.nodes.length} node(s) discoverable`)
     const nodes = mesh.nodes.map((n, i) => nodeInfo(n, kinds[i] ?? 'echo'))
-    const meshJson = { directory: mesh.directoryUrl, nodes }
+    const meshJson = { directory: mesh.directoryUrl, nodes, skip_liveness_check: flags.skipLivenessCheck === true }
     const nodeTable = (): string => out.table(['node', 'endpoint', 'backend', 'models'], nodes.map((n) => [
       String(n.node_id), String(n.endpoint), String(n.backend), (n.models as string[]).join(', '),
     ]))
@@ -112,6 +114,7 @@ export async function mesh(ctx: RunContext<MeshFlags>): Promise<number> {
     await client.close()
     out.result({ event: 'ready', ...meshJson }, () => [
       nodeTable(),
+      ...(flags.skipLivenessCheck === true ? [out.c.yellow('! liveness check off: the directory lists registrations without probing them (test mode)')] : []),
       `${out.c.dim('try:')} iicp chat "hello" --directory ${mesh.directoryUrl}`,
       `${out.c.dim('     iicp proxy --directory')} ${mesh.directoryUrl}${out.c.dim('   (then point an OpenAI client at http://127.0.0.1:9483/v1)')}`,
       out.c.dim('Ctrl-C stops the mesh.'),

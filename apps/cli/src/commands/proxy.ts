@@ -1,8 +1,9 @@
 /**
- * `iicp proxy`: an OpenAI-compatible endpoint on 127.0.0.1:9483 that routes each chat through the mesh, so
- * existing OpenAI tooling uses IICP by changing its base URL. Runs until Ctrl-C.
+ * `iicp proxy`: OpenAI-, Ollama- and Anthropic-compatible endpoints on 127.0.0.1:9483 that route each chat
+ * through the mesh, so existing tooling uses IICP by changing its base URL. The client takes the environment
+ * (`clientOptionsFromEnv`) under the flags. Runs until Ctrl-C.
  */
-import { clientConfig, isLoopbackDirectory } from '../consumer.js'
+import { clientConfig, configUsageError, isLoopbackDirectory } from '../consumer.js'
 import { EXIT_OK } from '../exit.js'
 import type { ConsumerFlags } from '../flags.js'
 import { Output } from '../output.js'
@@ -21,8 +22,14 @@ export async function proxy(ctx: RunContext<ProxyFlags>): Promise<number> {
   const out = new Output(ctx.io, flags.json === true)
   // Listen for Ctrl-C from the start: a signal during startup then shuts down cleanly once up.
   const stopped = ctx.untilStopped()
+  let client
+  try {
+    client = clientConfig(flags, ctx.io.env)
+  } catch (err) {
+    throw configUsageError(err, ctx.usage)
+  }
   const running = await startProxy({
-    client: clientConfig(flags),
+    client,
     port: flags.port,
     host: flags.host,
     ...(flags.qos !== undefined ? { qos: flags.qos } : {}),
@@ -31,6 +38,8 @@ export async function proxy(ctx: RunContext<ProxyFlags>): Promise<number> {
       `${r.status < 400 ? out.ce.green(String(r.status)) : out.ce.red(String(r.status))} ${r.method} ${r.path}`
         + `${r.nodeId !== undefined ? ` → ${r.nodeId}` : ''}${r.code !== undefined ? ` (${r.code})` : ''} ${out.ce.dim(`${Math.round(r.latencyMs)} ms`)}`,
     ),
+  }).catch((err: unknown) => {
+    throw configUsageError(err, ctx.usage)
   })
   try {
     const base = `${running.url}/v1`
@@ -38,6 +47,8 @@ export async function proxy(ctx: RunContext<ProxyFlags>): Promise<number> {
       `${out.c.green('✔')} OpenAI-compatible proxy at ${out.c.bold(base)} → IICP directory ${flags.directory}`,
       `${out.c.dim('use it:')} OPENAI_BASE_URL=${base} OPENAI_API_KEY=unused <your OpenAI tool>`,
       `${out.c.dim('models:')} curl ${base}/models`,
+      `${out.c.dim('ollama:')} OLLAMA_HOST=${running.url} <your Ollama tool>   ${out.c.dim('(POST /api/chat, GET /api/tags)')}`,
+      `${out.c.dim('anthropic:')} ANTHROPIC_BASE_URL=${running.url} <your Anthropic tool>   ${out.c.dim('(POST /v1/messages)')}`,
       ...(isLoopbackDirectory(flags.directory) ? [] : [out.c.dim('tip: for a local mesh, run `iicp mesh` and pass --directory http://127.0.0.1:9480/api')]),
       out.c.dim('Ctrl-C stops it.'),
     ].join('\n'))

@@ -38,7 +38,7 @@ export async function submit(ctx: RunContext<SubmitFlags>): Promise<number> {
   const out = new Output(ctx.io, flags.json === true)
   const intent = expandIntent(ctx.args[0] ?? '')
   const payload = await readPayload(flags.payload, ctx.usage)
-  const client = createClient(flags, ctx.usage)
+  const client = createClient(flags, ctx.io.env, ctx.usage)
   const progress = out.progress(`submitting ${intent}`)
   try {
     const started = performance.now()
