@@ -368,7 +368,9 @@ export class IicpClient {
           if (endpoint === undefined) {
             // A relay route can stream as server-sent events (its TCP workers answer with lifecycle frames).
             if (stream !== undefined && candidate.route === 'relay') return await callRelayStream(taskCall, this.#http.dispatcher, stream.observer)
-            return { ...(await callNode(taskCall)), transport: 'http' as const }
+            const sent = await callNode(taskCall)
+            // Field by field: on Node 20 an object spread followed by one more key costs microseconds per call.
+            return { response: sent.response, result: sent.result, encrypted: sent.encrypted, transport: 'http' as const }
           }
           return await callNodeNative(taskCall, { pool: this.#native, endpoint, transport: transport === 'native' ? 'native' : 'auto', observer: stream?.observer })
         } catch (err) {
