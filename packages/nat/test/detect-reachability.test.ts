@@ -97,7 +97,7 @@ describe('detectReachability()', () => {
       port: 9484,
       networkInterfaces: interfaces('192.168.1.10'),
       detectContainer: noContainer,
-      findGateway: async () => ({ mappers: [upnp({ gatewayUrl: closedUrl }), natPmp({ gateway: '127.0.0.1', port: pmp.port, initialTimeoutMs: 20 })] }),
+      findGateway: async () => ({ mappers: [upnp({ gatewayUrl: closedUrl }), natPmp({ gateway: '127.0.0.1', port: pmp.port, initialTimeoutMs: 2_000 })] }),
       ...v,
     })
     expect(result).toMatchObject({ tier: '1a', endpoint: 'http://11.22.33.44:9484', transportMethod: 'upnp_mapped' })

@@ -60,7 +60,8 @@ describe('SSDP answers', () => {
     })
     await new Promise<void>((resolve) => responder.bind(0, '127.0.0.1', resolve))
     cleanups.push(() => new Promise<void>((resolve) => responder.close(() => resolve())))
-    const m = upnp({ ssdpAddress: '127.0.0.1', ssdpPort: responder.address().port, discoveryTimeoutMs: 100 })
+    // The search listens for the whole window after skipping the answer; it must be long enough for the answer to arrive under load.
+    const m = upnp({ ssdpAddress: '127.0.0.1', ssdpPort: responder.address().port, discoveryTimeoutMs: 2_000 })
     cleanups.push(() => m.close())
     await expect(m.externalAddress()).rejects.toMatchObject({ code: 'not_found', message: expect.stringContaining('LOCATION points at a public host') })
   })
