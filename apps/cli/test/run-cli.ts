@@ -24,16 +24,20 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, NO_COLOR: '1', ...extra }
 }
 
-/** Start the CLI; the caller reads its streams and ends it. */
-export function spawnCli(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', '--conditions=@iicp/source', BIN, ...args], {
+/**
+ * Start the CLI; the caller reads its streams and ends it. `via` runs it through a command that
+ * then execs it, such as `['ip', 'netns', 'exec', '<ns>']`, so the child's pid is still the CLI's.
+ */
+export function spawnCli(args: readonly string[], env: Record<string, string> = {}, via: readonly string[] = []): ChildProcess {
+  const [command = process.execPath, ...rest] = [...via, process.execPath, '--import', 'tsx', '--conditions=@iicp/source', BIN, ...args]
+  return spawn(command, rest, {
     cwd: ROOT, env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'],
   })
 }
 
 /** Run the CLI to completion. */
-export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
-  const child = spawnCli(args, env)
+export function runCli(args: readonly string[], env: Record<string, string> = {}, via: readonly string[] = []): Promise<CliRun> {
+  const child = spawnCli(args, env, via)
   return finished(child)
 }
 

@@ -43,6 +43,7 @@ export class GatewayNetns {
   readonly work = mkdtempSync(join(tmpdir(), 'iicp-nat-'))
   private daemon: ChildProcess | undefined
   private daemonLog = ''
+  private readonly logWaiters = new Set<() => void>()
   private readonly onExit = (): void => this.downSync()
 
   up(): void {
@@ -63,6 +64,7 @@ export class GatewayNetns {
     await new Promise<void>((resolve, reject) => {
       const collect = (b: Buffer): void => {
         this.daemonLog += b.toString('utf8')
+        for (const wake of this.logWaiters) wake()
         if (this.daemonLog.includes('Listening for NAT-PMP')) resolve()
       }
       child.stdout?.on('data', collect)
@@ -74,6 +76,30 @@ export class GatewayNetns {
 
   get log(): string {
     return this.daemonLog
+  }
+
+  /**
+   * How many lines of the daemon's log match `pattern` (no `g` flag), once at least `times` do. The log
+   * reaches us through a pipe and can trail the answer that caused it, so positive checks wait for it;
+   * `patienceMs` only turns a line that never comes into an error showing the log, instead of a timeout.
+   */
+  async logLines(pattern: RegExp, times = 1, patienceMs = 30_000): Promise<number> {
+    const count = (): number => this.daemonLog.split('\n').filter((line) => pattern.test(line)).length
+    const giveUpAt = Date.now() + patienceMs
+    while (count() < times) {
+      const left = giveUpAt - Date.now()
+      if (left <= 0) throw new Error(`miniupnpd logged ${count()} of ${times} lines matching ${pattern}; log tail:\n${this.daemonLog.slice(-3000)}`)
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer)
+          this.logWaiters.delete(wake)
+          resolve()
+        }
+        const timer = setTimeout(wake, left)
+        this.logWaiters.add(wake)
+      })
+    }
+    return count()
   }
 
   async stopMiniupnpd(): Promise<void> {
