@@ -119,10 +119,57 @@ export function parseRelayBindResponse(value: unknown): z.output<typeof RelayBin
 
 /** Parse a pull answer (worker side) or throw IicpError `invalid_response`. */
 export function parseRelayPullResponse(value: unknown): RelayPullResponse {
-  return parseWire(RelayPullResponseSchema, value, 'invalid_response')
+  return plainPull(value) ?? parseWire(RelayPullResponseSchema, value, 'invalid_response')
 }
 
 /** Parse a result post (relay side) or throw IicpError `validation_error` (422). */
 export function parseRelayResultRequest(value: unknown): z.output<typeof RelayResultRequestSchema> {
-  return parseWire(RelayResultRequestSchema, value)
+  return plainResult(value) ?? parseWire(RelayResultRequestSchema, value)
+}
+
+// Fast paths for the two bodies every long-poll task carries. A schema run costs as much as the JSON parse before
+// it, so the everyday shape (as this package's relay and worker write it) is checked by hand and returned as is;
+// anything else, including every invalid body, goes through the schema, which stays the judge and the error source.
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/** A header map the schema would return unchanged: string values, lower-case names, no `__proto__`. */
+function plainHeaders(v: unknown): v is Record<string, string> {
+  if (!isRecord(v) || Object.getPrototypeOf(v) !== Object.prototype) return false
+  for (const k of Object.keys(v)) {
+    if (typeof v[k] !== 'string' || k === '__proto__' || k !== k.toLowerCase()) return false
+  }
+  return true
+}
+
+function plainCall(v: unknown): v is RelayPulledCall {
+  return isRecord(v) && typeof v.call_id === 'string' && v.call_id.length > 0 && v.task !== undefined &&
+    (v.headers === undefined || plainHeaders(v.headers))
+}
+
+function plainPull(v: unknown): RelayPullResponse | undefined {
+  if (!plainCall(v)) return undefined
+  const more = (v as { more?: unknown }).more
+  if (more === undefined) return v
+  if (!Array.isArray(more)) return undefined
+  for (const c of more) if (!plainCall(c)) return undefined
+  return v as RelayPullResponse
+}
+
+function plainResult(v: unknown): z.output<typeof RelayResultRequestSchema> | undefined {
+  if (!isRecord(v)) return undefined
+  const id = v.call_id
+  if (typeof id !== 'string' || id.length < 1 || id.length > 128) return undefined
+  const status = v.http_status
+  if (status === undefined) {
+    // A reference worker's `{call_id, result}`.
+    return v.result !== undefined && v.body === undefined && v.http_headers === undefined
+      ? v as z.output<typeof RelayResultRequestSchema> : undefined
+  }
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 200 || status > 599) return undefined
+  if (v.http_headers !== undefined && !plainHeaders(v.http_headers)) return undefined
+  if (v.body !== undefined && typeof v.body !== 'string') return undefined
+  return v.body !== undefined || v.result !== undefined ? v as z.output<typeof RelayResultRequestSchema> : undefined
 }
