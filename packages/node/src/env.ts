@@ -4,6 +4,7 @@
  */
 import { IicpError } from '@iicp/protocol'
 import type { NodeOptions } from './options.js'
+import { tunnelOptionsFromEnv } from './tunnel/tunnel-rung.js'
 
 function intVar(env: Readonly<Record<string, string | undefined>>, name: string): number | undefined {
   const raw = env[name]
@@ -30,9 +31,11 @@ function strVar(env: Readonly<Record<string, string | undefined>>, name: string)
  * `IICP_PUBLIC_ENDPOINT`, `IICP_HOME`, `IICP_NODE_NAME`, `IICP_NODE_ID`, `IICP_REGION`,
  * `IICP_MAX_CONCURRENT`, `IICP_TOKENS_PER_MIN`, `IICP_MAX_BODY_BYTES`, `IICP_DRAIN_TIMEOUT_MS`,
  * `IICP_AUTH` (`open`|`token`), `IICP_CX` (1/0), `IICP_TASK_RATE_LIMIT` (per 60 s per Origin, 0 = off),
- * `IICP_IDEMPOTENCY` (1/0), `IICP_NATIVE` (0 turns native frames and `transport_endpoint` off), `IICP_AUTO_DETECT_NAT` (1 → `reachability: 'auto'`), `IICP_RELAY_WORKER_ENDPOINT`
- * (pins a relay), `IICP_RELAY_CAPABLE` (1/0), `IICP_RELAY_ACCEPT_PORT` and `KUBERNETES_SERVICE_HOST` (the NAT ladder's container
- * check). Unset variables are left out so defaults apply.
+ * `IICP_IDEMPOTENCY` (1/0), `IICP_NATIVE` (0 turns native frames and `transport_endpoint` off), `IICP_AUTO_DETECT_NAT`
+ * (1 → `reachability: 'auto'` with the tunnel rung from {@link tunnelOptionsFromEnv}; a tunnel URL or `IICP_TUNNEL=1`
+ * also turns it on unless this is 0), `IICP_RELAY_WORKER_ENDPOINT` (pins a relay), `IICP_RELAY_CAPABLE` (1/0),
+ * `IICP_RELAY_ACCEPT_PORT` (0/off: none) and `KUBERNETES_SERVICE_HOST` (the NAT ladder's container check). Unset
+ * variables are left out so defaults apply.
  */
 export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): NodeOptions {
   const out: NodeOptions = {}
@@ -68,13 +71,22 @@ export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefin
   const cx = boolVar(env, 'IICP_CX')
   if (cx !== undefined) out.cx = cx
   // NAT and relays (sem §6.4; IICP-DIR §7): detection is opt-in here; `iicp node serve` turns it on by default.
-  if (boolVar(env, 'IICP_AUTO_DETECT_NAT') === true) out.reachability = 'auto'
+  // A tunnel variable asks for the ladder too, unless IICP_AUTO_DETECT_NAT=0 says no; the tunnel rung is then its
+  // step 3 (tried only when no direct route is verified), configured from the same environment.
+  const autoDetect = boolVar(env, 'IICP_AUTO_DETECT_NAT')
+  const tunnel = tunnelOptionsFromEnv(env)
+  const wantsTunnel = tunnel.tunnelUrl !== undefined || tunnel.quickTunnel === true
+  if (autoDetect === true || (autoDetect === undefined && wantsTunnel)) {
+    out.reachability = 'auto'
+    out.tunnel = tunnel
+  }
   const relayWorkerEndpoint = strVar(env, 'IICP_RELAY_WORKER_ENDPOINT')
   if (relayWorkerEndpoint !== undefined) out.relay = { endpoint: relayWorkerEndpoint }
   const relayCapable = boolVar(env, 'IICP_RELAY_CAPABLE')
   if (relayCapable !== undefined) out.relayCapable = relayCapable
-  const relayAcceptPort = intVar(env, 'IICP_RELAY_ACCEPT_PORT')
-  if (relayAcceptPort !== undefined) out.relayAcceptPort = relayAcceptPort
+  const acceptRaw = strVar(env, 'IICP_RELAY_ACCEPT_PORT')
+  // 0 or off: no native accept port (an operator has no use for a random one that workers cannot guess).
+  if (acceptRaw !== undefined) out.relayAcceptPort = ['0', 'off', 'false', 'no', 'none'].includes(acceptRaw.toLowerCase()) ? false : intVar(env, 'IICP_RELAY_ACCEPT_PORT')
   const k8s = strVar(env, 'KUBERNETES_SERVICE_HOST')
   if (k8s !== undefined) out.nat = { env: { KUBERNETES_SERVICE_HOST: k8s } }
   const taskRateLimit = intVar(env, 'IICP_TASK_RATE_LIMIT')

@@ -22,7 +22,7 @@ import type { HeartbeatDelta } from './metrics.js'
 import type { NodeIdentity } from './node-identity.js'
 import { CHAT_INTENT, resolveNodeOptions } from './options.js'
 import type { NodeOptions, Reachability, ResolvedNodeOptions } from './options.js'
-import { bindPort } from './port-binding.js'
+import { bindPort, nodePortPlan } from './port-binding.js'
 import { DirectoryClient, buildRegisterRequest } from './registration.js'
 import { loadState, lockState, saveState } from './state-file.js'
 import { TaskPipeline } from './task-handler.js'
@@ -151,6 +151,10 @@ export class IicpNode extends EventEmitter<NodeEvents> {
   /** The port actually bound, once listening. */
   get port(): number | undefined {
     return this.boundPort
+  }
+  /** The native TCP relay accept port of a relay-capable node (registered as `relay_accept_port`), once listening. */
+  get relayAcceptPort(): number | undefined {
+    return this.reachability.acceptPort
   }
   /** Local base URL (`http://127.0.0.1:<port>` for a wildcard bind), once listening. */
   get url(): string | undefined {
@@ -291,8 +295,9 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       // A node with listen: false has no port at all; it is reached only through its relay.
       if (o.listen) {
         const planPort = o.port ?? (o.publicEndpoint !== undefined ? o.basePort : undefined)
-        this.boundPort = await bindPort(this.front?.server ?? server, { host: o.host, port: planPort, basePort: o.basePort, searchSize: o.portSearchSize })
+        this.boundPort = await bindPort(this.front?.server ?? server, nodePortPlan(o, planPort))
         this.localUrl = `http://${displayHost(o.host)}:${this.boundPort}`
+        await this.reachability.openAcceptPort(this.boundPort)
       }
       if (this.lifecycle === 'starting') this.lifecycle = 'serving'
       if (this.localUrl !== undefined) {
@@ -301,6 +306,10 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       }
     } catch (err) {
       if (this.lifecycle === 'starting') this.lifecycle = 'closed'
+      // Nothing registered yet; a port already bound must not outlive the failed start.
+      await this.reachability.close()
+      const listening = this.front?.server ?? this.server
+      if (listening?.listening === true) await new Promise<void>((resolve) => listening.close(() => resolve()))
       await this.releaseLock?.()
       this.releaseLock = undefined
       throw err

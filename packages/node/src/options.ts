@@ -6,7 +6,7 @@ import { homedir } from 'node:os'
 import { join } from 'node:path'
 import {
   DEFAULT_DIRECTORY_URL, DEFAULT_MAX_BODY_BYTES, DEFAULT_NODE_PORT, HEARTBEAT_INTERVAL_MS, IicpError,
-  NODE_PORT_BAND_SIZE, silentLogger,
+  NODE_PORT_BAND_SIZE, RELAY_ACCEPT_PORT, silentLogger,
 } from '@iicp/protocol'
 import type { Logger, NatType, TransportMethod } from '@iicp/protocol'
 import type { Backend } from './backends/backend.js'
@@ -75,11 +75,14 @@ export interface NodeOptions {
   capabilities?: CapabilityOption[]
   /** Bind address. @default '0.0.0.0' */
   host?: string
-  /** Explicit port, used as given (0 = any free port). @default unset: 9484, then 9485, … */
+  /** Explicit port, used as given (0 = any free port). @default unset: 9484, then 9486, 9487, … (9485 is the relay accept port) */
   port?: number
   /** First port of the auto-increment search. @default 9484 */
   basePort?: number
-  /** How many ports the search tries: the default port plus the instance band (frm §11.1). @default 7 (9484–9490) */
+  /**
+   * How many ports the search covers: the default port plus the instance band (frm §11.1), passing over 9485 and
+   * this node's relay accept port. @default 7 (9484, 9486–9490)
+   */
   portSearchSize?: number
   /** Advertised endpoint; when set the port is not auto-incremented. @default http://<host>:<bound port> */
   publicEndpoint?: string
@@ -105,10 +108,18 @@ export interface NodeOptions {
   /** Tuning of the relay server when `relayCapable` (session cap, bind rate limit, unsigned binds, …). */
   relayServer?: RelayHostOptions
   /**
-   * Also accept native TCP relay binds (the official SDKs' workers, official-sdks.md §5.2) on this port (0 = any
-   * free one), registered as `relay_accept_port`. Needs `relayCapable`. @default unset (WebSocket and long-poll only)
+   * A relay-capable node's native TCP accept port for the official SDKs' workers (official-sdks.md §5.1–§5.2: they
+   * dial 9485 unless discover names `relay_accept_port`), registered as `relay_accept_port`. 0 = any free port;
+   * `false` = none (WebSocket and long-poll workers only). A number needs `relayCapable`.
+   * @default 9485 on a relay-capable node (see `relayAcceptPortFallback`), none otherwise
    */
-  relayAcceptPort?: number
+  relayAcceptPort?: number | false
+  /**
+   * When the accept port is taken, listen on a free port instead, warn, and register that one (workers that read
+   * `relay_accept_port` from discover still find it); otherwise `serve()` fails with `invalid_config` before
+   * registering. @default true for the default 9485, false for a port given in `relayAcceptPort`
+   */
+  relayAcceptPortFallback?: boolean
   /** Native IICP frames on the node's port, and the advertised `transport_endpoint`; `false` turns both off. @default {} (on) */
   native?: NativeOptions | false
   /** Serve through a relay: `'auto'` elects one, `{ endpoint }` pins one. @default none (tier 3 of `'auto'` reachability elects) */
@@ -188,7 +199,10 @@ export interface ResolvedNodeOptions {
   readonly tunnel: Readonly<TunnelRungOptions> | undefined
   readonly listen: boolean
   readonly relayCapable: boolean
+  /** The native TCP relay accept port to open (0 = any free one), or undefined for none. */
   readonly relayAcceptPort: number | undefined
+  /** Fall back to a free accept port when `relayAcceptPort` is taken. */
+  readonly relayAcceptPortFallback: boolean
   readonly relayServer: RelayHostOptions
   readonly native: ResolvedNativeOptions
   readonly relay: RelayOption | undefined
@@ -316,8 +330,11 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
   const listen = bool(o, 'listen', true)
   const relayCapable = bool(o, 'relayCapable', false)
   const relay = checkRelayOption(o.relay)
-  const relayAcceptPort = int(o, 'relayAcceptPort', 0, 65535, undefined)
-  if (relayAcceptPort !== undefined && !relayCapable) throw new IicpError('invalid_config', 'option relayAcceptPort needs relayCapable: true')
+  const acceptGiven = o.relayAcceptPort === false ? undefined : int(o, 'relayAcceptPort', 0, 65535, undefined)
+  if (acceptGiven !== undefined && !relayCapable) throw new IicpError('invalid_config', 'option relayAcceptPort needs relayCapable: true')
+  // Official-SDK workers dial 9485 on a relay's host (official-sdks.md §5.6), so a relay opens it unless told not to.
+  const relayAcceptPort = o.relayAcceptPort === false || !relayCapable ? undefined : acceptGiven ?? RELAY_ACCEPT_PORT
+  const relayAcceptPortFallback = bool(o, 'relayAcceptPortFallback', acceptGiven === undefined)
   if (!listen && relay === undefined && o.directoryUrl !== null) throw new IicpError('invalid_config', 'option listen: false needs option relay (a node without a port is reached only through a relay)')
   if (!listen && (relayCapable || reach === 'auto')) throw new IicpError('invalid_config', `option listen: false cannot be combined with ${relayCapable ? 'relayCapable' : "reachability: 'auto'"} (both need a listening port)`)
   const nat = o.nat ?? {}
@@ -357,6 +374,7 @@ export function resolveNodeOptions(input: NodeOptions = {}): ResolvedNodeOptions
     listen,
     relayCapable,
     relayAcceptPort,
+    relayAcceptPortFallback,
     relayServer: relayServer as RelayHostOptions,
     native: resolveNativeOptions(o.native),
     relay: relay as RelayOption | undefined,

@@ -3,7 +3,9 @@
  * sends its first heartbeat within 35 s (SDK-NODE-01) with a correct HMAC challenge response and an
  * acknowledged metrics batch, deregisters on close; its token rotates across a restart and only an
  * accepted token is persisted; it keeps serving while the directory is gone and re-registers by itself
- * when it comes back; two nodes on one host take consecutive ports; close() drains in-flight tasks.
+ * when it comes back; a heartbeat answered 401, 404 or 410 makes it re-register with its current token and beat on
+ * with the successor; its CX key survives a restart with the same home; `/iicp/health` reports the source address
+ * the directory observed; two nodes on one host take consecutive ports; close() drains in-flight tasks.
  * Heartbeats run on a hand-driven clock, so nothing here waits 30 s.
  */
 import { createHmac } from 'node:crypto'
@@ -197,6 +199,76 @@ describe('lifecycle against the in-repo directory', () => {
     const beatAgain = once(n, 'heartbeat')
     timers.advance(30_000)
     await beatAgain
+  })
+
+  for (const [status, code] of [[401, 'unauthorized'], [404, 'not_found'], [410, 'gone']] as const) {
+    it(`re-registers with its current token when a heartbeat is answered ${status}, then beats with the new token`, async () => {
+      const d = await dir()
+      let scripted = false
+      // The real directory behind a proxy that answers the first heartbeat itself, as a directory that lost the node would.
+      const proxy = await recordingProxy(d.url, ({ path }) => {
+        if (scripted || !path.endsWith('/v1/heartbeat')) return undefined
+        scripted = true
+        return { status, body: { error: { code, message: 'scripted' } } }
+      })
+      cleanup.push(() => proxy.close())
+      const timers = new ManualTimers()
+      const n = node({ directoryUrl: `${proxy.apiUrl}`, persistState: false, timers })
+      await n.serve()
+      const again = once(n, 'reregistered')
+      timers.advance(35_000)
+      const [info] = (await again) as NodeEvents['reregistered']
+      expect(info).toEqual({ nodeId: n.nodeId, status })
+      const beat = once(n, 'heartbeat')
+      timers.advance(30_000)
+      await beat
+
+      const trail = proxy.exchanges.map((e) => `${e.method} ${e.path.replace(/^\/api/, '')} ${e.status}`)
+      expect(trail).toEqual(['POST /v1/register 201', `POST /v1/heartbeat ${status}`, 'POST /v1/register 201', 'POST /v1/heartbeat 200'])
+      const [firstAck, , reregister, lastBeat] = proxy.exchanges
+      const firstToken = (firstAck?.response as { node_token: string }).node_token
+      expect(reregister?.body).toMatchObject({ node_id: n.nodeId, current_node_token: firstToken })
+      const newToken = (reregister?.response as { node_token: string }).node_token
+      expect(newToken).not.toBe(firstToken)
+      expect(lastBeat?.headers.authorization).toBe(`Bearer ${newToken}`)
+      expect(n.isRegistered).toBe(true)
+      expect(await discoveredEndpoints(d)).toEqual([n.url])
+    })
+  }
+
+  it('advertises the same CX key after a restart with the same home, and a new one with another home', async () => {
+    const d = await dir()
+    const home = await tempHome()
+    const cxKeyOf = async (n: IicpNode): Promise<unknown> => (await nodeRecord(d, n.nodeId))?.cx_public_key
+    const a = node({ directoryUrl: d.apiUrl, home, timers: new ManualTimers() })
+    await a.serve()
+    const before = await cxKeyOf(a)
+    expect(before).toMatchObject({ algorithm: 'X25519', key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/), key_id: expect.any(String) })
+    const saved = (await stateOf(home)).cx_private_key
+    await a.close()
+
+    const b = node({ directoryUrl: d.apiUrl, home, timers: new ManualTimers() })
+    await b.serve()
+    expect(b.nodeId).toBe(a.nodeId)
+    expect(await cxKeyOf(b)).toEqual(before)
+    expect((await stateOf(home)).cx_private_key).toBe(saved)
+
+    const other = node({ directoryUrl: d.apiUrl, home: await tempHome(), timers: new ManualTimers() })
+    await other.serve()
+    expect((await cxKeyOf(other)) as { key: string }).not.toMatchObject({ key: (before as { key: string }).key })
+  })
+
+  it('reports the source address the directory observed in /iicp/health once registered (IICP-core §11.2)', async () => {
+    const d = await dir()
+    const n = node({ directoryUrl: d.apiUrl, persistState: false, timers: new ManualTimers() })
+    expect(n.health()).toMatchObject({ observed_source_ip: null, registered: false })
+    const registered = once(n, 'registered')
+    await n.serve()
+    const [info] = (await registered) as NodeEvents['registered']
+    expect(info.observedSourceIp).toBe('127.0.0.1')
+    const health = await call(`${n.url}/iicp/health`)
+    expect(health.status).toBe(200)
+    expect(health.json).toMatchObject({ status: 'ok', registered: true, observed_source_ip: '127.0.0.1' })
   })
 
   it('refuses a second node on the same state file, and takes over a lock left by a dead process', async () => {

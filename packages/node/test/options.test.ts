@@ -1,7 +1,8 @@
 /**
  * What this proves: options are parsed once with their defaults and frozen; every bad value fails at
  * construction with IicpError `invalid_config` naming the option; IICP_* environment variables map to
- * the same options and refuse garbage the same way.
+ * the same options (the tunnel rung whenever they turn the reachability ladder on, the relay accept port with
+ * 0/off for none) and refuse garbage the same way.
  */
 import { describe, expect, it } from 'vitest'
 import { IicpNode, echo, nodeOptionsFromEnv, resolveNodeOptions } from '../src/index.js'
@@ -76,5 +77,33 @@ describe('nodeOptionsFromEnv', () => {
 
   it('feeds the constructor, which range-checks the values', () => {
     expect(() => new IicpNode({ backend: echo(), ...nodeOptionsFromEnv({ IICP_MAX_CONCURRENT: '0' }) })).toThrow(/maxConcurrent/)
+  })
+
+  it("fills the tunnel rung whenever it turns reachability 'auto' on, from the tunnel variables", () => {
+    const env = { IICP_AUTO_DETECT_NAT: '1', IICP_TUNNEL: '0', IICP_TUNNEL_CREATE_MIN_INTERVAL_S: '300', PATH: '/usr/bin', IICP_HOME: '/srv/iicp' }
+    expect(nodeOptionsFromEnv(env)).toEqual({
+      home: '/srv/iicp', reachability: 'auto', tunnel: { quickTunnel: false, createMinIntervalMs: 300_000, path: '/usr/bin', home: '/srv/iicp' },
+    })
+    // A tunnel URL or IICP_TUNNEL=1 asks for the ladder by itself; the tunnel is then its step 3.
+    expect(nodeOptionsFromEnv({ IICP_TUNNEL_URL: 'https://node.example.org' })).toEqual({ reachability: 'auto', tunnel: { tunnelUrl: 'https://node.example.org' } })
+    expect(nodeOptionsFromEnv({ IICP_TUNNEL: '1' })).toEqual({ reachability: 'auto', tunnel: { quickTunnel: true } })
+    // IICP_AUTO_DETECT_NAT=0 keeps the ladder off, and with it the tunnel; no tunnel variable, no ladder.
+    expect(nodeOptionsFromEnv({ IICP_AUTO_DETECT_NAT: '0', IICP_TUNNEL_URL: 'https://node.example.org' })).toEqual({})
+    expect(nodeOptionsFromEnv({ IICP_TUNNEL: '0', PATH: '/usr/bin' })).toEqual({})
+    expect(() => nodeOptionsFromEnv({ IICP_TUNNEL_URL: 'not a url' })).toThrow(expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining('IICP_TUNNEL_URL') }))
+  })
+
+  it('gives a constructor that takes the filled tunnel rung as it is', () => {
+    const n = new IicpNode({ backend: echo(), persistState: false, directoryUrl: null, ...nodeOptionsFromEnv({ IICP_AUTO_DETECT_NAT: 'true', IICP_TUNNEL: 'off', IICP_HOME: '/srv/iicp' }) })
+    expect(n.options.reachability).toBe('auto')
+    expect(n.options.tunnel).toEqual({ home: '/srv/iicp', quickTunnel: false })
+  })
+
+  it('maps IICP_RELAY_CAPABLE and IICP_RELAY_ACCEPT_PORT, where 0 or off means no accept port', () => {
+    expect(nodeOptionsFromEnv({ IICP_RELAY_CAPABLE: '1', IICP_RELAY_ACCEPT_PORT: '9600' })).toEqual({ relayCapable: true, relayAcceptPort: 9600 })
+    for (const off of ['0', 'off', 'OFF', 'none', 'false']) expect(nodeOptionsFromEnv({ IICP_RELAY_ACCEPT_PORT: off })).toEqual({ relayAcceptPort: false })
+    expect(() => nodeOptionsFromEnv({ IICP_RELAY_ACCEPT_PORT: '94x5' })).toThrow(expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining('IICP_RELAY_ACCEPT_PORT') }))
+    expect(resolveNodeOptions({ backend: echo(), ...nodeOptionsFromEnv({ IICP_RELAY_CAPABLE: '1' }) }).relayAcceptPort).toBe(9485)
+    expect(resolveNodeOptions({ backend: echo(), ...nodeOptionsFromEnv({ IICP_RELAY_CAPABLE: '1', IICP_RELAY_ACCEPT_PORT: '0' }) }).relayAcceptPort).toBeUndefined()
   })
 })

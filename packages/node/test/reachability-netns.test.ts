@@ -37,8 +37,11 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 90_000 }, () => {
   it('finds tier 3, elects the relay, and a consumer on the internet side reaches it with chat()', async () => {
     wan = netns.run(netns.wan, './wan-services.ts')
     const ready = await wan.next((v) => v.ready === true)
-    const relay = ready.relay as { url: string; nodeId: string }
+    const relay = ready.relay as { url: string; nodeId: string; acceptPort: number }
     expect(relay.url).toMatch(/^http:\/\/11\.0\.0\.2:\d+$/)
+    // A relay opens the port official-SDK workers dial by default (official-sdks.md §5.6), and says so at registration.
+    expect(relay.acceptPort).toBe(9485)
+    expect((await wan.call({ op: 'record', nodeId: relay.nodeId })).record).toMatchObject({ relay_capable: true, relay_accept_port: 9485 })
 
     worker = netns.run(netns.lan, './cgnat-worker.ts', [String(ready.directory)])
     const reach = await worker.next((v) => v.event === 'reachability')

@@ -5,7 +5,8 @@
  * nothing, the node advertises a Quick Tunnel only after the dial-back reached it, as `transport_method:
  * external_tunnel` with ADR-043's `exposure_mode: tunnel_required`, and cloudflared ends with the node. A verified
  * direct route never starts a tunnel. A provider cooldown persisted on disk by an earlier run is honoured without
- * spawning, and the node falls through to a relay (SDK-NODE-03, -05); a tunnel reaching another node is never
+ * spawning, and the node falls through to a relay (SDK-NODE-03, -05); a tunnel the directory cannot reach is closed
+ * and the node serves through a relay instead; a tunnel reaching another node is never
  * advertised; two nodes on one host starting together create one tunnel between them (SDK-NODE-04). Bad tunnel
  * options fail the constructor with invalid_config.
  */
@@ -36,7 +37,8 @@ async function startDirectory(opts: Parameters<typeof directory>[0] = {}): Promi
 }
 
 function node(opts: Partial<NodeOptions>): IicpNode {
-  const n = new IicpNode({ host: '127.0.0.1', port: 0, persistState: false, cx: false, timers: new ManualTimers(), backend: echo({ models: ['worker-model'] }), ...opts } as NodeOptions)
+  // No native accept port unless a test asks for one: the default 9485 is a fixed port this host may not have free.
+  const n = new IicpNode({ host: '127.0.0.1', port: 0, persistState: false, cx: false, timers: new ManualTimers(), backend: echo({ models: ['worker-model'] }), relayAcceptPort: false, ...opts } as NodeOptions)
   cleanup(() => n.close())
   return n
 }
@@ -149,6 +151,32 @@ describe("the tunnel rung of reachability: 'auto'", () => {
     expect(await bound).toMatchObject({ relayNodeId: relay.nodeId })
     expect(await nodeRecord(d, worker.nodeId)).toMatchObject({ endpoint: `${relay.url}/v1/relay-for/${worker.nodeId}`, transport_method: 'turn_relay' })
     expect(await invocations(home)).toEqual([])
+  })
+
+  it('closes the tunnel and serves through a relay when the directory cannot reach the tunnel route', async () => {
+    const d = await startDirectory()
+    const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, backend: echo({ models: ['relay-model'] }) })
+    await relay.serve()
+    const home = await tunnelHome(cleanup)
+    // The edge carries the node's dial-back and then loses its route, so the directory's liveness probe gets a 502.
+    const edgeUrl = await edge(home, cleanup, { forwardFirst: 1 })
+    await script(home, 'cloudflared', cloudflaredOk(home, edgeUrl))
+    const worker = node({ directoryUrl: d.apiUrl, reachability: 'auto', nat: lan(undefined, () => false), tunnel: tunnelIn(home) })
+    const decided = report(worker)
+    const refusals: string[] = []
+    worker.on('degraded', (e) => refusals.push(`${e.reason}:${e.code}`))
+    const bound = new Promise<RelayBoundEvent>((resolve) => worker.once('relay_bound', resolve))
+    await worker.serve()
+
+    expect(await decided).toMatchObject({ tier: 'tunnel', endpoint: edgeUrl })
+    expect(refusals).toEqual(['register_failed:liveness_failed'])
+    const e = await bound
+    expect(e).toMatchObject({ relayNodeId: relay.nodeId, endpoint: `${relay.url}/v1/relay-for/${worker.nodeId}` })
+    expect(worker.endpoint).toBe(e.endpoint)
+    expect(await nodeRecord(d, worker.nodeId)).toMatchObject({ endpoint: e.endpoint, transport_method: 'turn_relay' })
+    const calls = await invocations(home)
+    expect(calls).toHaveLength(1)
+    expect(alive(Number(calls[0]?.split(' ')[0]))).toBe(false)
   })
 
   it('never advertises a tunnel that reaches another node, stops its cloudflared and serves locally', async () => {

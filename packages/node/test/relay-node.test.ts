@@ -28,7 +28,8 @@ async function startDirectory(): Promise<RunningDirectory> {
 }
 
 function node(opts: Partial<NodeOptions>): IicpNode {
-  const n = new IicpNode({ host: '127.0.0.1', port: 0, persistState: false, cx: false, timers: new ManualTimers(), backend: echo({ models: ['worker-model'] }), ...opts } as NodeOptions)
+  // No native accept port unless a test asks for one: the default 9485 is a fixed port this host may not have free.
+  const n = new IicpNode({ host: '127.0.0.1', port: 0, persistState: false, cx: false, timers: new ManualTimers(), backend: echo({ models: ['worker-model'] }), relayAcceptPort: false, ...opts } as NodeOptions)
   cleanup.push(() => n.close())
   return n
 }

@@ -6,7 +6,7 @@
  * keeps its small footprint.
  */
 import type { RequestListener, Server } from 'node:http'
-import { isIicpError } from '@iicp/protocol'
+import { IicpError, isIicpError } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
 import type { RelayStreamHandler, RelayTaskHandler, TcpRelayAcceptor } from '@iicp/relay'
 import type { ReachabilityManager } from '@iicp/nat'
@@ -77,6 +77,11 @@ export class NodeReachability {
     return this.uplink === undefined || this.uplink.bound
   }
 
+  /** The native TCP relay accept port, once open. */
+  get acceptPort(): number | undefined {
+    return this.acceptor?.port
+  }
+
   /** The relay server this node hosts, if relay-capable. */
   get relayHost(): RelayHost | undefined {
     return this.host
@@ -102,22 +107,33 @@ export class NodeReachability {
   /** Decide the route once the node listens (`local` is undefined for a node without a port). */
   async plan(local: { port: number; url: string } | undefined, signal: AbortSignal, resolveOther: () => Promise<Reachability | undefined>): Promise<RoutePlan> {
     const plan = await this.planRoute(local, signal, resolveOther)
-    const acceptPort = local !== undefined ? await this.startAcceptor(local.port) : undefined
+    const acceptPort = this.acceptor?.port
     if (acceptPort === undefined || plan.relay !== undefined) return plan
     return { ...plan, route: { ...plan.route, relayAcceptPort: acceptPort } }
   }
 
-  /** The native TCP accept port for official-SDK workers (official-sdks.md §5.1), when `relayAcceptPort` is set. */
-  private async startAcceptor(httpPort: number): Promise<number | undefined> {
+  /**
+   * Open the native TCP accept port for official-SDK workers (official-sdks.md §5.1) right after the HTTP port, before
+   * anything registers. A taken port falls back to a free one when `relayAcceptPortFallback` allows (the registered
+   * `relay_accept_port` names it); otherwise it fails with `invalid_config`, so no route is advertised without it.
+   */
+  async openAcceptPort(httpPort: number): Promise<number | undefined> {
     const o = this.d.options
-    if (this.host === undefined || o.relayAcceptPort === undefined) return undefined
+    if (this.host === undefined || o.relayAcceptPort === undefined || this.acceptor !== undefined) return this.acceptor?.port
     const { startTcpRelayAcceptor } = await import('@iicp/relay')
+    const start = (port: number): Promise<TcpRelayAcceptor> => startTcpRelayAcceptor({ relay: (this.host as RelayHost).relay, port, host: o.host, relayHttpPort: httpPort, logger: this.d.logger })
     try {
-      this.acceptor = await startTcpRelayAcceptor({ relay: this.host.relay, port: o.relayAcceptPort, host: o.host, relayHttpPort: httpPort, logger: this.d.logger })
+      this.acceptor = await start(o.relayAcceptPort)
     } catch (err) {
-      // The relay still serves WebSocket and long-poll workers; only the native port is missing, so say so and go on.
-      this.d.logger.warn({ port: o.relayAcceptPort, code: (err as { code?: string }).code ?? 'unknown' }, 'relay accept port unavailable: native TCP workers cannot bind here')
-      return undefined
+      const code = causeCode(err)
+      if (!o.relayAcceptPortFallback || o.relayAcceptPort === 0) {
+        throw new IicpError('invalid_config', `cannot open the relay accept port ${o.host}:${o.relayAcceptPort} (${code}); choose another relayAcceptPort (IICP_RELAY_ACCEPT_PORT) or false`, { cause: err })
+      }
+      this.acceptor = await start(0).catch((again: unknown) => {
+        throw new IicpError('invalid_config', `cannot open a relay accept port on ${o.host} (${causeCode(again)})`, { cause: again })
+      })
+      // Workers that read relay_accept_port from discover still find this one; those that assume 9485 do not.
+      this.d.logger.warn({ wanted: o.relayAcceptPort, port: this.acceptor.port, code }, 'relay accept port taken: accepting native TCP workers on another port')
     }
     return this.acceptor.port
   }
@@ -248,4 +264,13 @@ function tunnelAdvice(status: TunnelStatus): string[] {
     return ['A tunnel URL was found but did not reach this node, so it is not advertised: check what the tunnel forwards to.']
   }
   return []
+}
+
+/** The socket error code behind a failed listen (the acceptor wraps it), for logs and messages. */
+function causeCode(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('E') && code === code.toUpperCase()) return code
+  }
+  return 'unknown error'
 }

@@ -1,4 +1,4 @@
-/** A loopback HTTP proxy in front of the real directory that records every exchange (bodies as JSON). */
+/** A loopback HTTP proxy in front of the real directory that records every exchange (bodies as JSON) and can script answers. */
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
@@ -12,13 +12,33 @@ export interface Exchange {
   response: unknown
 }
 
-export async function recordingProxy(target: string): Promise<{ apiUrl: string; exchanges: Exchange[]; close: () => Promise<void> }> {
+/** A scripted answer that replaces the directory's for one request (status and JSON body). */
+export interface ScriptedAnswer {
+  status: number
+  body: unknown
+}
+
+/**
+ * `script` sees each request before it is forwarded; an answer it returns goes back instead of the directory's
+ * (the directory never sees that request), and is recorded like any other exchange.
+ */
+export async function recordingProxy(
+  target: string,
+  script?: (req: { method: string; path: string; body: unknown }) => ScriptedAnswer | undefined,
+): Promise<{ apiUrl: string; exchanges: Exchange[]; close: () => Promise<void> }> {
   const exchanges: Exchange[] = []
   const server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       const text = Buffer.concat(chunks).toString('utf8')
+      const scripted = script?.({ method: req.method ?? 'GET', path: req.url ?? '/', body: text === '' ? undefined : JSON.parse(text) })
+      if (scripted !== undefined) {
+        exchanges.push({ method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: text === '' ? undefined : JSON.parse(text), status: scripted.status, response: scripted.body })
+        res.writeHead(scripted.status, { 'content-type': 'application/json' })
+        res.end(JSON.stringify(scripted.body))
+        return
+      }
       const headers: Record<string, string> = {}
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'connection') headers[k] = v
       void request(target + (req.url ?? '/'), { method: (req.method ?? 'GET') as 'GET', headers, body: text === '' ? null : text }).then(async (up) => {

@@ -56,9 +56,19 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** The loopback "edge": forwards every request to the URL in `<dir>/target`, like a tunnel would. */
-export async function edge(dir: string, cleanup: Cleanup): Promise<string> {
+/**
+ * The loopback "edge": forwards every request to the URL in `<dir>/target`, like a tunnel would. With
+ * `forwardFirst`, only that many requests get through and the rest answer 502, as an edge that lost its route.
+ */
+export async function edge(dir: string, cleanup: Cleanup, opts: { forwardFirst?: number } = {}): Promise<string> {
+  let forwarded = 0
   const server = createServer((req, res) => {
+    if (opts.forwardFirst !== undefined && forwarded >= opts.forwardFirst) {
+      res.writeHead(502)
+      res.end()
+      return
+    }
+    forwarded++
     void readFile(join(dir, 'target'), 'utf8').then((target) => {
       const up = httpRequest(`${target}${req.url ?? '/'}`, { method: req.method, headers: { ...req.headers, host: new URL(target).host } }, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers)

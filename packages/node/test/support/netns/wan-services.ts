@@ -1,6 +1,7 @@
 /**
  * Runs inside the "internet" namespace (spawned with `ip netns exec <wan> node --import tsx ...`): a public-mode
- * directory, a relay-capable node registered at 11.0.0.2, and a consumer. Takes one JSON command per stdin
+ * directory, a relay-capable node registered at 11.0.0.2 (with the default native accept port 9485, which this
+ * fresh namespace always has free), and a consumer. Takes one JSON command per stdin
  * line and answers one JSON line on stdout.
  */
 import { createInterface } from 'node:readline'
@@ -62,7 +63,7 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
   }
 }
 
-send({ ready: true, directory: publicDirectory, relay: { url: relay.endpoint, nodeId: relay.nodeId } })
+send({ ready: true, directory: publicDirectory, relay: { url: relay.endpoint, nodeId: relay.nodeId, acceptPort: relay.relayAcceptPort } })
 const lines = createInterface({ input: process.stdin })
 lines.on('line', (line) => {
   const cmd = JSON.parse(line) as Record<string, unknown>
