@@ -78,6 +78,8 @@ export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefin
   const wantsTunnel = tunnel.tunnelUrl !== undefined || tunnel.quickTunnel === true
   if (autoDetect === true || (autoDetect === undefined && wantsTunnel)) {
     out.reachability = 'auto'
+    // The rung's guard files follow the node's own `home` (filled in at construction), even one set after this.
+    delete tunnel.home
     out.tunnel = tunnel
   }
   const relayWorkerEndpoint = strVar(env, 'IICP_RELAY_WORKER_ENDPOINT')

@@ -82,7 +82,7 @@ describe('nodeOptionsFromEnv', () => {
   it("fills the tunnel rung whenever it turns reachability 'auto' on, from the tunnel variables", () => {
     const env = { IICP_AUTO_DETECT_NAT: '1', IICP_TUNNEL: '0', IICP_TUNNEL_CREATE_MIN_INTERVAL_S: '300', PATH: '/usr/bin', IICP_HOME: '/srv/iicp' }
     expect(nodeOptionsFromEnv(env)).toEqual({
-      home: '/srv/iicp', reachability: 'auto', tunnel: { quickTunnel: false, createMinIntervalMs: 300_000, path: '/usr/bin', home: '/srv/iicp' },
+      home: '/srv/iicp', reachability: 'auto', tunnel: { quickTunnel: false, createMinIntervalMs: 300_000, path: '/usr/bin' },
     })
     // A tunnel URL or IICP_TUNNEL=1 asks for the ladder by itself; the tunnel is then its step 3.
     expect(nodeOptionsFromEnv({ IICP_TUNNEL_URL: 'https://node.example.org' })).toEqual({ reachability: 'auto', tunnel: { tunnelUrl: 'https://node.example.org' } })
@@ -93,10 +93,12 @@ describe('nodeOptionsFromEnv', () => {
     expect(() => nodeOptionsFromEnv({ IICP_TUNNEL_URL: 'not a url' })).toThrow(expect.objectContaining({ code: 'invalid_config', message: expect.stringContaining('IICP_TUNNEL_URL') }))
   })
 
-  it('gives a constructor that takes the filled tunnel rung as it is', () => {
+  it("gives a constructor that takes the filled tunnel rung, whose guard files follow the node's final home", () => {
     const n = new IicpNode({ backend: echo(), persistState: false, directoryUrl: null, ...nodeOptionsFromEnv({ IICP_AUTO_DETECT_NAT: 'true', IICP_TUNNEL: 'off', IICP_HOME: '/srv/iicp' }) })
     expect(n.options.reachability).toBe('auto')
     expect(n.options.tunnel).toEqual({ home: '/srv/iicp', quickTunnel: false })
+    const moved = new IicpNode({ backend: echo(), persistState: false, directoryUrl: null, ...nodeOptionsFromEnv({ IICP_AUTO_DETECT_NAT: '1', IICP_HOME: '/srv/iicp' }), home: '/srv/other' })
+    expect(moved.options.tunnel).toEqual({ home: '/srv/other' })
   })
 
   it('maps IICP_RELAY_CAPABLE and IICP_RELAY_ACCEPT_PORT, where 0 or off means no accept port', () => {
