@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto'
 import { Agent } from 'undici'
 import { IICP_VERSION_HEADER_VALUE } from '@iicp/protocol'
 import { IicpClient } from '@iicp/client'
-import { measureLatency, type LatencyResult } from '../harness/latency.js'
+import type { LatencyResult } from '../harness/latency.js'
 import { percentile } from '../harness/stats.js'
 import { CHAT_INTENT, TASK_PAYLOAD } from '../harness/task-body.js'
 
@@ -44,6 +44,38 @@ async function pairedLatency(ops: readonly (() => Promise<unknown>)[], opts: { d
     s.sort((a, b) => a - b)
     const spent = s.reduce((a, b) => a + b, 0)
     return { opsPerSec: (s.length / spent) * 1000, p50Ms: percentile(s, 50), p99Ms: percentile(s, 99), samples: s.length }
+  })
+}
+
+/**
+ * Throughput with `concurrency` calls in flight, in short slices that alternate between the ops (the leader
+ * rotating), so a burst of load from another process costs every op about the same share of its slices.
+ */
+async function interleavedThroughput(ops: readonly (() => Promise<unknown>)[], opts: { durationMs: number; slices: number; concurrency: number }): Promise<LatencyResult[]> {
+  const n = ops.length
+  const samples: number[][] = ops.map(() => [])
+  const elapsed: number[] = ops.map(() => 0)
+  const sliceMs = opts.durationMs / opts.slices
+  for (let slice = 0; slice < opts.slices; slice++) {
+    for (let k = 0; k < n; k++) {
+      const i = (slice + k) % n
+      const op = ops[i] as () => Promise<unknown>
+      const into = samples[i] as number[]
+      const start = performance.now()
+      const end = start + sliceMs
+      await Promise.all(Array.from({ length: opts.concurrency }, async () => {
+        while (performance.now() < end) {
+          const t0 = performance.now()
+          await op()
+          into.push(performance.now() - t0)
+        }
+      }))
+      elapsed[i] = (elapsed[i] as number) + performance.now() - start
+    }
+  }
+  return samples.map((s, i) => {
+    s.sort((a, b) => a - b)
+    return { opsPerSec: (s.length / (elapsed[i] as number)) * 1000, p50Ms: percentile(s, 50), p99Ms: percentile(s, 99), samples: s.length }
   })
 }
 
@@ -93,8 +125,9 @@ try {
     out.seq.raw.push(rawR as LatencyResult)
     out.seq.sdk.push(sdkR as LatencyResult)
     out.seq.min.push(minR as LatencyResult)
-    const order = r % 2 === 0 ? (['raw', 'sdk'] as const) : (['sdk', 'raw'] as const)
-    for (const who of order) out.par[who].push(await measureLatency(who === 'raw' ? raw : submit, { durationMs, warmup: 50, concurrency: 16 }))
+    const [rawP, sdkP] = await interleavedThroughput([raw, submit], { durationMs: durationMs * 2, slices: 10, concurrency: 16 })
+    out.par.raw.push(rawP as LatencyResult)
+    out.par.sdk.push(sdkP as LatencyResult)
   }
 } finally {
   await client.close()

@@ -7,9 +7,9 @@
  *
  * Both sides run in one bundled plain-node child (client-sampler.ts), as the package ships. Latency is sampled in
  * pairs: calls alternate raw / submit / minimal, the leader rotating every call, so each sees the same moments of
- * this shared 2-core machine; the ratio is taken per round, then the median of rounds. A second p50 row compares
- * against a minimal request (no protocol headers, no trace field), showing what the protocol's own wire fields
- * cost on both ends; it has no target.
+ * this shared 2-core machine; the ratio is taken per round, then the median of rounds. Throughput at 16 in flight
+ * alternates in short slices for the same reason. A second p50 row compares against a minimal request (no protocol
+ * headers, no trace field), showing what the protocol's own wire fields cost on both ends; it has no target.
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
