@@ -3,7 +3,7 @@
  * result by call id, unbind on close. Results carry `http_status` so this relay passes the node's answer through
  * unchanged; a reference relay ignores it and merges `result` into its own envelope.
  */
-import { request } from 'undici'
+import { Client, buildConnector, request } from 'undici'
 import type { Dispatcher } from 'undici'
 import { IicpError } from '@iicp/protocol'
 import type { ResolvedRelayWorkerOptions } from '../options.js'
@@ -12,12 +12,15 @@ import type { RelayPullResponse, RelayResultRequest } from '../schemas.js'
 import { refusalFromBody } from './connection.js'
 import type { WorkerConnection } from './connection.js'
 import { runTask } from './run-task.js'
+import { coalesceWrites } from '../write-coalescing.js'
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const
 /** Pulls held open at once: one pull carries one call, so several keep tasks flowing while others are in flight. */
 const PULLERS = 4
 /** Calls one pull asks for when the relay offers batches (a reference relay does not, and gets plain pulls). */
 const PULL_BATCH = 16
+/** Result posts in flight on the one result connection to a relay of this package. */
+const RESULT_PIPELINING = 32
 
 /** Bind over HTTP and start pulling; rejects with IicpError when the bind fails. */
 export async function connectLongPoll(
@@ -70,6 +73,10 @@ class LongPollConnection implements WorkerConnection {
   readonly #pull: { origin: string; path: string }
   readonly #result: { origin: string; path: string }
   readonly #dispatcher: Dispatcher
+  /** Where results go: the shared agent, or (relays of this package) one pipelined connection. */
+  readonly #results: Dispatcher
+  readonly #resultsClient: Client | undefined
+  #beforeResultWrite: () => void = () => undefined
   readonly #ac = new AbortController()
   #onEnded: (reason: string) => void = () => undefined
   #closing: Promise<void> | undefined
@@ -83,6 +90,24 @@ class LongPollConnection implements WorkerConnection {
     this.#pull = target(pullUrl)
     this.#result = target(`${o.relayUrl}/v1/relay/result`)
     this.#dispatcher = dispatcher
+    if (rawResult) {
+      // A relay of this package (it offered raw results) is a node:http server, which takes pipelined requests:
+      // results finished in one event-loop turn leave in one syscall and are read by the relay in one.
+      // A reference relay gets one request per connection at a time, as it expects.
+      const connect = buildConnector({ timeout: o.connectTimeoutMs })
+      this.#resultsClient = new Client(this.#result.origin, {
+        pipelining: RESULT_PIPELINING,
+        keepAliveTimeout: 30_000,
+        connect: (options, callback) => connect(options, (...args) => {
+          if (args[1]) this.#beforeResultWrite = coalesceWrites(args[1])
+          callback(...args)
+        }),
+      })
+      this.#results = this.#resultsClient
+    } else {
+      this.#resultsClient = undefined
+      this.#results = dispatcher
+    }
     this.ended = new Promise<string>((r) => (this.#onEnded = r))
     for (let i = 0; i < PULLERS; i++) void this.#pullLoop()
   }
@@ -99,6 +124,7 @@ class LongPollConnection implements WorkerConnection {
       } catch {
         // Best effort: the relay drops the session anyway once pulls stop.
       }
+      await this.#resultsClient?.destroy()
       this.#onEnded('closed')
     })()
     return this.#closing
@@ -157,14 +183,24 @@ class LongPollConnection implements WorkerConnection {
         post.http_status = 502
       }
     }
-    try {
-      const res = await this.#dispatcher.request({
-        ...this.#result, method: 'POST', headers: this.#resultHeaders, body: JSON.stringify(post),
-        headersTimeout: this.#o.connectTimeoutMs, bodyTimeout: this.#o.connectTimeoutMs,
-      })
-      await res.body.dump()
-    } catch {
-      // The consumer then gets the relay's timeout; the pull loop notices a dead path on its own.
+    const text = JSON.stringify(post)
+    for (let attempt = 0; attempt < 2 && !this.#ac.signal.aborted; attempt++) {
+      try {
+        // Idempotent in effect (a repeated post of a settled call is refused) and answered at once, which lets
+        // undici pipeline it behind other posts.
+        const pending = this.#results.request({
+          ...this.#result, method: 'POST', headers: this.#resultHeaders, body: text, idempotent: true, blocking: false,
+          headersTimeout: this.#o.connectTimeoutMs, bodyTimeout: this.#o.connectTimeoutMs,
+        })
+        // After the request: undici may hold its first write for a check-phase turn, and the cork must outlast it.
+        this.#beforeResultWrite()
+        const res = await pending
+        await res.body.dump()
+        return
+      } catch {
+        // One more try on a fresh connection (a keep-alive socket may have closed under the post); after that the
+        // consumer gets the relay's timeout and the pull loop notices a dead path on its own.
+      }
     }
   }
 
