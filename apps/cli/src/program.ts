@@ -132,7 +132,7 @@ Exit codes: 0 ok, 1 failure, 2 usage.`)
     .option('--tunnel', 'advertise a verified tunnel: IICP_TUNNEL_URL, ngrok, Tailscale Funnel, else a Quick Tunnel via cloudflared on the PATH')
   jsonOption(nodeServe).action(run(async () => (await import('./commands/node.js')).nodeServe))
   const statusOptions = (cmd: Command): Command => cmd
-    .addOption(new Option('--node <url>', `the node's base URL (default: the node on 127.0.0.1:${NODE_BASE_PORT}… matching the state file)`).argParser(parseHttpUrl))
+    .addOption(new Option('--node <url>', `the node's base URL (default: the node on 127.0.0.1:${NODE_BASE_PORT}… (IICP_PORT…) matching the state file, else where the directory lists it on loopback)`).argParser(parseHttpUrl))
     .addOption(new Option('-d, --directory <url>', "directory API base (default: the one in the node's state file)").argParser(parseHttpUrl))
     .addOption(new Option('--name <name>', 'state file name under $IICP_HOME/nodes').env(ENV.nodeName))
     .addOption(new Option('--home <dir>', 'state directory (default ~/.iicp)').env(ENV.home))

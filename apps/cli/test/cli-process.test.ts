@@ -351,6 +351,41 @@ describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () =
     }
   })
 
+  it("node serve passes the node package's own IICP_* variables on, with flags winning", async () => {
+    const dir = await startDirectory({ port: 0 })
+    const home = await mkdtemp(join(tmpdir(), 'iicp-cli-'))
+    const acceptPort = await closedPort()
+    const nodeId = '0b8c3f5e-1d2a-4c6b-9e7f-123456789abc'
+    try {
+      const child = spawnCli(['node', 'serve', '--json', '--directory', dir.apiUrl, '--host', '127.0.0.1', '--port', '0', '--region', 'flag-region'], {
+        IICP_HOME: home, IICP_NODE_ID: nodeId, IICP_AUTH: 'token', IICP_CX: '0', IICP_NATIVE: '0',
+        IICP_RELAY_CAPABLE: '1', IICP_RELAY_ACCEPT_PORT: String(acceptPort), IICP_REGION: 'env-region',
+      })
+      const done = finished(child)
+      try {
+        const listening = await waitForJsonLine(child, (v) => v.event === 'listening')
+        const res = await fetch(`${dir.apiUrl}/v1/node/${nodeId}`)
+        expect(res.status).toBe(200)
+        expect(await res.json()).toMatchObject({
+          node_id: nodeId, region: 'flag-region', cx_public_key: null, transport_endpoint: null, relay_capable: true, relay_accept_port: acceptPort,
+        })
+        // IICP_AUTH=token: a task without the node's token is refused.
+        const task = await fetch(`${String(listening.url)}/v1/task`, {
+          method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ task_id: '6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b', intent: 'urn:iicp:intent:llm:chat:v1', payload: { messages: [{ role: 'user', content: 'hi' }] } }),
+        })
+        expect(task.status).toBe(401)
+        expect(await task.json()).toEqual({ error: { code: 'unauthorized', message: 'Missing or invalid credentials' } })
+      } finally {
+        child.kill('SIGINT')
+      }
+      expect((await done).code).toBe(0)
+    } finally {
+      await dir.close()
+      await rm(home, { recursive: true, force: true })
+    }
+  })
+
   it('mesh keeps running until SIGINT, serves consumers meanwhile, then closes and exits 0', async () => {
     const child = spawnCli(['mesh', '--json', '--port', '0', '--node-port', '0'])
     const done = finished(child)

@@ -2,7 +2,9 @@
  * `iicp node status` and `iicp doctor` (issue 12, Provider): what a node advertises and how it stands,
  * from three sources read side by side: its state file under IICP_HOME (node id, directory, whether a
  * token is held, the running pid), the node's own `GET /iicp/health`, and the directory's
- * `GET /v1/node/{id}` (advertised endpoint, transport, tier, route evidence, last heartbeat). Every
+ * `GET /v1/node/{id}` (advertised endpoint, transport, tier, route evidence, last heartbeat). The node is found
+ * at --node, else on the CLI's loopback port band, else at the endpoint the directory lists for the state
+ * file's node id when that endpoint is on loopback (a node started with `--port 0`). Every
  * finding that needs action comes with one concrete sentence of advice. `doctor` adds the checks that do
  * not need a running node: directory reachability, the listen port, the backend, the tunnel rung.
  * Tokens are never read into the output; only whether one is held.
@@ -153,9 +155,36 @@ async function findExecutable(name: string, pathVar: string | undefined): Promis
   return null
 }
 
-/** Find the node: the given URL, else the CLI's port band on loopback, preferring the state file's node id. */
-async function locateNode(http: Http, given: string | undefined, nodeId: string | null): Promise<{ url: string | null; health: Record<string, unknown> | undefined }> {
-  const candidates = given !== undefined ? [given.replace(/\/+$/, '')] : Array.from({ length: BAND }, (_, i) => `http://127.0.0.1:${NODE_BASE_PORT + i}`)
+/** Whether a URL points at this machine; only such endpoints are probed without being named on the command line. */
+function onLoopback(url: string): boolean {
+  try {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '')
+    return host === 'localhost' || classifyHost(host) === 'loopback'
+  } catch {
+    return false
+  }
+}
+
+/** First port of the band `iicp node serve` moves up through: IICP_PORT when it names one, else 9484. */
+export function bandBase(env: Readonly<Record<string, string | undefined>>): number {
+  const raw = env.IICP_PORT?.trim() ?? ''
+  const port = /^\d{1,5}$/.test(raw) ? Number(raw) : 0
+  return port >= 1 && port <= 65535 - BAND + 1 ? port : NODE_BASE_PORT
+}
+
+/**
+ * Where to look for the node: the given URL alone; else the port band on 127.0.0.1 from `base`, then the
+ * endpoint the directory lists for the state file's node when it is on loopback and outside the band.
+ */
+export function statusCandidates(given: string | undefined, listedEndpoint: string | null, base: number = NODE_BASE_PORT): string[] {
+  if (given !== undefined) return [given.replace(/\/+$/, '')]
+  const band = Array.from({ length: BAND }, (_, i) => `http://127.0.0.1:${base + i}`)
+  const listed = listedEndpoint?.replace(/\/+$/, '')
+  return listed !== undefined && onLoopback(listed) && !band.includes(listed) ? [...band, listed] : band
+}
+
+/** Find the node among the candidates, preferring the state file's node id. */
+async function locateNode(http: Http, candidates: readonly string[], given: string | undefined, nodeId: string | null): Promise<{ url: string | null; health: Record<string, unknown> | undefined }> {
   const answers = await Promise.all(candidates.map(async (url) => ({ url, res: await http.get(`${url}/iicp/health`) })))
   const healthy = answers.filter((a) => a.res?.status === 200 && typeof obj(a.res.json).node_id === 'string')
   const pick = healthy.find((a) => obj(a.res?.json).node_id === nodeId) ?? healthy[0]
@@ -192,9 +221,16 @@ export async function collectStatus(flags: NodeStatusFlags, env: Readonly<Record
   const http = new Http()
   try {
     const state = await readState(home, name)
-    const { url, health } = await locateNode(http, flags.node, state.node_id)
-    const nodeId = str(health?.node_id) ?? state.node_id
     const directoryUrl = (flags.directory ?? state.directory_url ?? env.IICP_DIRECTORY_URL ?? PUBLIC_DIRECTORY_URL).replace(/\/+$/, '')
+    const listingOf = (id: string): Promise<Fetched | undefined> => http.get(directoryApiUrl(directoryUrl, `/v1/node/${encodeURIComponent(id)}`))
+    // The directory's record of the state file's node also says where a node off the port band listens.
+    const stateListing = state.node_id !== null ? await listingOf(state.node_id) : undefined
+    const listedEndpoint = stateListing?.status === 200 ? str(obj(stateListing.json).endpoint) : null
+    const base = bandBase(env)
+    const candidates = statusCandidates(flags.node, listedEndpoint, base)
+    const offBand = flags.node === undefined ? candidates[BAND] : undefined
+    const { url, health } = await locateNode(http, candidates, flags.node, state.node_id)
+    const nodeId = str(health?.node_id) ?? state.node_id
     const advice: string[] = []
 
     const node: NodeStatusReport['node'] = { url, reachable: health !== undefined }
@@ -206,7 +242,7 @@ export async function collectStatus(flags: NodeStatusFlags, env: Readonly<Record
 
     const directory: NodeStatusReport['directory'] = { url: directoryUrl, reachable: false, listed: false }
     if (nodeId !== null) {
-      const res = await http.get(directoryApiUrl(directoryUrl, `/v1/node/${encodeURIComponent(nodeId)}`))
+      const res = nodeId === state.node_id ? stateListing : await listingOf(nodeId)
       directory.reachable = res !== undefined && res.status < 500
       if (res?.status === 200) {
         const d = obj(res.json)
@@ -252,7 +288,7 @@ export async function collectStatus(flags: NodeStatusFlags, env: Readonly<Record
     else if (state.problem !== undefined) advice.unshift(`${state.file}: ${state.problem}; move it aside and restart the node to write a fresh one.`)
     if (health === undefined) {
       advice.unshift(url === null
-        ? `No node answers on 127.0.0.1:${NODE_BASE_PORT}-${NODE_BASE_PORT + BAND - 1}: start one with \`iicp node serve\`, or pass --node <url>.`
+        ? `No node answers on 127.0.0.1:${base}-${base + BAND - 1}${offBand !== undefined ? ` or at ${offBand}, where the directory lists it` : ''}: start one with \`iicp node serve\`, or pass --node <url>.`
         : `No node answers at ${url}/iicp/health: check that it runs and listens there.`)
     } else if (state.node_id !== null && health.node_id !== state.node_id) {
       advice.unshift(`The node at ${url ?? '?'} is ${String(health.node_id)}, not ${state.node_id} from ${state.file}: pass the matching --home/--name or --node.`)

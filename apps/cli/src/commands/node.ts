@@ -42,6 +42,18 @@ export function nodeOptions(flags: NodeServeFlags): Omit<NodeOptions, 'backend'>
   return o
 }
 
+/**
+ * Every option `nodeOptionsFromEnv` reads (IICP_NODE_ID, IICP_AUTH, IICP_CX, IICP_NATIVE, IICP_TOKENS_PER_MIN,
+ * IICP_MAX_BODY_BYTES, IICP_DRAIN_TIMEOUT_MS, IICP_RELAY_ACCEPT_PORT, IICP_TASK_RATE_LIMIT, IICP_IDEMPOTENCY …)
+ * except the tunnel, which `node serve` wires itself (as a rung of its own with --tunnel).
+ */
+export function nodeEnvOptions(env: Readonly<Record<string, string | undefined>>): Omit<NodeOptions, 'backend' | 'tunnel'> {
+  const options: NodeOptions = { ...nodeOptionsFromEnv(env) }
+  delete options.tunnel
+  delete options.backend
+  return options
+}
+
 /** Run `iicp node serve`. */
 export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number> {
   const { flags } = ctx
@@ -49,18 +61,17 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
   const backend = buildBackend(flags.backend, flags, ctx.usage)
   // Listen for Ctrl-C from the start: a signal during startup then shuts down cleanly once up.
   const stopped = ctx.untilStopped()
-  // Task guard knobs (IICP_TASK_RATE_LIMIT, IICP_IDEMPOTENCY) come from the environment; --tunnel or a
-  // tunnel URL (IICP_TUNNEL_URL …) puts the tunnel rung in place of NAT detection, as the official --tunnel does.
-  // Otherwise the rung sits inside the 'auto' ladder, tried only when no direct route is verified.
-  const { taskRateLimit, enableIdempotency } = nodeOptionsFromEnv(ctx.io.env)
+  // Everything the node package reads from the environment applies, under the NAT defaults and the flags.
+  // --tunnel or a tunnel URL (IICP_TUNNEL_URL …) puts the tunnel rung in place of NAT detection, as the official
+  // --tunnel does; otherwise the rung sits inside the 'auto' ladder, tried only when no direct route is verified.
+  const fromEnv = nodeEnvOptions(ctx.io.env)
   const tunnelOpts = { ...tunnelOptionsFromEnv(ctx.io.env), ...(flags.home !== undefined ? { home: flags.home } : {}) }
   const rung: TunnelRung | undefined = flags.tunnel === true || tunnelOpts.tunnelUrl !== undefined ? tunnelRung(tunnelOpts) : undefined
   const nat = natServeOptions(ctx.io.env)
   const node = new IicpNode({
+    ...fromEnv,
     ...nat,
     ...(rung === undefined && nat.reachability === 'auto' ? { tunnel: tunnelOpts } : {}),
-    ...(taskRateLimit !== undefined ? { taskRateLimit } : {}),
-    ...(enableIdempotency !== undefined ? { enableIdempotency } : {}),
     ...nodeOptions(flags),
     ...(rung !== undefined ? { reachability: rung.resolve } : {}),
     backend,
