@@ -51,6 +51,27 @@ export function checkEndpoint(endpoint: string, allowPrivate: boolean): Endpoint
   return { ok: true, origin: url.origin, basePath: url.pathname.replace(/\/+$/, ''), host: url.hostname }
 }
 
+/**
+ * Whether a page in a browser could call this node (official-sdks.md §2.2, `browser_usable_only`): the directory marks
+ * it `browser_usable`, or its endpoint is https, or it is http on a loopback host (a page may call its own machine;
+ * the official SDKs keep those too). Any other http endpoint would be blocked as mixed content.
+ */
+export function isBrowserUsable(node: { readonly endpoint?: string | undefined; readonly browser_usable?: unknown }): boolean {
+  if (node.browser_usable === true) return true
+  const endpoint = node.endpoint
+  if (typeof endpoint !== 'string') return false
+  // The common case without a URL parse.
+  if (endpoint.startsWith('https://')) return true
+  let url: URL
+  try {
+    url = new URL(endpoint)
+  } catch {
+    return false
+  }
+  if (url.protocol === 'https:') return true
+  return url.protocol === 'http:' && classifyHost(url.hostname) === 'loopback'
+}
+
 /** Redirect policy for provider dispatch: `follow` only for same-origin 307/308 to allowed addresses, ≤ 3 hops. */
 export function redirectDecision(args: {
   status: number

@@ -18,6 +18,7 @@ import type { RoutingReceipt } from './routing/receipt.js'
 import { CHAT_INTENT, assertMessages, buildChatPayload, runtimeIdentityMessage, toChatCompletion } from './chat.js'
 import type { ChatCompletion, ChatMessage } from './chat.js'
 import { Deadline, SignalCancellation } from './deadline.js'
+import { isBrowserUsable } from './endpoint-security.js'
 import { runFailover } from './failover.js'
 import type { AttemptError } from './failover.js'
 import { HttpTransport } from './http.js'
@@ -306,7 +307,7 @@ export class IicpClient {
         source = found.source
       }
       if (projected.route.browserUsableOnly) {
-        nodes = nodes.filter((n) => n.endpoint?.startsWith('https://') === true || (n as { browser_usable?: unknown }).browser_usable === true)
+        nodes = nodes.filter(isBrowserUsable)
       }
       if (nodes.length === 0) throw new IicpError('IICP-E033', 'No nodes available for this intent')
       // dir §3.4.1: the routing policy runs on directory metadata only, before anything is sent to a node.
@@ -448,7 +449,8 @@ export class IicpClient {
    * Chat Completions as a stream of OpenAI `chat.completion.chunk` objects (official-sdks.md §6.4): chunk by chunk
    * from a node that streams over its native transport, or one chunk with the whole answer from any other node.
    * Routing, retries, deadline, IICP-CX and errors are those of `submit()`; once a chunk was yielded no other node
-   * is tried. Breaking out of the loop stops the call here (the native wire has no cancel frame; the node's deadline ends it).
+   * is tried. Breaking out of the loop, or aborting `signal`, also stops the task on the node: a native stream runs on a
+   * session of its own, which that closes (the wire has no per-call cancel frame; a node aborts a closed session's tasks).
    */
   async *chatStream(messages: readonly ChatMessage[], options: ChatStreamOptions = {}): AsyncGenerator<ChatCompletionChunk, void, void> {
     this.#assertOpen()

@@ -242,9 +242,10 @@ describe('route discovery for submit', () => {
     expect(JSON.stringify(node.requests[0]?.body)).not.toMatch(/eu-central|profile|min_reputation/)
   })
 
-  it('keeps only browser-usable (https) nodes when browserUsableOnly is asked for', async () => {
+  it('drops a node on a non-loopback http endpoint when browserUsableOnly is asked for (test/browser-usable.test.ts has the rest)', async () => {
     const node = track(await startTestNode())
-    const dir = track(await startFakeDirectory(() => ({ status: 200, body: { nodes: [node.summary()], count: 1 } })))
+    // 0.0.0.0 is not loopback by name, yet a connection to it would only ever reach this machine.
+    const dir = track(await startFakeDirectory(() => ({ status: 200, body: { nodes: [node.summary({ endpoint: 'http://0.0.0.0:9' })], count: 1 } })))
     const err = await failure(makeClient(dir.apiUrl, { routeDiscovery: 'legacy' }).submit(CHAT, PAYLOAD, { route: { browserUsableOnly: true } }))
     expect(err.code).toBe('IICP-E033')
     expect(node.requests).toHaveLength(0)
