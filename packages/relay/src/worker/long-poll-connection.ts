@@ -15,8 +15,13 @@ import { runTask } from './run-task.js'
 import { coalesceWrites } from '../write-coalescing.js'
 
 const JSON_HEADERS = { 'content-type': 'application/json' } as const
-/** Pulls held open at once: one pull carries one call, so several keep tasks flowing while others are in flight. */
+/** Pulls held open at once against a reference relay: one pull carries one call, so several keep tasks flowing. */
 const PULLERS = 4
+/**
+ * Pulls held open at once when pulls carry batches: two keep one parked while the other is on its way back, and a
+ * burst then travels in one answer (about fourteen calls a pull at 16 in flight, against four with four pullers).
+ */
+const BATCH_PULLERS = 2
 /** Calls one pull asks for when the relay offers batches (a reference relay does not, and gets plain pulls). */
 const PULL_BATCH = 16
 /** Result posts in flight on the one result connection to a relay of this package. */
@@ -53,7 +58,8 @@ export async function connectLongPoll(
   const pullUrl = session.max_pull_batch === undefined
     ? `${o.relayUrl}/v1/relay/pull`
     : `${o.relayUrl}/v1/relay/pull?max=${Math.min(PULL_BATCH, session.max_pull_batch)}`
-  return new LongPollConnection(o, session.session_token, session.poll_timeout_s * 1000, session.raw_result === true, pullUrl, dispatcher)
+  const pullers = session.max_pull_batch === undefined ? PULLERS : BATCH_PULLERS
+  return new LongPollConnection(o, session.session_token, session.poll_timeout_s * 1000, session.raw_result === true, pullUrl, pullers, dispatcher)
 }
 
 /** Origin and path of a relay URL, split once so no request parses a URL again. */
@@ -81,7 +87,9 @@ class LongPollConnection implements WorkerConnection {
   #onEnded: (reason: string) => void = () => undefined
   #closing: Promise<void> | undefined
 
-  constructor(o: ResolvedRelayWorkerOptions, token: string, pollTimeoutMs: number, rawResult: boolean, pullUrl: string, dispatcher: Dispatcher) {
+  constructor(
+    o: ResolvedRelayWorkerOptions, token: string, pollTimeoutMs: number, rawResult: boolean, pullUrl: string, pullers: number, dispatcher: Dispatcher,
+  ) {
     this.#o = o
     this.#auth = { authorization: `Bearer ${token}` }
     this.#resultHeaders = { ...JSON_HEADERS, ...this.#auth }
@@ -109,7 +117,7 @@ class LongPollConnection implements WorkerConnection {
       this.#results = dispatcher
     }
     this.ended = new Promise<string>((r) => (this.#onEnded = r))
-    for (let i = 0; i < PULLERS; i++) void this.#pullLoop()
+    for (let i = 0; i < pullers; i++) void this.#pullLoop()
   }
 
   close(): Promise<void> {
