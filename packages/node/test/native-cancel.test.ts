@@ -13,6 +13,8 @@ import type { TaskContext, TaskHandler, TaskInput } from '../src/index.js'
 import { directory } from './support/directory.js'
 
 const CHAT = 'urn:iicp:intent:llm:chat:v1'
+/** A ceiling for state that follows a socket event, not a timing claim: generous for a loaded machine. */
+const EVENTUALLY = { timeout: 15_000 }
 const closers: Array<() => Promise<void>> = []
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c()
@@ -81,7 +83,7 @@ async function mesh(): Promise<{ node: IicpNode; client: IicpClient; seen: (text
   })
   closers.push(() => node.close())
   await node.serve()
-  await expect.poll(() => node.isRegistered).toBe(true)
+  await expect.poll(() => node.isRegistered, EVENTUALLY).toBe(true)
   const client = new IicpClient({ directoryUrl: dir.apiUrl, allowPrivateEndpoints: true, allowPlaintext: true, routeDiscovery: 'legacy', transport: 'native' })
   closers.push(() => client.close())
   return { node, client, seen }
@@ -102,8 +104,8 @@ describe('stopping chatStream() over the native transport', () => {
     expect(got).toEqual(['first'])
     // Resolves only through the handler's ctx.signal: nothing releases this task.
     await s.aborted.wait
-    await expect.poll(() => s.signalAbortedAtEnd).toBe(true)
-    await expect.poll(() => node.nativeSessions).toBe(0)
+    await expect.poll(() => s.signalAbortedAtEnd, EVENTUALLY).toBe(true)
+    await expect.poll(() => node.nativeSessions, EVENTUALLY).toBe(0)
   })
 
   it("aborts the node handler's signal when the consumer aborts the stream's signal", async () => {
@@ -132,7 +134,7 @@ describe('stopping chatStream() over the native transport', () => {
       if (c.choices[0]?.delta.content !== undefined) break
     }
     await s.aborted.wait
-    await expect.poll(() => node.nativeSessions).toBe(1)
+    await expect.poll(() => node.nativeSessions, EVENTUALLY).toBe(1)
 
     held.release.open()
     const r = await pending
@@ -169,7 +171,7 @@ describe('aborting submit() over the native transport', () => {
     const err = await pending.catch((e: unknown) => e)
     expect(isIicpError(err) && err.code).toBe('aborted')
     await s.aborted.wait
-    await expect.poll(() => node.nativeSessions).toBe(0)
+    await expect.poll(() => node.nativeSessions, EVENTUALLY).toBe(0)
 
     // The next task opens a new session.
     seen('next').release.open()
@@ -195,6 +197,6 @@ describe('aborting submit() over the native transport', () => {
     expect(node.nativeSessions).toBe(1)
     expect(s.signalAbortedAtEnd).toBeUndefined()
     s.release.open()
-    await expect.poll(() => s.signalAbortedAtEnd).toBe(false)
+    await expect.poll(() => s.signalAbortedAtEnd, EVENTUALLY).toBe(false)
   })
 })

@@ -12,6 +12,8 @@ import type { TaskHandler } from '../src/index.js'
 import { directory } from './support/directory.js'
 
 const CHAT = 'urn:iicp:intent:llm:chat:v1'
+/** A ceiling for state that follows a socket event, not a timing claim: generous for a loaded machine. */
+const EVENTUALLY = { timeout: 15_000 }
 const closers: Array<() => Promise<void>> = []
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c()
@@ -27,12 +29,12 @@ async function startNode(dirUrl: string, handler: TaskHandler): Promise<IicpNode
   })
   closers.push(() => node.close())
   await node.serve()
-  await expect.poll(() => node.isRegistered).toBe(true)
+  await expect.poll(() => node.isRegistered, EVENTUALLY).toBe(true)
   return node
 }
 
-function client(dirUrl: string): IicpClient {
-  const c = new IicpClient({ directoryUrl: dirUrl, allowPrivateEndpoints: true, allowPlaintext: true, routeDiscovery: 'legacy', transport: 'native', retryBaseDelayMs: 1 })
+function client(dirUrl: string, maxAttempts = 3): IicpClient {
+  const c = new IicpClient({ directoryUrl: dirUrl, allowPrivateEndpoints: true, allowPlaintext: true, routeDiscovery: 'legacy', transport: 'native', retryBaseDelayMs: 1, maxAttempts })
   closers.push(() => c.close())
   return c
 }
@@ -70,11 +72,11 @@ describe('retries over the native transport', () => {
     const a = await startNode(dir.apiUrl, refuse)
     const b = await startNode(dir.apiUrl, refuse)
 
-    const err = await client(dir.apiUrl).submit(CHAT, ask).catch((e: unknown) => e)
+    const err = await client(dir.apiUrl, 2).submit(CHAT, ask).catch((e: unknown) => e)
 
     expect(isIicpError(err)).toBe(true)
     const attempts = (err as IicpError).extra?.attempts as Array<{ nodeId: string; code: string; status: number }>
-    expect(attempts.slice(0, 2).map((x) => x.status)).toEqual([503, 503])
+    expect(attempts.map((x) => x.status)).toEqual([503, 503])
     expect(new Set(attempts.map((x) => x.nodeId))).toEqual(new Set([a.nodeId, b.nodeId]))
     expect([a.nativeSessions, b.nativeSessions]).toEqual([1, 1])
   })
@@ -107,6 +109,6 @@ describe('the deadline over the native transport', () => {
     expect((err as IicpError).extra?.attempts).toEqual([expect.objectContaining({ nodeId: node.nodeId, code: 'timeout' })])
     // The node never answered; the client's deadline ended the call, and the closed session aborts the node's task.
     await aborted
-    await expect.poll(() => node.nativeSessions).toBe(0)
+    await expect.poll(() => node.nativeSessions, EVENTUALLY).toBe(0)
   })
 })

@@ -128,7 +128,7 @@ describe('a worker bound over the native TCP accept port', () => {
 
     expect(lost.map((e) => e.relayUrl)).toContain(dying.url)
     await chatThrough(d, worker, survivor)
-  })
+  }, 60_000)
 
   it('re-binds to the other relay when its relay goes half-open (no reply, no close), found by the PONG deadline', async () => {
     const d = await startDirectory()
@@ -152,5 +152,5 @@ describe('a worker bound over the native TCP accept port', () => {
     // The dead relay's HTTP side still answers, yet the worker stays with the survivor.
     expect(await nodeRecord(d, dying.node.nodeId)).toMatchObject({ relay_capable: true })
     await chatThrough(d, worker, survivor)
-  })
+  }, 60_000)
 })

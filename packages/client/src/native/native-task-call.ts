@@ -108,6 +108,8 @@ export async function callNodeNative(call: TaskCall, native: NativeAttempt): Pro
   const streamed = native.observer !== undefined
   // Sealed before a connection is taken, so the CALL leaves right after: the pool relies on that (see abandon()).
   const sealed = candidate.cxKey ? await sealPayload(candidate, call.payload, call.taskId, call.intent) : undefined
+  // Built before too: nothing may throw between taking a connection and handing it back.
+  const message = buildCall(call, sealed ? sealed.fields : call.payload)
   let conn
   try {
     conn = streamed ? await native.pool.lease(native.endpoint, call.cancel) : (await native.pool.get(native.endpoint, call.cancel)).client
@@ -117,7 +119,6 @@ export async function callNodeNative(call: TaskCall, native: NativeAttempt): Pro
     }
     throw err
   }
-  const message = buildCall(call, sealed ? sealed.fields : call.payload)
   let answer: NativeResponse | NativeStreamEvent
   try {
     answer = native.observer === undefined
