@@ -1,7 +1,8 @@
 /**
  * Registration rules: the liveness probe (a real loopback health server, never anything beyond loopback),
  * what local mode refuses to probe, the routable-endpoint rules of public mode (IICP-E035), ownership of
- * an existing node_id (IICP-E050 / E049) and the per-IP register rate limit (429 + Retry-After).
+ * an existing node_id (IICP-E050 / E049; the full ownership rules are in ownership.test.ts) and the per-IP
+ * register rate limit (429 + Retry-After).
  */
 import { once } from 'node:events'
 import { createServer } from 'node:http'
@@ -130,17 +131,6 @@ describe('registration', () => {
       body: registerBody(b.url, { node_id: 'owned-node', current_node_token: first.json.node_token }),
     })
     expect(owner.status).toBe(201)
-  })
-
-  it('lets a node id move once its old endpoint is dead', async () => {
-    const dir = await directory()
-    const a = await healthServer()
-    const b = await healthServer()
-    await call(dir.url, 'POST', '/api/v1/register', { body: registerBody(a.url, { node_id: 'moving-node' }) })
-    await a.close()
-    const moved = await call(dir.url, 'POST', '/api/v1/register', { body: registerBody(b.url, { node_id: 'moving-node' }) })
-    expect(moved.status).toBe(201)
-    expect(moved.json.recovered).toBe(true)
   })
 
   it('refuses a CX key change without current_node_token (IICP-E049)', async () => {

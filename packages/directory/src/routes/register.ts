@@ -2,6 +2,12 @@
  * REGISTER → ACK and DEREGISTER (core §2; dir §3.1, §5; wire.md §1.2, §1.4): validation with field-level
  * 422s, routable-endpoint rules in public mode (IICP-E035), the liveness probe, ownership of an existing
  * node_id (IICP-E049/E050) and token rotation with `current_node_token`.
+ *
+ * Ownership (dir §5 E049/E050 with the E′ hardening of dir 1.1.23, #534): node_id and endpoint are public
+ * in discover, so a registration naming a known node_id without its current token proves nothing. Such a
+ * registration never rotates the credentials of a node that holds a CX key, nor of any node still
+ * heartbeating; only a dormant node without a CX key may be recovered token-less (a restart that lost its
+ * token), at its old route or at a new one once the old endpoint is verifiably dead.
  */
 import { randomUUID } from 'node:crypto'
 import { IicpError, RegisterRequestSchema, safeParseWire, validateIntent } from '@iicp/protocol'
@@ -92,9 +98,11 @@ export async function register(dir: DirectoryContext, ctx: RequestContext): Prom
   }
 
   const existing = req.node_id !== undefined ? dir.table.get(req.node_id) : undefined
-  const owns = existing !== undefined && req.current_node_token !== undefined
-    && sameHex(existing.rec.token_hash, hashToken(req.current_node_token))
-  if (existing && !owns) await checkTakeover(dir, existing, req)
+  const prior = existing?.rec
+  const seenBefore = prior?.last_seen
+  const owns = prior !== undefined && req.current_node_token !== undefined
+    && sameHex(prior.token_hash, hashToken(req.current_node_token))
+  if (existing && !owns) await checkRecovery(dir, existing, req)
 
   if (!dir.opts.skipLivenessCheck && !declaresNat(req)) {
     const probe = await dir.prober.health(req.endpoint)
@@ -104,6 +112,13 @@ export async function register(dir: DirectoryContext, ctx: RequestContext): Prom
     }
   }
 
+  // The probes let other requests run: a node that registered, rotated, was deleted or (for a token-less
+  // recovery) heartbeated meanwhile invalidates the ownership verdict above.
+  const current = req.node_id !== undefined ? dir.table.get(req.node_id) : undefined
+  if (current !== existing || current?.rec !== prior || (!owns && current?.rec.last_seen !== seenBefore)) {
+    throw new IicpError('conflict', 'node_id changed while this registration was checked; register again')
+  }
+
   const now = dir.opts.clock()
   const nodeToken = newNodeToken()
   const proxyToken = newProxyToken()
@@ -111,7 +126,6 @@ export async function register(dir: DirectoryContext, ctx: RequestContext): Prom
   const meta: Record<string, unknown> = {}
   const raw = req as Record<string, unknown>
   for (const k of META_KEYS) if (raw[k] !== undefined && raw[k] !== null) meta[k] = raw[k]
-  const prior = existing?.rec
   const rec: NodeRecord = {
     node_id: req.node_id ?? randomUUID(),
     token_hash: hashToken(nodeToken),
@@ -158,23 +172,39 @@ export async function register(dir: DirectoryContext, ctx: RequestContext): Prom
   }
 }
 
-/** An existing node_id without a matching current_node_token: only allowed when nothing it owns changes hands. */
-async function checkTakeover(dir: DirectoryContext, existing: LiveNode, req: RegisterRequest): Promise<void> {
+/**
+ * An existing node_id without a matching current_node_token: allowed only as the recovery of a dormant node
+ * without a CX key; anything else is a 403 that leaves the owner's token and route as they were.
+ */
+async function checkRecovery(dir: DirectoryContext, existing: LiveNode, req: RegisterRequest): Promise<void> {
   const old = existing.rec
   const raw = req as Record<string, unknown>
-  if (old.meta.cx_public_key !== undefined && !sameJson(old.meta.cx_public_key, raw.cx_public_key)) {
-    throw new IicpError('IICP-E049', 'cx_public_key change requires current_node_token ownership')
+  const claim = req.current_node_token === undefined ? 'without current_node_token' : 'with a current_node_token that does not match'
+  if (old.meta.cx_public_key !== undefined) {
+    if (!sameJson(old.meta.cx_public_key, raw.cx_public_key)) {
+      throw refusal(dir, existing, 'IICP-E049', `cx_public_key change ${claim}`)
+    }
+    // dir §5 E′: a tokenless refresh of a secured node could mint a token that then authorizes a route change.
+    throw refusal(dir, existing, 'IICP-E050', `re-registration of a node with a CX key ${claim}`)
+  }
+  if (dir.table.isLive(existing, dir.opts.clock())) {
+    throw refusal(dir, existing, 'IICP-E050', `re-registration of a live node ${claim} (token-less recovery waits until the node has missed heartbeats for ${Math.round(dir.opts.expiryMs / 1000)} s)`)
   }
   const routingChanged = old.endpoint !== req.endpoint
     || !sameJson(old.meta.transport_endpoint, raw.transport_endpoint)
     || !sameJson(old.meta.relay_endpoint, raw.relay_endpoint)
   if (!routingChanged) return
-  // The previous endpoint may be taken over only once it is verifiably dead.
+  // The previous endpoint may be taken over only once it is verifiably dead (dir §5 E050 (b)).
   const stillThere = await dir.prober.health(old.endpoint)
   const unverifiable = !stillThere.ok && dir.prober.refusal(safeHost(old.endpoint)) !== undefined
   if (stillThere.ok || unverifiable) {
-    throw new IicpError('IICP-E050', 'routing-field change requires current_node_token ownership or the previous endpoint to be unreachable')
+    throw refusal(dir, existing, 'IICP-E050', `routing-field change ${claim} while the previous endpoint ${stillThere.ok ? 'still answers' : 'cannot be probed'}`)
   }
+}
+
+function refusal(dir: DirectoryContext, node: LiveNode, code: 'IICP-E049' | 'IICP-E050', message: string): IicpError {
+  dir.log.warn({ node_id: node.id, code }, 'registration of a known node_id refused: no ownership proof')
+  return new IicpError(code, message)
 }
 
 function safeHost(endpoint: string): string {
