@@ -3,14 +3,19 @@
  * stops the node's task. Breaking out of `chatStream()`, aborting its signal, or aborting a `submit()` makes the
  * client close the session that carried only that call (the native wire has no per-call cancel frame), and the
  * node then aborts the handler's AbortSignal at once instead of running the task to its deadline. A pooled session
- * that still carries another call stays open, and that call finishes untouched.
+ * that still carries another call stays open, and that call finishes untouched. On the node's side, with a raw
+ * native peer: a graceful CLOSE is answered with CLOSE (frm §8.3) and aborts the session's running task, and so does
+ * a connection dropped without any CLOSE.
  */
+import { randomUUID } from 'node:crypto'
 import { afterEach, describe, expect, it } from 'vitest'
 import { IicpClient } from '@iicp/client'
 import { isIicpError } from '@iicp/protocol'
 import { IicpNode } from '../src/index.js'
 import type { TaskContext, TaskHandler, TaskInput } from '../src/index.js'
 import { directory } from './support/directory.js'
+import { nativePeer } from './support/native-peer.js'
+import type { NativePeer } from './support/native-peer.js'
 
 const CHAT = 'urn:iicp:intent:llm:chat:v1'
 /** A ceiling for state that follows a socket event, not a timing claim: generous for a loaded machine. */
@@ -198,5 +203,37 @@ describe('aborting submit() over the native transport', () => {
     expect(s.signalAbortedAtEnd).toBeUndefined()
     s.release.open()
     await expect.poll(() => s.signalAbortedAtEnd, EVENTUALLY).toBe(false)
+  })
+})
+
+describe("the node's side of a closed native session", () => {
+  async function callOnRawSession(node: IicpNode, text: string): Promise<NativePeer> {
+    const p = await nativePeer(node.port as number)
+    closers.push(async () => p.close())
+    p.send({ kind: 'init', protocolVersion: 1 })
+    expect(await p.next()).toMatchObject({ kind: 'ack' })
+    p.send({ kind: 'call', sessionId: randomUUID(), callId: randomUUID(), intent: CHAT, timeout: 30, payload: new TextEncoder().encode(JSON.stringify(ask(text))) })
+    return p
+  }
+
+  it('answers a graceful CLOSE with CLOSE and aborts the task running on that session', async () => {
+    const { node, seen } = await mesh()
+    const s = seen('raw close')
+    const p = await callOnRawSession(node, 'raw close')
+    await s.entered.wait
+    p.send({ kind: 'close' })
+    expect(await p.next()).toMatchObject({ kind: 'close', reason: 'graceful' })
+    await s.aborted.wait
+    await p.ended
+  })
+
+  it('aborts the task of a session whose connection drops without a CLOSE', async () => {
+    const { node, seen } = await mesh()
+    const s = seen('raw drop')
+    const p = await callOnRawSession(node, 'raw drop')
+    await s.entered.wait
+    p.close()
+    await s.aborted.wait
+    await expect.poll(() => node.nativeSessions, EVENTUALLY).toBe(0)
   })
 })
