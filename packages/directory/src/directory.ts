@@ -5,12 +5,13 @@
 import { createServer } from 'node:http'
 import type { RequestListener, Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { generateSigningKeyPair, IicpError } from '@iicp/protocol'
 import type { SigningKeyPair } from '@iicp/protocol'
 import type { DirectoryContext } from './context.js'
 import { RateLimiter } from './http/rate-limit.js'
 import type { Route } from './http/route-table.js'
-import { createRequestListener } from './http/server.js'
+import { answerClientError, createRequestListener } from './http/server.js'
 import { EndpointProber } from './liveness.js'
 import { NodeTable } from './node-table.js'
 import type { LiveNode } from './node-table.js'
@@ -41,6 +42,11 @@ export interface PruneResult {
 export interface Directory {
   /** node:http request listener serving every route. */
   readonly listener: RequestListener
+  /**
+   * node:http `clientError` listener answering malformed HTTP with a JSON error (`server.on('clientError',
+   * directory.clientErrorListener)`); `startDirectory` attaches it itself.
+   */
+  readonly clientErrorListener: (err: NodeJS.ErrnoException, socket: Duplex) => void
   /** 64-hex Ed25519 public key served at /api/v1/directory-key. */
   readonly publicKeyHex: string
   readonly options: ResolvedDirectoryOptions
@@ -173,6 +179,7 @@ export async function createDirectory(options: DirectoryOptions = {}): Promise<D
   }
   return {
     listener,
+    clientErrorListener: answerClientError,
     publicKeyHex: key.publicKeyHex,
     options: opts,
     get nodeCount() {
@@ -211,6 +218,7 @@ function listen(server: Server, port: number, host: string): Promise<void> {
 export async function startDirectory(options: DirectoryOptions = {}): Promise<RunningDirectory> {
   const directory = await createDirectory(options)
   const server = createServer({ keepAliveTimeout: 5_000 }, directory.listener)
+  server.on('clientError', directory.clientErrorListener)
   try {
     await listen(server, directory.options.port, directory.options.host)
   } catch (err) {

@@ -1,15 +1,38 @@
 /**
  * Bad input tried per endpoint — missing fields, wrong types, malformed JSON, oversize bodies, bad tokens,
- * unknown routes and wrong methods — always yields a JSON error with the right status and code (never
- * HTML, never the token or payload echoed), and the directory keeps serving afterwards.
+ * unknown routes and wrong methods, and HTTP the parser rejects, sent on a raw socket — always yields a
+ * JSON error with the right status and code (never HTML or bare text, never the token or payload echoed),
+ * and the directory keeps serving afterwards.
  */
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import { connect } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startDirectory } from '@iicp/directory'
+import { createDirectory, startDirectory } from '@iicp/directory'
 import type { RunningDirectory } from '@iicp/directory'
 import { call, errorOf, registerBody } from './http-support.js'
 
 const CHAT = 'urn:iicp:intent:llm:chat:v1'
+
+/** Write `bytes` on a fresh connection and read until the server closes it. */
+async function rawExchange(port: number, bytes: string): Promise<{ statusLine: string; headers: Record<string, string>; body: string }> {
+  const socket = connect(port, '127.0.0.1')
+  let text = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => { text += chunk })
+  socket.write(bytes)
+  await once(socket, 'close')
+  const split = text.indexOf('\r\n\r\n')
+  const [statusLine = '', ...lines] = text.slice(0, split).split('\r\n')
+  const headers: Record<string, string> = {}
+  for (const line of lines) {
+    const colon = line.indexOf(':')
+    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
+  }
+  return { statusLine, headers, body: text.slice(split + 4) }
+}
 
 describe('bad input', () => {
   let dir: RunningDirectory
@@ -91,6 +114,36 @@ describe('bad input', () => {
       expect(r.text).not.toMatch(/at .*\.(ts|js):\d+/)
     })
   }
+
+  for (const [name, bytes] of [
+    ['a non-numeric Content-Length', 'POST /api/v1/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: nope\r\n\r\n'],
+    ['a garbage request line', '\u0001\u0002 not-http secret words\r\n\r\n'],
+  ] as const) {
+    it(`answers ${name} with a JSON 400 and closes the connection`, async () => {
+      const r = await rawExchange(dir.port, bytes)
+      expect(r.statusLine).toBe('HTTP/1.1 400 Bad Request')
+      expect(r.headers['content-type']).toBe('application/json; charset=utf-8')
+      expect(r.headers.connection).toBe('close')
+      expect(Number(r.headers['content-length'])).toBe(Buffer.byteLength(r.body))
+      expect(JSON.parse(r.body)).toEqual({ error: { code: 'validation_error', message: 'Malformed HTTP request' } })
+      expect(r.body).not.toContain('secret words')
+      expect((await call(dir.url, 'GET', '/iicp/health')).json).toEqual({ ok: true, role: 'directory', ready: true })
+    })
+  }
+
+  it('gives an embedding server the same JSON answer through clientErrorListener', async () => {
+    const embedded = await createDirectory({ skipLivenessCheck: true, pruneIntervalMs: 0 })
+    const server = createServer(embedded.listener).on('clientError', embedded.clientErrorListener)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const r = await rawExchange((server.address() as AddressInfo).port, 'GET /iicp/health HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n')
+      expect(r.statusLine).toBe('HTTP/1.1 400 Bad Request')
+      expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'validation_error' } })
+    } finally {
+      await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections() })
+      await embedded.close()
+    }
+  })
 
   it('names the allowed methods on a 405', async () => {
     const r = await call(dir.url, 'GET', '/api/v1/heartbeat')

@@ -3,6 +3,7 @@
  * 404/405 as JSON, and writing replies. Everything else works on RequestContext and Reply.
  */
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http'
+import type { Duplex } from 'node:stream'
 import { IicpError } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
 import { renderError } from './render-error.js'
@@ -83,6 +84,36 @@ function parseJson(buf: Buffer): unknown {
   } catch {
     throw new IicpError('invalid_json')
   }
+}
+
+/** Status line and error for each kind of malformed request node:http's parser reports. */
+function clientErrorAnswer(code: string | undefined): { status: number; reason: string; error: IicpError } {
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return { status: 431, reason: 'Request Header Fields Too Large', error: new IicpError('validation_error', 'Request headers too large', { status: 431 }) }
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return { status: 408, reason: 'Request Timeout', error: new IicpError('validation_error', 'Request not completed in time', { status: 408 }) }
+  }
+  return { status: 400, reason: 'Bad Request', error: new IicpError('validation_error', 'Malformed HTTP request', { status: 400 }) }
+}
+
+/**
+ * node:http `clientError` listener: a request the parser rejects (a garbage request line, a non-numeric
+ * Content-Length, oversized headers, a timed-out request) gets a JSON error and the connection is closed,
+ * instead of node's bare-text `400 Bad Request`.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // node:http's own default checks the same internal field: bytes of another answer already went out on
+  // this connection (pipelining), so a second status line would corrupt it.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight) {
+    socket.destroy()
+    return
+  }
+  const { status, reason, error } = clientErrorAnswer(err.code)
+  const body = JSON.stringify(renderError(error).body)
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
+    + `access-control-allow-origin: *\r\nconnection: close\r\n\r\n${body}`)
 }
 
 /** Build a node:http request listener over a route table. */
