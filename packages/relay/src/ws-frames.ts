@@ -61,7 +61,9 @@ export function encodeFrame(kind: number, header: object, body: Uint8Array): Buf
   out[0] = kind
   out.writeUInt32BE(head.length, 1)
   head.copy(out, 5)
-  out.set(body, 5 + head.length)
+  // Buffer#copy is a memmove; TypedArray#set takes a slow path when both views share a pooled ArrayBuffer.
+  if (Buffer.isBuffer(body)) body.copy(out, 5 + head.length)
+  else out.set(body, 5 + head.length)
   return out
 }
 

@@ -40,37 +40,50 @@ export function responseHeaders(headers: Record<string, string> | undefined): Ou
 
 /** Read the whole body, refusing more than `maxBytes` with 413 `payload_too_large`. */
 export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? -1)
-  if (declared > maxBytes) return Promise.reject(tooLarge(maxBytes))
   return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length
-      if (size > maxBytes) {
-        cleanup()
-        reject(tooLarge(maxBytes))
-        return
-      }
-      chunks.push(chunk)
-    }
-    const onEnd = (): void => {
-      cleanup()
-      resolve(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size))
-    }
-    const onError = (cause: Error): void => {
-      cleanup()
-      reject(new IicpError('aborted', 'request body was cut off', { cause }))
-    }
-    const cleanup = (): void => {
-      req.off('data', onData)
-      req.off('end', onEnd)
-      req.off('error', onError)
-    }
-    req.on('data', onData)
-    req.on('end', onEnd)
-    req.on('error', onError)
+    readBodyThen(req, maxBytes, (err, body) => {
+      if (err) reject(err)
+      else resolve(body as Buffer)
+    })
   })
+}
+
+/** {@link readBody} with a callback (no promise per request on the relay's task path); `done` runs once. */
+export function readBodyThen(req: IncomingMessage, maxBytes: number, done: (err: IicpError | undefined, body: Buffer | undefined) => void): void {
+  const declared = Number(req.headers['content-length'] ?? -1)
+  if (declared > maxBytes) {
+    done(tooLarge(maxBytes), undefined)
+    return
+  }
+  let first: Buffer | undefined
+  let chunks: Buffer[] | undefined
+  let size = 0
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length
+    if (size > maxBytes) {
+      cleanup()
+      done(tooLarge(maxBytes), undefined)
+      return
+    }
+    if (first === undefined) first = chunk
+    else (chunks ??= [first]).push(chunk)
+  }
+  const onEnd = (): void => {
+    cleanup()
+    done(undefined, chunks !== undefined ? Buffer.concat(chunks, size) : first ?? Buffer.alloc(0))
+  }
+  const onError = (cause: Error): void => {
+    cleanup()
+    done(new IicpError('aborted', 'request body was cut off', { cause }), undefined)
+  }
+  const cleanup = (): void => {
+    req.off('data', onData)
+    req.off('end', onEnd)
+    req.off('error', onError)
+  }
+  req.on('data', onData)
+  req.on('end', onEnd)
+  req.on('error', onError)
 }
 
 function tooLarge(maxBytes: number): IicpError {

@@ -21,7 +21,7 @@ import type { ResultFrameHeader, WsBoundMessage, WsRefusedMessage } from '../ws-
 import { BindRateLimiter, JtiCache, checkTicket, expectedIssuer, refusals, ticketKeySource } from './bind-gate.js'
 import type { TicketKeySource } from './bind-gate.js'
 import {
-  CORS_HEADERS, bearerToken, forwardableHeaders, parseJsonObject, readBody, responseHeaders, sendError, sendJson, sendNoContent,
+  CORS_HEADERS, bearerToken, forwardableHeaders, parseJsonObject, readBody, readBodyThen, responseHeaders, sendError, sendJson, sendNoContent,
 } from './http-io.js'
 import { LongPollLink } from './long-poll-link.js'
 import { RelaySession, RelaySessionTable, workerGone } from './relay-session.js'
@@ -339,27 +339,35 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
       sendJson(res, 200, health)
       return
     }
-    this.#forwardTask(req, res, session).catch((err: unknown) => sendError(res, err))
+    readBodyThen(req, this.#o.maxBodyBytes, (err, body) => {
+      if (err || !body) sendError(res, err)
+      else this.#forwardTask(req, res, session, body)
+    })
   }
 
-  async #forwardTask(req: IncomingMessage, res: ServerResponse, session: RelaySession): Promise<void> {
-    const body = await readBody(req, this.#o.maxBodyBytes)
+  #forwardTask(req: IncomingMessage, res: ServerResponse, session: RelaySession, body: Buffer): void {
     const callId = randomUUID()
     // Streamed results (official-sdks.md §6.4) travel only over links that can carry lifecycle frames (native TCP).
     if (wantsEventStream(req) && isStreamingLink(session.link)) {
-      await forwardStreamAsSse(res, session.link, { callId, body, headers: forwardableHeaders(req) }, this.#o.taskTimeoutMs, CORS_HEADERS)
+      forwardStreamAsSse(res, session.link, { callId, body, headers: forwardableHeaders(req) }, this.#o.taskTimeoutMs, CORS_HEADERS)
+        .catch((err: unknown) => sendError(res, err))
       return
     }
     // Long-poll embeds the task in JSON, so it must be JSON; WebSocket carries the bytes and the worker's node judges them.
-    const call: RelayCall = session.link.transport === 'http'
-      ? { callId, body, headers: forwardableHeaders(req), task: parseJsonObject(body) }
-      : { callId, body, headers: forwardableHeaders(req) }
-    const onClose = (): void => {
-      if (!res.writableFinished) session.abandon(callId)
+    let call: RelayCall
+    try {
+      call = session.link.transport === 'http'
+        ? { callId, body, headers: forwardableHeaders(req), task: parseJsonObject(body) }
+        : { callId, body, headers: forwardableHeaders(req) }
+    } catch (err) {
+      sendError(res, err)
+      return
     }
-    res.once('close', onClose)
+    // A consumer that leaves first frees the call; after the answer this listener finds the response finished.
+    res.on('close', () => {
+      if (!res.writableFinished) session.abandon(callId)
+    })
     session.dispatch(call, this.#o.taskTimeoutMs, (err, answer) => {
-      res.off('close', onClose)
       if (err) sendError(res, err)
       else if (answer) sendAnswer(res, answer)
     })
