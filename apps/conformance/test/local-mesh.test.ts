@@ -11,6 +11,8 @@ import { request } from 'undici'
 import { CHAT_INTENT, FAULT_REGION, MAIN_REGION, SCENARIO_INTENTS, startFaultNode, startLocalMesh } from '../src/index.js'
 import type { LocalMesh } from '../src/index.js'
 
+/** A ceiling for state that follows real socket I/O, not a timing claim: generous for a loaded machine. */
+const EVENTUALLY = { timeout: 15_000 }
 let mesh: LocalMesh | undefined
 afterEach(async () => {
   await mesh?.close()
@@ -76,7 +78,7 @@ describe('fault nodes', () => {
   it('closes idempotently, ending a hung request, and leaves no listener behind', async () => {
     const node = await startFaultNode({ behaviour: 'hang', intents: [CHAT_INTENT] })
     const hung = request(`${node.url}/v1/task`, { method: 'POST', body: JSON.stringify({ task_id: randomUUID(), intent: CHAT_INTENT }) })
-    await expect.poll(() => node.taskRequests).toBe(1)
+    await expect.poll(() => node.taskRequests, EVENTUALLY).toBe(1)
     await Promise.all([node.close(), node.close()])
     await expect(hung).rejects.toThrow()
     await expect(request(`${node.url}/iicp/health`)).rejects.toThrow()

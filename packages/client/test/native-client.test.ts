@@ -60,6 +60,8 @@ function replayServer(frames: CapturedFrame[]): Promise<{ server: Server; port: 
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as AddressInfo).port, mismatches, received })))
 }
 
+/** A ceiling for state that follows real socket I/O, not a timing claim: generous for a loaded machine. */
+const EVENTUALLY = { timeout: 15_000 }
 const servers: Server[] = []
 const clients: NativeClient[] = []
 afterEach(async () => {
@@ -175,9 +177,9 @@ describe('keepalive and half-open detection', () => {
     const timers = new HandTimers()
     const c = await open((silent.address() as AddressInfo).port, { keepaliveIntervalMs: 30_000, pongTimeoutMs: 5_000, timers })
     const pending = c.call({ intent: 'urn:iicp:intent:llm:chat:v1', payload: encodeJsonBytes({ messages: [] }) })
-    await expect.poll(() => pings.length).toBeGreaterThan(0)
+    await expect.poll(() => pings.length, EVENTUALLY).toBeGreaterThan(0)
     expect(timers.fire()).toBe(30_000)
-    await expect.poll(() => Buffer.concat(pings).includes(Buffer.from([0x49, 0x49, 0x43, 0x50, 0x01, 0x09]))).toBe(true)
+    await expect.poll(() => Buffer.concat(pings).includes(Buffer.from([0x49, 0x49, 0x43, 0x50, 0x01, 0x09])), EVENTUALLY).toBe(true)
     expect(timers.fire()).toBe(5_000)
     const err = await pending.catch((e: unknown) => e)
     expect(isIicpError(err) && err.code).toBe('connection_failed')
@@ -207,7 +209,7 @@ describe('keepalive and half-open detection', () => {
     const c = await open((echoing.address() as AddressInfo).port, { keepaliveIntervalMs: 30_000, pongTimeoutMs: 5_000, timers })
     timers.fire()
     // The PONG clears the deadline and re-arms the keepalive: the next live timer is the 30 s one.
-    await expect.poll(() => timers.due.filter((t) => t.live).map((t) => t.ms)).toEqual([30_000])
+    await expect.poll(() => timers.due.filter((t) => t.live).map((t) => t.ms), EVENTUALLY).toEqual([30_000])
     expect(c.open).toBe(true)
   })
 })

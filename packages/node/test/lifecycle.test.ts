@@ -151,7 +151,9 @@ describe('lifecycle against the in-repo directory', () => {
     // A registration that fails leaves the last good token on disk.
     await b.close()
     const afterClose = await stateOf(home)
-    const c = node({ directoryUrl: 'http://127.0.0.1:9/api', home, timers: new ManualTimers(), directoryTimeoutMs: 500 })
+    // Nothing listens there, so the refusal arrives at once; the socket timeout only has to lose that race, even
+    // when a loaded machine stalls the event loop between connect and refusal.
+    const c = node({ directoryUrl: 'http://127.0.0.1:9/api', home, timers: new ManualTimers(), directoryTimeoutMs: 10_000 })
     const degraded = once(c, 'degraded')
     await c.serve()
     const [info] = (await degraded) as NodeEvents['degraded']

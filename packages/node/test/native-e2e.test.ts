@@ -15,6 +15,8 @@ import type { NodeOptions, TaskHandler } from '../src/index.js'
 import { directory } from './support/directory.js'
 
 const CHAT = 'urn:iicp:intent:llm:chat:v1'
+/** A ceiling for state that follows real socket I/O, not a timing claim: generous for a loaded machine. */
+const EVENTUALLY = { timeout: 15_000 }
 const closers: Array<() => Promise<void>> = []
 afterEach(async () => {
   for (const c of closers.splice(0).reverse()) await c()
@@ -37,7 +39,7 @@ async function mesh(handler: TaskHandler, nodeOpts: Partial<NodeOptions> = {}, c
   } as NodeOptions)
   closers.push(() => node.close())
   await node.serve()
-  await expect.poll(() => node.isRegistered).toBe(true)
+  await expect.poll(() => node.isRegistered, EVENTUALLY).toBe(true)
   const client = new IicpClient({ directoryUrl: dir.apiUrl, allowPrivateEndpoints: true, routeDiscovery: 'legacy', transport: 'auto', ...clientOpts })
   closers.push(() => client.close())
   return { node, client }
@@ -59,7 +61,7 @@ describe('consumer → node over the native transport', () => {
     // Pooled: the second task reused the session; closing the client ends it with a CLOSE frame.
     expect(node.nativeSessions).toBe(1)
     await client.close()
-    await expect.poll(() => node.nativeSessions).toBe(0)
+    await expect.poll(() => node.nativeSessions, EVENTUALLY).toBe(0)
   })
 
   it('uses HTTP when the client transport is http (the client default)', async () => {

@@ -16,6 +16,8 @@ import { CHAT, call, chatTask } from './support/http.js'
 import { nativePeer } from './support/native-peer.js'
 import type { NativePeer } from './support/native-peer.js'
 
+/** A ceiling for state that follows real socket I/O, not a timing claim: generous for a loaded machine. */
+const EVENTUALLY = { timeout: 15_000 }
 const nodes: IicpNode[] = []
 const peers: NativePeer[] = []
 async function start(opts: Partial<NodeOptions> = {}): Promise<IicpNode> {
@@ -152,7 +154,7 @@ describe('native CALL through the task pipeline', () => {
     const node = await start({ maxConcurrent: 1, backend: undefined, handler: async () => { await hold.wait; return { ok: true } } })
     const p = await peer(node)
     p.send({ kind: 'call', sessionId: 's', intent: CHAT, payload: encodeJsonBytes(messages('one')), callId: '1' })
-    await expect.poll(() => node.activeJobs).toBe(1)
+    await expect.poll(() => node.activeJobs, EVENTUALLY).toBe(1)
     p.send({ kind: 'call', sessionId: 's', intent: CHAT, payload: encodeJsonBytes(messages('two')), callId: '2' })
     const refused = await p.next()
     expect(refused).toMatchObject({ kind: 'response', callId: '2', errorCode: 429, error: { code: 'capacity_exceeded' } })
@@ -164,7 +166,7 @@ describe('native CALL through the task pipeline', () => {
     const dir = await directory()
     try {
       const node = await start({ directoryUrl: dir.apiUrl, auth: 'token', deregisterOnClose: false })
-      await expect.poll(() => node.isRegistered).toBe(true)
+      await expect.poll(() => node.isRegistered, EVENTUALLY).toBe(true)
       const token = (node as unknown as { identity: { nodeToken: string } }).identity.nodeToken
       const p = await peer(node)
       p.send({ kind: 'call', sessionId: 's', intent: CHAT, payload: encodeJsonBytes(messages('x')), callId: 'no-token' })
@@ -268,7 +270,7 @@ describe('negotiated streaming (official-sdks.md §6.4)', () => {
     p.send({ kind: 'call', sessionId: 's', intent: CHAT, payload: encodeJsonBytes(messages('go')), callId: 'c', taskId: 't', timeout: 1 })
     expect(await p.next()).toMatchObject({ status: 'partial' })
     expect(await p.next()).toMatchObject({ status: 'timeout', isFinal: true, error: { code: 'task_timeout' }, lifecycle: { event: 'timed_out' } })
-    await expect.poll(() => finalized).toBe(true)
+    await expect.poll(() => finalized, EVENTUALLY).toBe(true)
     expect(node.activeJobs).toBe(0)
   })
 
@@ -287,8 +289,8 @@ describe('negotiated streaming (official-sdks.md §6.4)', () => {
     p.send({ kind: 'call', sessionId: 's', intent: CHAT, payload: encodeJsonBytes(messages('go')), callId: 'c', taskId: 't' })
     expect(await p.next()).toMatchObject({ status: 'partial', result: { delta: 'fine' } })
     expect(await p.next()).toMatchObject({ status: 'error', isFinal: true, error: { code: 'backend_error' }, lifecycle: { sequence: 1, event: 'failed', isFinal: true } })
-    await expect.poll(() => aborted).toBe(true)
-    await expect.poll(() => node.activeJobs).toBe(0)
+    await expect.poll(() => aborted, EVENTUALLY).toBe(true)
+    await expect.poll(() => node.activeJobs, EVENTUALLY).toBe(0)
   })
 
   it('streams to a relay worker through node.streamTask: chunks, then the inner result', async () => {
@@ -361,7 +363,7 @@ describe('session hygiene', () => {
     a.send({ kind: 'close' })
     await a.ended
     const b = await peer(node)
-    await expect.poll(() => node.nativeSessions).toBe(1)
+    await expect.poll(() => node.nativeSessions, EVENTUALLY).toBe(1)
     await node.close()
     await b.ended
     expect(node.nativeSessions).toBe(0)
@@ -384,12 +386,12 @@ describe('transport_endpoint (official-sdks.md §6.2)', () => {
     const dir = await directory()
     try {
       const node = await start({ directoryUrl: dir.apiUrl })
-      await expect.poll(() => node.isRegistered).toBe(true)
+      await expect.poll(() => node.isRegistered, EVENTUALLY).toBe(true)
       expect(node.transportEndpoint).toBe(`iicp://127.0.0.1:${node.port}`)
       const record = await nodeRecord(dir, node.nodeId)
       expect(JSON.stringify(record)).toContain(`iicp://127.0.0.1:${node.port}`)
       const quiet = await start({ directoryUrl: dir.apiUrl, native: { advertise: false } })
-      await expect.poll(() => quiet.isRegistered).toBe(true)
+      await expect.poll(() => quiet.isRegistered, EVENTUALLY).toBe(true)
       expect(quiet.transportEndpoint).toBeUndefined()
       await Promise.all([node.close(), quiet.close()])
     } finally {
