@@ -187,12 +187,28 @@ export function registryEntry(node: LiveNode, now: number): Record<string, unkno
   }
 }
 
+/** Health labels (ADR-044, dir §3.4/§3.9b), worst last. */
+export const HEALTH_LABELS = ['healthy', 'degraded', 'impaired', 'critical', 'offline'] as const
+export type HealthLabel = (typeof HEALTH_LABELS)[number]
+
+/** Reachability evidence (1 when probed or HMAC-verified, else 0.5) times liveness, as an integer 0–100. */
+export function healthScore(rec: NodeRecord, live: boolean): number {
+  const liveness = live ? 1 : 0
+  const reachability = rec.liveness_verified || rec.challenge_verified_at !== null ? 1 : 0.5
+  return Math.round(100 * (0.7 * reachability * liveness + 0.3 * liveness))
+}
+
+/** The label of a 0–100 score: healthy ≥ 85, degraded ≥ 65, impaired ≥ 40, else critical (dir §3.9b). */
+export function healthLabel(score: number, live: boolean): HealthLabel {
+  return !live ? 'offline' : score >= 85 ? 'healthy' : score >= 65 ? 'degraded' : score >= 40 ? 'impaired' : 'critical'
+}
+
 /** `GET /v1/node/{id}` (dir §3.4, §3.6; cts DIR-NODE-01). */
 export function nodeDetail(node: LiveNode, live: boolean, probation: boolean, now: number): Record<string, unknown> {
   const rec = node.rec
   const liveness = live ? 1 : 0
   const reachability = rec.liveness_verified || rec.challenge_verified_at !== null ? 1 : 0.5
-  const scoreHealth = Math.round(100 * (0.7 * reachability * liveness + 0.3 * liveness))
+  const scoreHealth = healthScore(rec, live)
   return {
     node_id: rec.node_id,
     endpoint: rec.endpoint,
@@ -223,7 +239,7 @@ export function nodeDetail(node: LiveNode, live: boolean, probation: boolean, no
     public_key: meta<string>(node, 'public_key'),
     health: {
       score: scoreHealth,
-      label: !live ? 'offline' : scoreHealth >= 85 ? 'healthy' : scoreHealth >= 65 ? 'degraded' : scoreHealth >= 40 ? 'impaired' : 'critical',
+      label: healthLabel(scoreHealth, live),
       observed: rec.liveness_verified,
       evidence_level: routeEvidence(node),
       components: { liveness, reachability },
