@@ -149,6 +149,26 @@ describe('stopping chatStream() over the native transport', () => {
     expect(node.nativeSessions).toBe(1)
   })
 
+  it('lets a stream take the idle pooled session (no second handshake); stopping it closes that session, and the next task opens a new one', async () => {
+    const { node, client, seen } = await mesh()
+    seen('warm').release.open()
+    await client.submit(CHAT, ask('warm'))
+    expect(node.nativeSessions).toBe(1)
+
+    const s = seen('stream: reuse')
+    const stream = client.chatStream([{ role: 'user', content: 'stream: reuse' }])
+    const first = await stream.next()
+    expect(first.done === false && first.value.choices[0]?.delta.content).toBe('first')
+    expect(node.nativeSessions).toBe(1)
+    await stream.return(undefined)
+    await s.aborted.wait
+    await expect.poll(() => node.nativeSessions, EVENTUALLY).toBe(0)
+
+    seen('after').release.open()
+    expect(await client.submit(CHAT, ask('after'))).toMatchObject({ transport: 'native' })
+    expect(node.nativeSessions).toBe(1)
+  })
+
   it('gives the stream connection back to the pool when the stream ends normally, so the next task reuses it', async () => {
     const { node, client, seen } = await mesh()
     const s = seen('stream: finish')

@@ -40,6 +40,8 @@ export class NativePool {
   readonly #ready = new Map<string, NativeClient>()
   /** Connections lent to one stream each, outside the pool until given back. */
   readonly #leased = new Set<NativeClient>()
+  /** The promise each pooled connection is held by in `#conns`. */
+  readonly #held = new WeakMap<NativeClient, Promise<NativeClient>>()
   #closed = false
 
   constructor(options: NativePoolOptions) {
@@ -78,10 +80,25 @@ export class NativePool {
   }
 
   /**
-   * A new connection for one stream, which no other call shares: stopping the stream can then close it, and the
-   * node aborts the task. Hand it back with {@link release} or {@link abandon}.
+   * A connection for one stream, which no other call shares: stopping the stream can then close it, and the node
+   * aborts the task. The pooled connection is taken out of the pool when it is idle (saving a handshake on the
+   * stream's first chunk), else a new one is opened. Hand it back with {@link release} or {@link abandon}.
    */
   async lease(endpoint: string, cancel: Cancellation): Promise<NativeClient> {
+    if (this.#closed) throw new IicpError('aborted', 'Client is closed')
+    if (this.#ready.get(endpoint)?.pending === 0) {
+      // One macrotask first: a caller already handed this connection by get() has sent its call by then.
+      await new Promise<void>((resolve) => setImmediate(resolve))
+      if (cancel.reason) throw cancel.reason
+      const idle = this.#ready.get(endpoint)
+      if (!this.#closed && idle?.open === true && idle.pending === 0) {
+        // While a pooled connection is open, the held promise for its endpoint is its own.
+        this.#ready.delete(endpoint)
+        this.#conns.delete(endpoint)
+        this.#leased.add(idle)
+        return idle
+      }
+    }
     if (this.#closed) throw new IicpError('aborted', 'Client is closed')
     const connecting = this.#connect(endpoint)
     // Held from the start, so close() ends it even while it is still connecting.
@@ -146,8 +163,12 @@ export class NativePool {
   /** Make `client` the pooled connection to `endpoint` (held as `held`) until it closes. */
   #watch(endpoint: string, client: NativeClient, held: Promise<NativeClient>): void {
     this.#ready.set(endpoint, client)
+    const watched = this.#held.has(client)
+    this.#held.set(client, held)
+    // Once per connection, however often a stream borrows it and gives it back.
+    if (watched) return
     void client.closed.then(() => {
-      if (this.#conns.get(endpoint) === held) this.#conns.delete(endpoint)
+      if (this.#conns.get(endpoint) === this.#held.get(client)) this.#conns.delete(endpoint)
       if (this.#ready.get(endpoint) === client) this.#ready.delete(endpoint)
     })
   }
