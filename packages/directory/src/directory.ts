@@ -23,7 +23,7 @@ import { credits, probe, telemetry } from './routes/extensions.js'
 import { heartbeat } from './routes/heartbeat.js'
 import { health, me, nodeById, stats } from './routes/info.js'
 import { deregister, register } from './routes/register.js'
-import { registryIntents, registryNodes, registryStats } from './routes/registry.js'
+import { registryIntents, registryNode, registryNodes, registryStats } from './routes/registry.js'
 import { directoryKey, dispatchTicket, relayTicket } from './routes/tickets.js'
 import { didDocument, intentRegistry, replicaRegistry } from './routes/well-known.js'
 import { fileStore } from './store/file-store.js'
@@ -100,6 +100,7 @@ function routes(dir: DirectoryContext): Route[] {
     { method: 'GET', path: `${api}/bootstrap`, handler: (c) => bootstrap(dir, c) },
     { method: 'GET', path: `${api}/stats`, handler: () => stats(dir) },
     { method: 'GET', path: `${api}/registry/nodes`, handler: (c) => registryNodes(dir, c) },
+    { method: 'GET', path: `${api}/registry/nodes/`, prefix: true, handler: (c) => registryNode(dir, c) },
     { method: 'GET', path: `${api}/registry/intents`, handler: () => registryIntents(dir) },
     { method: 'GET', path: `${api}/registry/stats`, handler: () => registryStats(dir) },
     { method: 'GET', path: `${api}/probe`, handler: (c) => probe(dir, c) },

@@ -1,10 +1,12 @@
 /**
- * The public registry inventory (`/api/v1/registry/{nodes,intents,stats}`, dir §3.4) and the origin-root
+ * The public registry inventory (`/api/v1/registry/{nodes,intents,stats}`, dir §3.4; one node by id or
+ * prefix at `/registry/nodes/{prefix}`, as the official SDKs' recovery check reads it) and the origin-root
  * documents (`/.well-known/iicp-intents.json`, `did.json`, `iicp-replicas.json`) over real HTTP: the
  * inventory counts only nodes discover could return, pages in a stable order, validates its filters and
  * never carries a full node id, an endpoint, an address, a key or a token; the DID document carries the key
  * that verifies the directory's tickets; the intent registry is the spec's document.
  */
+import { randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import fc from 'fast-check'
@@ -127,6 +129,64 @@ describe('the registry inventory', () => {
           expect(Object.keys(errorOf(r).fields ?? {})).toHaveLength(1)
         },
       ),
+      { numRuns: 60 },
+    )
+  })
+
+  it('looks up one live node by its full id or an unambiguous prefix, redacted as in the list', async () => {
+    const list = (await call(dir.url, 'GET', '/api/v1/registry/nodes')).json.nodes as Array<Record<string, unknown>>
+    const byId = await call(dir.url, 'GET', '/api/v1/registry/nodes/alpha-node-0001')
+    expect(byId.status).toBe(200)
+    expect(byId.headers['cache-control']).toBe('public, max-age=10')
+    expect(byId.json).toEqual({ ...list[0], available: true, data_class: 'public_presentation', route_fields_present: false })
+    noSecrets(byId.text)
+    const byPrefix = await call(dir.url, 'GET', '/api/v1/registry/nodes/brav')
+    expect(byPrefix.status).toBe(200)
+    expect(byPrefix.json).toMatchObject({ node_id_prefix: 'bravo-no', backend: 'ollama', sdk_language: 'python' })
+    noSecrets(byPrefix.text)
+    // What the official SDKs send for a UUID node id: its first 8 characters.
+    const uuid = await register(randomUUID(), {})
+    const sdkCheck = await call(dir.url, 'GET', `/api/v1/registry/nodes/${uuid.id.slice(0, 8)}`)
+    expect(sdkCheck.status).toBe(200)
+    expect(sdkCheck.json.node_id_prefix).toBe(uuid.id.slice(0, 8))
+    noSecrets(sdkCheck.text)
+    // Out of discover by its own choice, yet present: a 404 would send an official SDK node to register again.
+    const busy = await call(dir.url, 'GET', '/api/v1/registry/nodes/delt')
+    expect(busy.status).toBe(200)
+    expect(busy.json).toMatchObject({ node_id_prefix: 'delta-no', available: false })
+    noSecrets(busy.text)
+  })
+
+  it('answers 404 for an unknown or dormant node, 409 for an ambiguous prefix and 422 for a malformed one', async () => {
+    // The error code, or the node found.
+    const code = async (key: string): Promise<[number, unknown]> => {
+      const r = await call(dir.url, 'GET', `/api/v1/registry/nodes/${encodeURIComponent(key)}`)
+      return [r.status, r.status === 200 ? r.json.node_id_prefix : errorOf(r).code]
+    }
+    expect(await code('zulu-node')).toEqual([404, 'not_found'])
+    // Under four characters a prefix selects nothing, even when it would be unique.
+    expect(await code('cha')).toEqual([404, 'not_found'])
+    await register('alpha-node-0009', {})
+    expect(await code('alpha-node-000')).toEqual([409, 'ambiguous_node_prefix'])
+    expect(await code('alpha-node-0009')).toEqual([200, 'alpha-no'])
+    expect(await code('char')).toEqual([200, 'charlie-'])
+    for (const bad of ['bad id!', 'a/b', 'x'.repeat(37), '-leading-dash']) {
+      const r = await call(dir.url, 'GET', `/api/v1/registry/nodes/${encodeURIComponent(bad)}`)
+      expect(r.status, bad).toBe(422)
+      expect(Object.keys(errorOf(r).fields ?? {})).toEqual(['prefix'])
+    }
+    clock.advance(90_000)
+    expect(await code('alpha-node-0001')).toEqual([404, 'not_found'])
+    expect(await code('alpha')).toEqual([404, 'not_found'])
+  })
+
+  it('answers any node lookup with 200, 404, 409 or 422, never a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 40 }), async (key) => {
+        const r = await call(dir.url, 'GET', `/api/v1/registry/nodes/${encodeURIComponent(key)}`)
+        expect([200, 404, 409, 422]).toContain(r.status)
+        expect(r.headers['content-type']).toBe('application/json; charset=utf-8')
+      }),
       { numRuns: 60 },
     )
   })

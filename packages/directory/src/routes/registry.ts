@@ -70,6 +70,41 @@ export function registryNodes(dir: DirectoryContext, ctx: RequestContext): Reply
   }
 }
 
+/** Shape of a node id (the reference's rule, protocol NodeIdSchema) a prefix must also have. */
+const NODE_ID_CHARS = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,35}$/
+/** Shortest prefix that may select a node (as for dispatch tickets' `node_id_prefix`). */
+const MIN_NODE_PREFIX = 4
+
+/**
+ * GET /v1/registry/nodes/{prefix} — one node heard from within the expiry window, by its full id or an
+ * unambiguous id prefix, with the list's redaction plus `available`. The official SDKs' recovery check reads
+ * it with their id's first 8 characters and treats 404 as "absent, register again", so a node that declared
+ * itself unavailable is still found here (registering again would make it available); only an unknown or
+ * dormant node is 404.
+ */
+export function registryNode(dir: DirectoryContext, ctx: RequestContext): Reply {
+  const key = ctx.param
+  if (!NODE_ID_CHARS.test(key)) throw invalid('prefix', 'prefix must be 1 to 36 node_id characters')
+  const now = dir.opts.clock()
+  // A full id answers for that node alone: a dormant node is not found, not swapped for a longer id.
+  let node = dir.table.get(key)
+  if (node !== undefined && !dir.table.isLive(node, now)) throw new IicpError('not_found', 'Node not found')
+  if (node === undefined) {
+    if (key.length < MIN_NODE_PREFIX) throw new IicpError('not_found', 'Node not found')
+    for (const n of dir.table.values()) {
+      if (!n.id.startsWith(key) || !dir.table.isLive(n, now)) continue
+      if (node !== undefined) throw new IicpError('ambiguous_node_prefix', 'prefix matches more than one node', { status: 409 })
+      node = n
+    }
+    if (node === undefined) throw new IicpError('not_found', 'Node not found')
+  }
+  return {
+    status: 200,
+    headers: REGISTRY_HEADERS,
+    body: { ...registryEntry(node, now), available: node.rec.available, data_class: 'public_presentation', route_fields_present: false },
+  }
+}
+
 function countsByIntent(dir: DirectoryContext, now: number): Map<string, number> {
   const counts = new Map<string, number>()
   for (const node of liveNodes(dir, now)) {
