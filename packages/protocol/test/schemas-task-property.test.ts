@@ -30,6 +30,20 @@ const body = fc.record({
   cip: fc.constant({}),
 }, { requiredKeys: [] })
 
+/**
+ * Bodies task.json accepts, drawn from the same pools. Mixed bodies above are almost never wholly valid (about one
+ * in 100 000), so the lenient-read property gets a generator of its own instead of depending on a lucky seed.
+ */
+const phase1Body = fc.record({
+  task_id: fc.constant(UUID),
+  intent: fc.constantFrom('urn:iicp:intent:llm:chat:v1', 'urn:iicp:intent:code-x:lint_2:v12'),
+  payload: fc.constantFrom({}, { messages: [] }),
+  constraints: fc.constantFrom({ timeout_ms: 5000 }, { timeout_ms: 5000, qos: 'best-effort', region: 'eu-central' }),
+  trace: fc.constantFrom({ trace_id: 'abc' }, { origin_node: UUID }, {}),
+  auth: fc.constant({ node_token: 't' }),
+  billing: fc.constantFrom({ max_credits: 1 }, { priority: 'premium' }, {}),
+}, { requiredKeys: ['task_id', 'intent', 'payload', 'constraints', 'auth'] })
+
 describe('TaskRequestPhase1Schema against task.json (wire.md §9 item 15)', () => {
   it('gives the same verdict as task.json on every generated body', () => {
     fc.assert(fc.property(body, (doc) => {
@@ -38,12 +52,13 @@ describe('TaskRequestPhase1Schema against task.json (wire.md §9 item 15)', () =
     }), { numRuns: 2000, seed: 20261126 })
   })
   it('reads every Phase-1-valid body with the lenient TaskRequestSchema, except v0 intents', () => {
-    let checked = 0
     fc.assert(fc.property(body, (doc) => {
       if (!TaskRequestPhase1Schema.safeParse(doc).success || doc.intent?.endsWith(':v0')) return
-      checked++
       expect(TaskRequestSchema.safeParse(doc).success).toBe(true)
     }), { numRuns: 4000, seed: 20261126 })
-    expect(checked).toBeGreaterThan(0)
+    fc.assert(fc.property(phase1Body, (doc) => {
+      expect(jsonSchemaErrors(taskJson, doc)).toEqual([])
+      expect(TaskRequestSchema.safeParse(doc).success).toBe(true)
+    }), { numRuns: 500 })
   })
 })
