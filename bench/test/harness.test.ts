@@ -28,7 +28,8 @@ describe('bench harness', () => {
       expect(rssMiB(server.pid)).toBeGreaterThan(1)
       const before = cpuMs(server.pid)
       const body = JSON.stringify({ task_id: 't', payload: { messages: [{ content: 'hi' }] } })
-      const r = await runLoad({ url: `${server.info.url}/v1/task`, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: 2, durationMs: 400 }, server.pid)
+      // A round long enough that a loaded machine still completes some requests in it (only > 0 is asserted).
+      const r = await runLoad({ url: `${server.info.url}/v1/task`, method: 'POST', body, headers: { 'content-type': 'application/json' }, connections: 2, durationMs: 1_000 }, server.pid)
       expect(r.total).toBeGreaterThan(0)
       expect(r.cpuMsPerReq).toBeGreaterThanOrEqual(0)
       expect(cpuMs(server.pid)).toBeGreaterThanOrEqual(before)
