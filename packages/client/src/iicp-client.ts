@@ -324,6 +324,7 @@ export class IicpClient {
         softmaxTau: this.#o.selectionSoftmaxTau,
         random: this.#o.selectionRandom,
         breakerAllows: this.#breakerAllows,
+        model: projected.route.model,
       })
       if (selection.candidates.length === 0) throw noCandidateError(selection.refused)
       let candidates = selection.candidates

@@ -47,6 +47,12 @@ export interface SelectionPolicy {
   readonly softmaxTau?: number
   readonly random: () => number
   readonly breakerAllows: (nodeId: string) => boolean
+  /**
+   * The model the task asks for (dir §3.4 `model`). The directory only scores by it, so nodes that list other
+   * models still come back; randomized strategies then explore among the nodes listing it (or listing no models),
+   * and the rest stay behind them as fallbacks.
+   */
+  readonly model?: string | undefined
 }
 
 function isRelay(node: NodeSummary): boolean {
@@ -74,6 +80,24 @@ export function toCandidate(node: NodeSummary, intent: string, allowPrivate: boo
 }
 
 export { weightedV1Order } from './routing/strategies.js'
+
+/**
+ * Whether the node may serve `model` for `intent`: it lists the model, or lists no models. Capabilities name the
+ * models per intent; a ticketed route carries only the top-level `models` (the queried intent's, dir §3.4).
+ */
+function mayServeModel(node: NodeSummary, intent: string, model: string): boolean {
+  if (node.capabilities) {
+    let listsOthers = false
+    for (const c of node.capabilities) {
+      if (c.intent !== intent) continue
+      if (!Array.isArray(c.models) || c.models.length === 0 || c.models.includes(model)) return true
+      listsOthers = true
+    }
+    return !listsOthers
+  }
+  const models = node.models
+  return !Array.isArray(models) || models.length === 0 || models.includes(model)
+}
 
 // Route lists are cached and reused, so the per-node work (URL parsing, endpoint checks) is done once per node
 // object and remembered here, per intent and per combination of the two flags that change the verdict (slot
@@ -119,12 +143,26 @@ export function selectNodes(nodes: readonly NodeSummary[], policy: SelectionPoli
   }
   let ordered = direct.length > 0 && relay.length > 0 ? [...direct, ...relay] : direct.length > 0 ? direct : relay
   if (ordered.length > 1 && policy.strategy !== 'deterministic' && policy.strategy !== 'directory_order') {
-    const idx = strategyOrder(ordered.map((c) => c.node), policy.strategy, {
-      topK: policy.topK,
-      epsilon: policy.epsilon ?? DEFAULT_STRATEGY_PARAMS.epsilon,
-      softmaxTau: policy.softmaxTau ?? DEFAULT_STRATEGY_PARAMS.softmaxTau,
-    }, policy.random)
-    if (idx[0] !== 0) ordered = idx.map((i) => ordered[i] as Candidate)
+    // Exploring a node that lists only other models costs an attempt that can only end in IICP-E029.
+    const model = policy.model
+    let fallback: Candidate[] = []
+    if (model !== undefined) {
+      const serving = ordered.filter((c) => mayServeModel(c.node, policy.intent, model))
+      if (serving.length > 0 && serving.length < ordered.length) {
+        fallback = ordered.filter((c) => !serving.includes(c))
+        ordered = serving
+      }
+    }
+    if (ordered.length > 1) {
+      const pool = ordered
+      const idx = strategyOrder(pool.map((c) => c.node), policy.strategy, {
+        topK: policy.topK,
+        epsilon: policy.epsilon ?? DEFAULT_STRATEGY_PARAMS.epsilon,
+        softmaxTau: policy.softmaxTau ?? DEFAULT_STRATEGY_PARAMS.softmaxTau,
+      }, policy.random)
+      if (idx[0] !== 0) ordered = idx.map((i) => pool[i] as Candidate)
+    }
+    if (fallback.length > 0) ordered = [...ordered, ...fallback]
   }
   return { candidates: ordered, refused }
 }

@@ -1,8 +1,9 @@
 /**
  * Candidate selection: the spec's `weighted_v1` vectors (selection-v1.json, including the 1000-sample
  * distributions), directory order by default, unavailable / intent-less / open-breaker nodes skipped, direct routes
- * before relay routes, keyless nodes refused unless plaintext is allowed, and the endpoint-security fixture
- * (endpoint-security-v1.json) applied to discovered endpoints.
+ * before relay routes, keyless nodes refused unless plaintext is allowed, randomized strategies exploring only
+ * nodes that may serve the requested model, and the endpoint-security fixture (endpoint-security-v1.json) applied
+ * to discovered endpoints.
  */
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
@@ -101,6 +102,42 @@ describe('selectNodes', () => {
   it('keeps an endpoint path prefix (relay-for routes) in front of /v1/task', () => {
     const c = selectNodes([node('w', { endpoint: 'https://relay.example.com/v1/relay-for/w/' })], policy).candidates[0]
     expect(c?.taskPath).toBe('/v1/relay-for/w/v1/task')
+  })
+})
+
+describe('selectNodes with a requested model', () => {
+  // The directory only scores by model, so a node listing other models can come back, even first.
+  const other = node('other', { capabilities: [{ intent: INTENT, models: ['llava:latest'] }] } as Partial<NodeSummary>)
+  const serving = node('serving', { capabilities: [{ intent: INTENT, models: ['echo-1', 'echo-2'] }] } as Partial<NodeSummary>)
+  const silent = node('silent', { capabilities: [{ intent: INTENT }] })
+  const draws = (...values: number[]): (() => number) => {
+    let i = 0
+    return () => values[i++ % values.length] as number
+  }
+
+  it('explores only among nodes that list the model or no models, whatever the draw, and keeps the rest as fallbacks', () => {
+    for (const pick of [0, 0.34, 0.67, 0.99]) {
+      const s = selectNodes([other, serving, silent], { ...policy, strategy: 'epsilon', epsilon: 1, random: draws(0, pick), model: 'echo-1' })
+      expect(s.candidates.map((c) => c.nodeId).slice(0, 2).sort()).toEqual(['serving', 'silent'])
+      expect(s.candidates.map((c) => c.nodeId)[2]).toBe('other')
+    }
+    // A ticketed route carries no capabilities, only the top-level models of the queried intent.
+    const ticketed = node('ticketed', { capabilities: undefined, models: ['llava:latest'] } as Partial<NodeSummary>)
+    const s = selectNodes([ticketed, serving], { ...policy, strategy: 'epsilon', epsilon: 1, random: draws(0, 0), model: 'echo-1' })
+    expect(s.candidates.map((c) => c.nodeId)).toEqual(['serving', 'ticketed'])
+    for (const strategy of ['softmax_top_k', 'weighted_v1'] as const) {
+      const s = selectNodes([other, serving], { ...policy, strategy, random: () => 0, model: 'echo-1' })
+      expect(s.candidates.map((c) => c.nodeId)).toEqual(['serving', 'other'])
+    }
+  })
+
+  it('leaves the order alone without a model, when no node lists it, and for directory order', () => {
+    const ids = (p: Partial<SelectionPolicy>): string[] =>
+      selectNodes([other, serving], { ...policy, strategy: 'epsilon', epsilon: 0, ...p }).candidates.map((c) => c.nodeId)
+    expect(ids({})).toEqual(['other', 'serving'])
+    expect(ids({ model: 'mistral' })).toEqual(['other', 'serving'])
+    expect(ids({ model: 'echo-1', strategy: 'directory_order' })).toEqual(['other', 'serving'])
+    expect(ids({ model: 'echo-1', strategy: 'deterministic' })).toEqual(['other', 'serving'])
   })
 })
 

@@ -315,6 +315,19 @@ describe('submit: transport and routing details', () => {
     expect(node.requests).toHaveLength(0)
   })
 
+  it('spends no attempt exploring a node that lists only other models (the directory just ranks it lower)', async () => {
+    mesh = await startMesh([{ models: ['llava:latest'] }, { models: ['echo-1'] }])
+    const [other, serving] = mesh.nodes
+    // Epsilon always explores, and its second draw picks the last candidate: the node without the model.
+    const draws = [0, 0.99]
+    let i = 0
+    const { client } = makeClient(mesh, { random: () => draws[i++ % draws.length] as number, selectionEpsilon: 1 })
+    const r = await client.submit(CHAT, { model: 'echo-1', ...PAYLOAD }, { model: 'echo-1' })
+    expect(r.attempts).toBe(1)
+    expect(r.nodeId).toBe(serving?.nodeId)
+    expect(other?.requests).toHaveLength(0)
+  })
+
   it('reports the route kind: relay when the node is reached through a relay', async () => {
     mesh = await startMesh([{}])
     const node = mesh.nodes[0]

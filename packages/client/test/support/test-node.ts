@@ -48,6 +48,8 @@ export interface TestNodeOptions {
   fallback?: Behaviour
   /** Region registered with the directory (a client region preference then orders nodes). @default 'local' */
   region?: string
+  /** Models advertised; when given, a task naming another model gets 404 IICP-E029 as a real node answers. @default ['echo-1'] */
+  models?: string[]
 }
 
 export interface TestNode {
@@ -107,6 +109,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
   const intents = options.intents ?? ['urn:iicp:intent:llm:chat:v1']
   const queue: Behaviour[] = options.queue ?? [...(options.behaviours ?? [])]
   const region = options.region ?? 'local'
+  const models = options.models ?? ['echo-1']
   const fallback = options.fallback ?? { kind: 'ok' }
   const requests: RecordedRequest[] = []
   const sockets = new Set<Socket>()
@@ -153,6 +156,11 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       const due = arrivalWaiters.filter((w) => requests.length >= w.count)
       arrivalWaiters = arrivalWaiters.filter((w) => requests.length < w.count)
       for (const w of due) w.resolve()
+      const asked = (payload as { model?: unknown } | null)?.model
+      if (options.models !== undefined && typeof asked === 'string' && !models.includes(asked)) {
+        json(res, 404, { error: { code: 'IICP-E029', message: 'Model not served by this node' } })
+        return
+      }
       const b = queue.shift() ?? fallback
       const envelope = (result: unknown): Record<string, unknown> => ({
         task_id: taskId, status: 'success', result, metrics: { latency_ms: 1 }, model_used: 'echo-1', error: null,
@@ -229,7 +237,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
     idle: () => (sockets.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),
     summary: (overrides = {}) => ({
       node_id: nodeId, endpoint: url, score: 0.9, available: true, region, load: 0,
-      capabilities: intents.map((intent) => ({ intent, models: ['echo-1'] })),
+      capabilities: intents.map((intent) => ({ intent, models })),
       ...(cxPublicKey ? { cx_public_key: cxPublicKey } : {}),
       ...overrides,
     }) as NodeSummary,
@@ -237,7 +245,7 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
       node_id: nodeId,
       endpoint: url,
       region,
-      capabilities: intents.map((intent) => ({ intent, models: ['echo-1'], max_tokens: 8192, input_modalities: ['text'] })),
+      capabilities: intents.map((intent) => ({ intent, models, max_tokens: 8192, input_modalities: ['text'] })),
       limits: { max_concurrent: 4, tokens_per_min: 10_000 },
       ...(cxPublicKey ? { cx_public_key: cxPublicKey } : {}),
     }),
