@@ -179,7 +179,8 @@ describe('the Ollama-compatible proxy in front of an echo node and a recording n
 })
 
 describe('the Ollama-compatible proxy under malformed input', () => {
-  it('answers any JSON body with a success or a 4xx in Ollama\'s error shape, never a 5xx or HTML', async () => {
+  // Many real round trips: about a second on an idle machine, so the 20 s default is short on a heavily loaded machine.
+  it('answers any JSON body with a success or a 4xx in Ollama\'s error shape, never a 5xx or HTML', { timeout: 120_000 }, async () => {
     const dir = await startDirectory({ port: 0 })
     const node = new IicpNode({ directoryUrl: dir.apiUrl, backend: echo({ models: ['echo-1'] }), host: '127.0.0.1', port: 0, persistState: false })
     await node.serve()

@@ -32,7 +32,8 @@ const jsonish = fc.oneof(
 )
 
 describe('fuzzed node replies', () => {
-  it('every reply becomes a result or an IicpError, never a raw exception', async () => {
+  // Many real round trips: about a second on an idle machine, so the 20 s default is short on a heavily loaded machine.
+  it('every reply becomes a result or an IicpError, never a raw exception', { timeout: 120_000 }, async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(200, 201, 204, 400, 401, 404, 409, 422, 429, 500, 502, 503, 504), jsonish, async (status, body) => {
         node.push({ kind: 'status', status, body, headers: { 'content-type': 'application/json' } })
