@@ -220,7 +220,7 @@ describe('usage errors exit 2 with a usage line', { timeout: SLOW }, () => {
     expect(run.code).toBe(2)
     const body = JSON.parse(run.stdout) as { error: { code: string; message: string } }
     expect(body.error.code).toBe('usage_error')
-    expect(body.error.message).toMatch(/^IICP_CONSUMER_AUTH_MODE: consumerAuthMode must be 'optional' or 'disabled' without a nodeToken/)
+    expect(body.error.message).toBe("IICP_CONSUMER_AUTH_MODE: consumerAuthMode must be 'optional' or 'disabled' without a nodeToken; 'required' needs the caller's node token")
   })
 
   it('reports a usage error as JSON on stdout with --json', async () => {

@@ -136,11 +136,11 @@ export class ConsumerTokens {
       try {
         body = JSON.parse(res.text) as { token?: unknown; expires_at?: unknown }
       } catch {
-        throw new IicpError('invalid_response', 'Directory answered the consumer-token request with a body that is not JSON')
+        throw new IicpError('invalid_response', 'Directory answered POST /v1/consumer-token, but its body is not JSON')
       }
       const token = body.token
       if (typeof token !== 'string' || !/^[A-Za-z0-9_-]+\.[0-9a-fA-F]{128}$/.test(token)) {
-        throw new IicpError('invalid_response', 'Directory answered the consumer-token request without a well-formed token')
+        throw new IicpError('invalid_response', 'Directory answered POST /v1/consumer-token, but without a well-formed token')
       }
       // The signed `exp` is authoritative; `expires_at` is the fallback for directories that sign other shapes.
       const exp = consumerTokenExpiryMs(token) ?? expiresAtMs(body.expires_at)
@@ -148,10 +148,10 @@ export class ConsumerTokens {
       if (refreshAt > this.#clock()) this.#store(key, { token, refreshAt })
       return token
     } catch (err) {
-      const e = isIicpError(err) ? err : new IicpError('invalid_response', 'Consumer-token request failed', { cause: err })
+      const e = isIicpError(err) ? err : new IicpError('invalid_response', 'Could not obtain a consumer token', { cause: err })
       if (cancel.reason?.code === 'aborted') throw cancel.reason
       this.#log.debug({ code: e.code, status: e.status }, 'consumer token unavailable')
-      if (this.#mode === 'required') throw authRequired(`No consumer token for the target node (${e.code})`, e)
+      if (this.#mode === 'required') throw authRequired(`The target node needs a consumer token, and none could be obtained (${e.code})`, e)
       this.#store(key, { token: undefined, refreshAt: this.#clock() + NEGATIVE_CACHE_MS })
       return undefined
     }

@@ -250,7 +250,9 @@ export function parseClientOptions(config: ClientConfig = {}): ClientOptions {
   const o = r.data
   const routingPolicy = parseRoutingPolicy(o.routingPolicy ?? 'standard')
   if (o.consumerAuthMode === 'required' && o.nodeToken === undefined) {
-    throw invalid('consumerAuthMode', "'optional' or 'disabled' without a nodeToken: 'required' needs the caller's node token")
+    // Error text passes through redactSecrets, which reads `token: word` and `token word` as credentials:
+    // after "token" comes punctuation or the end, never a colon or a word.
+    throw invalid('consumerAuthMode', "'optional' or 'disabled' without a nodeToken; 'required' needs the caller's node token")
   }
   const random = o.random ?? Math.random
   return Object.freeze({

@@ -108,6 +108,7 @@ describe('with the real directory and a real node', () => {
     const err = await failure(client(s, { nodeToken: 'a'.repeat(64), consumerAuthMode: 'required' }).submit(CHAT, PAYLOAD))
     expect(err.code).toBe('IICP-CONSUMER-AUTH-REQUIRED')
     expect(err.message).not.toContain('a'.repeat(64))
+    expect(err.message).toMatch(/^The target node needs a consumer token, and none could be obtained \([\w-]+\)$/)
     expect(s.target.requests).toHaveLength(0)
   })
 
@@ -155,7 +156,11 @@ describe('with a scripted directory', () => {
   })
 
   it('refuses consumerAuthMode required without a nodeToken at construction, and reads IICP_CONSUMER_AUTH_MODE', () => {
-    expect(() => new IicpClient({ consumerAuthMode: 'required' })).toThrowError(expect.objectContaining({ code: 'invalid_config', fields: { consumerAuthMode: [expect.any(String)] } }))
+    const expected = "'optional' or 'disabled' without a nodeToken; 'required' needs the caller's node token"
+    // Error text is redacted at construction; this wording must come through it whole.
+    expect(() => new IicpClient({ consumerAuthMode: 'required' })).toThrowError(expect.objectContaining({
+      code: 'invalid_config', message: `consumerAuthMode must be ${expected}`, fields: { consumerAuthMode: [expected] },
+    }))
     expect(clientOptionsFromEnv({ IICP_CONSUMER_AUTH_MODE: 'Required' })).toEqual({ consumerAuthMode: 'required' })
     expect(() => new IicpClient({ consumerAuthMode: 'sometimes' as never })).toThrowError(expect.objectContaining({ code: 'invalid_config' }))
   })

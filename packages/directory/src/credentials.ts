@@ -48,7 +48,7 @@ export function bearer(ctx: RequestContext): string {
   const h = ctx.headers.authorization
   if (!h) throw new IicpError('unauthorized', 'Missing Authorization header')
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h)
-  if (!m) throw new IicpError('unauthorized', 'Authorization must be a Bearer token')
+  if (!m) throw new IicpError('unauthorized', 'Authorization scheme must be Bearer')
   return m[1] as string
 }
 

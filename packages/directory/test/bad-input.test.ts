@@ -115,6 +115,13 @@ describe('bad input', () => {
     })
   }
 
+  it('answers a non-Bearer Authorization with 401 unauthorized naming the scheme it wants', async () => {
+    const r = await call(dir.url, 'POST', '/api/v1/heartbeat', { body: { node_id: nodeId }, headers: { authorization: `Basic ${token}` } })
+    expect(r.status).toBe(401)
+    expect(errorOf(r)).toEqual({ code: 'unauthorized', message: 'Authorization scheme must be Bearer' })
+    expect(r.text).not.toContain(token)
+  })
+
   for (const [name, bytes] of [
     ['a non-numeric Content-Length', 'POST /api/v1/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: nope\r\n\r\n'],
     ['a garbage request line', '\u0001\u0002 not-http secret words\r\n\r\n'],

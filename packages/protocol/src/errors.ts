@@ -149,7 +149,7 @@ export const ERROR_CATALOGUE = {
   'IICP-DISPATCH-TICKET-UNVERIFIED': { status: 401, retryable: false, message: 'Dispatch ticket failed verification', wire: false },
   'IICP-DISPATCH-TICKET-UNAVAILABLE': { status: 503, retryable: false, message: 'Directory offers no ticketed dispatch', wire: false },
   'IICP-POLICY-MANIFEST-BINDING-MISMATCH': { status: 502, retryable: false, message: 'Dispatch ticket does not match the route policy manifest', wire: false },
-  'IICP-CONSUMER-AUTH-REQUIRED': { status: 401, retryable: false, message: 'A consumer token is required and could not be obtained', wire: false },
+  'IICP-CONSUMER-AUTH-REQUIRED': { status: 401, retryable: false, message: 'The target node requires a consumer token, and none could be obtained', wire: false },
   'IICP-CANDIDATE-RANKER-REFUSED': { status: 502, retryable: false, message: 'The external ranker failed or picked no known candidate', wire: false },
   'IICP-SEC-REPLICA-01': { status: 502, retryable: false, message: 'Replica answer failed signature verification', wire: false },
   // SDK-local codes (cts §5, §10; SDK-04).
