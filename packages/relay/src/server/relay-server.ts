@@ -4,7 +4,7 @@
  * consumers' `/v1/relay-for/{worker_id}/v1/task` to the bound worker.
  */
 import { EventEmitter } from 'node:events'
-import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -16,6 +16,7 @@ import { resolveServerOptions } from '../options.js'
 import type { RelayServerOptions, ResolvedRelayServerOptions } from '../options.js'
 import { isValidWorkerId, parseRelayBindRequest, parseRelayResultRequest } from '../schemas.js'
 import type { RelayBindRequest, RelayBindResponse, RelayForHealthResponse } from '../schemas.js'
+import { sourceTag } from '../source-tag.js'
 import { FRAME_RESULT, decodeFrame, parseControl } from '../ws-frames.js'
 import type { ResultFrameHeader, WsBoundMessage, WsRefusedMessage } from '../ws-frames.js'
 import { BindRateLimiter, JtiCache, checkTicket, expectedIssuer, refusals, ticketKeySource } from './bind-gate.js'
@@ -73,11 +74,6 @@ export interface RelayServer {
 /** Create a relay server (IICP-DIR §7.1–§7.5). Throws `invalid_config` on bad options. */
 export function createRelayServer(options: RelayServerOptions = {}): RelayServer {
   return new RelayServerImpl(resolveServerOptions(options))
-}
-
-/** A log-safe tag for a source address (IICP-DIR §7.3: raw source addresses are never logged). */
-function sourceTag(source: string): string {
-  return createHash('sha256').update(source).digest('hex').slice(0, 12)
 }
 
 class RelayServerImpl extends EventEmitter implements RelayServer {

@@ -4,13 +4,13 @@
  * pushes consumer tasks down it. Binds go through `RelayServer.bindSession`, so TCP workers share the one session
  * table, caps, rate limit, single-use tickets and no-displacement rule with the WebSocket and long-poll workers.
  */
-import { createHash } from 'node:crypto'
 import { createServer } from 'node:net'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import { IicpError, NativeMessageType, decodeNativeMessage, encodeNativeMessage } from '@iicp/protocol'
 import type { Frame } from '@iicp/protocol'
 import { parseRelayBindRequest } from '../schemas.js'
 import type { RelaySession } from '../server/relay-session.js'
+import { sourceTag } from '../source-tag.js'
 import { reasonFor } from './bind-refusals.js'
 import { FrameChannel } from './frame-channel.js'
 import { TcpLink } from './tcp-link.js'
@@ -46,11 +46,6 @@ export async function startTcpRelayAcceptor(options: TcpRelayAcceptorOptions): P
   const acceptor = new Acceptor(resolveAcceptorOptions(options))
   await acceptor.listen()
   return acceptor
-}
-
-/** A log-safe tag for a source address (IICP-DIR §7.3: raw source addresses are never logged). */
-function sourceTag(source: string): string {
-  return createHash('sha256').update(source).digest('hex').slice(0, 12)
 }
 
 class Acceptor implements TcpRelayAcceptor {
