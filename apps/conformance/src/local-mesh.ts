@@ -1,12 +1,16 @@
 /**
  * The local mesh the SDK checks run against when no target is given: the in-repo directory (counting the
  * requests it receives, so a check can prove nothing was sent), one healthy IicpNode whose handler records
- * what it was given, and fault-injecting nodes registered for scenario intents of the `x.conformance` vendor
- * space. Everything listens on 127.0.0.1 with ephemeral ports; close() leaves nothing behind.
+ * what it was given, fault-injecting nodes registered for scenario intents of the `x.conformance` vendor
+ * space, and a token-mode IicpNode for the node checks. Everything listens on 127.0.0.1 with ephemeral ports;
+ * close() leaves nothing behind.
  */
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { Agent, request } from 'undici'
 import { IicpError, isIicpError } from '@iicp/protocol'
 import { createDirectory } from '@iicp/directory'
@@ -43,6 +47,8 @@ export const SCENARIO_INTENTS = Object.freeze({
   reset: 'urn:iicp:intent:x.conformance:reset:v1',
   /** Only a node that answers an HTML 500. */
   html: 'urn:iicp:intent:x.conformance:html:v1',
+  /** Only the token-mode node the node checks run against (no SDK check discovers it). */
+  nodeSuite: 'urn:iicp:intent:x.conformance:nodesuite:v1',
 })
 
 /** The region fault nodes register in; a client preferring it meets the fault node first. */
@@ -73,6 +79,11 @@ export interface LocalMesh {
   /** The healthy node's URL and id. */
   readonly nodeUrl: string
   readonly nodeId: string
+  /**
+   * A node in token mode (`auth: 'token'`) and the token the directory issued it, read from its state file as an
+   * operator would: the node checks run against it, so the wrong-token check (NODE-TASK-05) has something to test.
+   */
+  readonly tokenNode: { readonly url: string; readonly nodeId: string; readonly token: string }
   /** Tasks the healthy node ran, in order. */
   readonly tasks: readonly RecordedTask[]
   readonly traffic: DirectoryTraffic
@@ -115,6 +126,35 @@ async function listen(server: Server): Promise<number> {
   return (server.address() as AddressInfo).port
 }
 
+/**
+ * A token-mode node registered for the node-suite intent only, so no SDK check meets it. Its state lives in a
+ * directory of its own, removed on close; the token is read back from the state file the node keeps.
+ */
+async function startTokenNode(apiUrl: string, cleanup: Array<() => Promise<void>>): Promise<LocalMesh['tokenNode']> {
+  const home = await mkdtemp(join(tmpdir(), 'iicp-conformance-'))
+  cleanup.push(() => rm(home, { recursive: true, force: true }))
+  const name = 'conformance-token'
+  const node = new IicpNode({
+    directoryUrl: apiUrl,
+    host: '127.0.0.1',
+    port: 0,
+    home,
+    name,
+    region: MAIN_REGION,
+    auth: 'token',
+    capabilities: [{ intent: SCENARIO_INTENTS.nodeSuite, models: ['conformance-echo'] }],
+    handler: (task, ctx) => chatCompletion(task, ctx),
+  })
+  cleanup.push(() => node.close())
+  await node.serve()
+  if (!node.isRegistered || node.url === undefined) throw new IicpError('service_unavailable', 'local mesh: the token-mode node did not register')
+  const state = JSON.parse(await readFile(join(home, 'nodes', `${name}.json`), 'utf8')) as { node_token?: unknown }
+  if (typeof state.node_token !== 'string' || state.node_token.length === 0) {
+    throw new IicpError('service_unavailable', 'local mesh: the token-mode node kept no token')
+  }
+  return { url: node.url, nodeId: node.nodeId, token: state.node_token }
+}
+
 /** Start the in-repo directory behind a request-counting server, the healthy node and the fault nodes. Fails with IicpError `service_unavailable`. */
 export async function startLocalMesh(): Promise<LocalMesh> {
   const cleanup: Array<() => Promise<void>> = []
@@ -136,6 +176,8 @@ export async function startLocalMesh(): Promise<LocalMesh> {
       total += 1
       directory.listener(req, res)
     })
+    // Malformed HTTP gets the directory's JSON error, as from startDirectory, not node's bare 400.
+    server.on('clientError', directory.clientErrorListener)
     server.on('connection', (s: Socket) => {
       sockets.add(s)
       s.once('close', () => sockets.delete(s))
@@ -188,6 +230,7 @@ export async function startLocalMesh(): Promise<LocalMesh> {
     cleanup.push(() => healthy.close())
     await healthy.serve()
     if (!healthy.isRegistered || healthy.url === undefined) throw new IicpError('service_unavailable', 'local mesh: the healthy node did not register')
+    const tokenNode = await startTokenNode(apiUrl, cleanup)
 
     let closing: Promise<void> | undefined
     const close = (): Promise<void> => (closing ??= closeAll())
@@ -196,6 +239,7 @@ export async function startLocalMesh(): Promise<LocalMesh> {
       apiUrl,
       nodeUrl: healthy.url,
       nodeId: healthy.nodeId,
+      tokenNode,
       tasks,
       traffic: {
         count: (method, path) => counts.get(`${method} ${path}`) ?? 0,

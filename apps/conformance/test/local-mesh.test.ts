@@ -2,10 +2,12 @@
  * The local mesh is real: the in-repo directory routes each scenario intent to the nodes the SDK checks
  * expect (the healthy node for chat, a second node ordered by region preference, a 503 node ahead of the
  * healthy one in its own region, single fault nodes elsewhere),
- * the directory counts what it receives, fault nodes misbehave as scripted, and close() is idempotent
- * and leaves no listener behind.
+ * the directory counts what it receives and answers malformed HTTP with its JSON error, fault nodes
+ * misbehave as scripted, and close() is idempotent and leaves no listener behind.
  */
 import { randomUUID } from 'node:crypto'
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { request } from 'undici'
 import { CHAT_INTENT, FAULT_REGION, MAIN_REGION, SCENARIO_INTENTS, startFaultNode, startLocalMesh } from '../src/index.js'
@@ -28,6 +30,19 @@ async function get(url: string): Promise<{ status: number; json: unknown }> {
 async function post(url: string, body: unknown): Promise<{ status: number; headers: Record<string, unknown>; text: string }> {
   const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   return { status: res.statusCode, headers: res.headers, text: await res.body.text() }
+}
+
+/** Write `bytes` on a fresh connection to `origin` and read until the server closes it. */
+async function rawExchange(origin: string, bytes: string): Promise<{ head: string; body: string }> {
+  const url = new URL(origin)
+  const socket = connect(Number(url.port), url.hostname)
+  let text = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => { text += chunk })
+  socket.write(bytes)
+  await once(socket, 'close')
+  const split = text.indexOf('\r\n\r\n')
+  return { head: text.slice(0, split), body: text.slice(split + 4) }
 }
 
 function endpoints(json: unknown): string[] {
@@ -63,6 +78,15 @@ describe('startLocalMesh', () => {
     await loop.body.dump()
     expect([loop.statusCode, loop.headers.location]).toEqual([307, `${mesh.redirectLoop.url}/api/v1/discover`])
     expect([mesh.redirector.count('GET', '/api/v1/discover'), mesh.redirectLoop.count('GET', '/api/v1/discover')]).toEqual([1, 1])
+  })
+
+  it('answers malformed HTTP to the directory with its JSON 400, not node\'s bare one, and keeps serving', async () => {
+    mesh = await startLocalMesh()
+    const r = await rawExchange(mesh.origin, 'POST /api/v1/register HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: nope\r\n\r\n')
+    expect(r.head.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request')
+    expect(r.head.toLowerCase()).toContain('content-type: application/json; charset=utf-8')
+    expect(JSON.parse(r.body)).toEqual({ error: { code: 'validation_error', message: 'Malformed HTTP request' } })
+    expect((await get(`${mesh.origin}/iicp/health`)).status).toBe(200)
   })
 
   it('closes idempotently and leaves no listener behind', async () => {
