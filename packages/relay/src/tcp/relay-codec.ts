@@ -61,14 +61,23 @@ function writeHead(out: Uint8Array, pos: number, major: number, n: number): numb
   return pos + 5
 }
 
+/** Entries of frozen records, which cannot change: a worker answers every task with the same frozen headers. */
+const frozenEntries = new WeakMap<object, ReadonlyArray<readonly [Buffer, Buffer]>>()
+
 /** A text-keyed map's entries as UTF-8, in deterministic order: shorter key first, then bytewise (frm §4.1). */
-function sortedEntries(record: Record<string, string>): Array<[Buffer, Buffer]> {
+function sortedEntries(record: Readonly<Record<string, string>>): ReadonlyArray<readonly [Buffer, Buffer]> {
+  const frozen = Object.isFrozen(record)
+  if (frozen) {
+    const hit = frozenEntries.get(record)
+    if (hit !== undefined) return hit
+  }
   const entries: Array<[Buffer, Buffer]> = []
   for (const k of Object.keys(record)) {
     const v = record[k]
     if (typeof v === 'string') entries.push([Buffer.from(k, 'utf8'), Buffer.from(v, 'utf8')])
   }
   if (entries.length > 1) entries.sort((a, b) => a[0].length - b[0].length || Buffer.compare(a[0], b[0]))
+  if (frozen) frozenEntries.set(record, entries)
   return entries
 }
 
@@ -137,7 +146,7 @@ export function encodeRelayCall(callId: string, body: Uint8Array, metadata: Reco
  * This worker's whole RESPONSE frame, byte for byte what `encodeFrame(RESPONSE, encodeCbor(new Map([[5, body],
  * [15, callId], [23, headers], [100, status]])))` writes. Throws IicpError `payload_too_large` past the 16 MiB frame limit.
  */
-export function encodeRelayResponse(callId: string, body: Uint8Array, headers: Record<string, string>, status: number): Buffer {
+export function encodeRelayResponse(callId: string, body: Uint8Array, headers: Readonly<Record<string, string>>, status: number): Buffer {
   const id = Buffer.from(callId, 'utf8')
   const h = sortedEntries(headers)
   const length = 1 + 1 + headLength(body.length) + body.length + 1 + headLength(id.length) + id.length +

@@ -5,7 +5,8 @@ import type { RelayTaskHandler } from '../options.js'
 /** A handler answer ready for the wire. */
 export interface TaskAnswer {
   status: number
-  headers: Record<string, string>
+  /** Lower-case names; may be shared between answers, never mutate. */
+  headers: Readonly<Record<string, string>>
   body: Buffer
 }
 
@@ -22,15 +23,26 @@ export async function runTask(handle: RelayTaskHandler, body: Buffer, headers: R
     if (typeof r.body === 'string') out = Buffer.from(r.body)
     else if (r.body instanceof Uint8Array) out = Buffer.isBuffer(r.body) ? r.body : Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength)
     else out = Buffer.from(JSON.stringify(r.body))
-    return { status: r.status, headers: r.headers ? lower(r.headers) : { ...JSON_HEADERS }, body: out }
+    return { status: r.status, headers: r.headers ? lower(r.headers) : JSON_HEADERS, body: out }
   } catch (err) {
     const status = isIicpError(err) ? err.status ?? statusOf(err.code) : 500
-    return { status, headers: { ...JSON_HEADERS }, body: Buffer.from(JSON.stringify(errorBody(err))) }
+    return { status, headers: JSON_HEADERS, body: Buffer.from(JSON.stringify(errorBody(err))) }
   }
 }
 
-function lower(headers: Record<string, string>): Record<string, string> {
+/** Lower-cased copies of frozen header objects: a node answers every task with the same frozen headers. */
+const lowered = new WeakMap<object, Readonly<Record<string, string>>>()
+
+function lower(headers: Record<string, string>): Readonly<Record<string, string>> {
+  const frozen = Object.isFrozen(headers)
+  if (frozen) {
+    const hit = lowered.get(headers)
+    if (hit !== undefined) return hit
+  }
   const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(headers)) out[k.toLowerCase()] = String(v)
+  for (const k of Object.keys(headers)) out[k.toLowerCase()] = String(headers[k])
+  if (!frozen) return out
+  Object.freeze(out)
+  lowered.set(headers, out)
   return out
 }
