@@ -9,6 +9,7 @@ import { isIP } from 'node:net'
 import { classifyHost, IicpError, isIicpError, silentLogger } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
 import { detectContainer } from './container.js'
+import { defaultRouteSourceIpv4 } from './local-route.js'
 import { reachabilityOptionsFromEnv } from './env.js'
 import type { ReachabilityEnv } from './env.js'
 import { int } from './options.js'
@@ -92,6 +93,12 @@ export interface DetectReachabilityOptions {
   findGateway?: () => Promise<GatewayClients>
   /** Resolves with the reason when running in a container. @default /.dockerenv, /proc/1/cgroup, KUBERNETES_SERVICE_HOST */
   detectContainer?: () => Promise<string | undefined>
+  /**
+   * The local IPv4 address the default route leaves from. Asked only when an interface has a 100.64.0.0/10
+   * address, to tell the provider's carrier-grade NAT from an overlay such as Tailscale that uses the same range.
+   * @default from /proc/net/route (sends nothing); undefined elsewhere, and then such an address counts as CGNAT
+   */
+  defaultRouteAddress?: () => Promise<string | undefined>
   /** Options for the default UPnP clients. */
   upnp?: UpnpOptions
   /** Options for the default NAT-PMP client. */
@@ -195,7 +202,8 @@ export async function runDetection(options: DetectReachabilityOptions): Promise<
   }
 
   // Tier 0: a public address on an interface (cloud VMs).
-  const addresses = listAddresses(options.networkInterfaces ?? osNetworkInterfaces)
+  const interfaceList = options.networkInterfaces ?? osNetworkInterfaces
+  const addresses = listAddresses(interfaceList)
   const publicV4 = addresses.filter((a) => a.family === 4 && classifyHost(a.address) === 'public')
   const globalV6 = addresses.filter((a) => a.family === 6 && classifyHost(a.address) === 'public')
   if (publicV4.length === 0) tried.push({ step: 'public_interface', outcome: 'skipped', detail: 'no public IPv4 address on any interface' })
@@ -216,15 +224,39 @@ export async function runDetection(options: DetectReachabilityOptions): Promise<
     return done({ tier: '4', exposureMode: 'outbound_only' })
   }
 
+  // Why we believe another NAT sits upstream (then a relay is the way out), if we do.
+  let upstreamNat: string | undefined
+  let wanAddress: string | undefined
+
+  // A host on mobile data (LTE/5G modems) or on a line without public IPv4 holds the carrier's 100.64/10
+  // address itself, with no home router to report it. The mappers below still run: a verified mapping wins.
+  const sharedV4 = addresses.filter((a) => a.family === 4 && classifyHost(a.address) === 'cgnat')
+  if (sharedV4.length > 0) {
+    const routeSource = await (options.defaultRouteAddress ?? (() => defaultRouteSourceIpv4({ networkInterfaces: interfaceList })))().catch(() => undefined)
+    const listed = sharedV4.map((a) => `${a.address} on ${a.iface}`).join(', ')
+    if (routeSource !== undefined && classifyHost(routeSource) !== 'cgnat') {
+      tried.push({ step: 'cgnat', outcome: 'skipped', detail: `${listed} is in 100.64.0.0/10, but the default route leaves from ${routeSource}: an overlay network (such as Tailscale), not the provider's NAT` })
+    } else {
+      const own = sharedV4.find((a) => a.address === routeSource) ?? sharedV4[0]
+      const named = routeSource ?? own?.address ?? ''
+      const where = own !== undefined && own.address === named ? ` on ${own.iface}` : ''
+      upstreamNat = `this host's own address ${named}${where} is in 100.64.0.0/10, so the provider's carrier-grade NAT is in front (mobile data, or a line without a public IPv4 address)`
+      tried.push({
+        step: 'cgnat',
+        outcome: 'ok',
+        detail: routeSource !== undefined
+          ? `the default route leaves from ${named}${where}, in 100.64.0.0/10: carrier-grade NAT`
+          : `${listed} is in 100.64.0.0/10 and the default route could not be read: carrier-grade NAT assumed`,
+      })
+    }
+  }
+
   try {
     gateway = await (options.findGateway ?? (async () => defaultGateway(options)))()
   } catch (err) {
     tried.push({ step: 'upnp', outcome: 'failed', detail: `gateway finder failed: ${describe(err)}` })
     gateway = { mappers: [] }
   }
-  // Why we believe another NAT sits upstream (then a relay is the way out), if we do.
-  let upstreamNat: string | undefined
-  let wanAddress: string | undefined
 
   // Tier 1a: map the port on the home router.
   for (const mapper of gateway.mappers) {

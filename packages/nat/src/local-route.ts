@@ -5,6 +5,8 @@
 import { createSocket } from 'node:dgram'
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
+import { networkInterfaces as osNetworkInterfaces } from 'node:os'
+import type { NetworkInterfaceInfo } from 'node:os'
 import { IicpError } from '@iicp/protocol'
 
 /**
@@ -44,9 +46,53 @@ export async function defaultGatewayIpv4(routeTable = '/proc/net/route'): Promis
     if (destination !== '00000000' || !gateway || !flags) continue
     // RTF_GATEWAY (0x2) set: the route goes through a router, not straight onto a link.
     if ((Number.parseInt(flags, 16) & 0x2) === 0) continue
-    const n = Number.parseInt(gateway, 16)
-    // /proc/net/route prints the address in host (little-endian) byte order.
-    return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff].join('.')
+    return littleEndianIpv4(gateway)
   }
   return undefined
+}
+
+/**
+ * The local IPv4 address the default route leaves from (Linux), or undefined without procfs or a
+ * default route. The lowest-metric default route counts. Through a router, the kernel picks the source
+ * toward it (a connected UDP socket, which sends nothing); a point-to-point default (`default dev wwan0`,
+ * as LTE modems and PPP links set it) has no router, so it is that interface's own IPv4 address.
+ */
+export async function defaultRouteSourceIpv4(
+  options: { routeTable?: string; networkInterfaces?: () => NodeJS.Dict<NetworkInterfaceInfo[]> } = {},
+): Promise<string | undefined> {
+  let text: string
+  try {
+    text = await readFile(options.routeTable ?? '/proc/net/route', 'utf8')
+  } catch {
+    // Not Linux, or no procfs: the route cannot be read without sending something.
+    return undefined
+  }
+  let best: { iface: string; gateway: string | undefined; metric: number } | undefined
+  for (const line of text.split('\n').slice(1)) {
+    const [iface, destination, gateway, flags, , , metric, mask] = line.trim().split(/\s+/)
+    if (!iface || destination !== '00000000' || mask !== '00000000' || !gateway || !flags) continue
+    const bits = Number.parseInt(flags, 16)
+    // RTF_UP (0x1) or the route is not in use.
+    if ((bits & 0x1) === 0) continue
+    const m = Number.parseInt(metric ?? '0', 10) || 0
+    if (best !== undefined && m >= best.metric) continue
+    // RTF_GATEWAY (0x2): through a router; otherwise straight onto the link.
+    best = { iface, gateway: (bits & 0x2) !== 0 ? littleEndianIpv4(gateway) : undefined, metric: m }
+  }
+  if (best === undefined) return undefined
+  if (best.gateway !== undefined) {
+    try {
+      return await localAddressToward(best.gateway)
+    } catch {
+      return undefined
+    }
+  }
+  const infos = (options.networkInterfaces ?? osNetworkInterfaces)()[best.iface] ?? []
+  return infos.find((i) => i.family === 'IPv4' && !i.internal)?.address
+}
+
+/** /proc/net/route prints addresses in host (little-endian) byte order. */
+function littleEndianIpv4(hex: string): string {
+  const n = Number.parseInt(hex, 16)
+  return [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff].join('.')
 }

@@ -14,6 +14,7 @@ import { detectContainer, detectReachability, natPmp, reachabilityOptionsFromEnv
 import type { DetectReachabilityOptions, GatewayClients } from '../src/index.js'
 import { FakeGateway } from './fake-gateway.js'
 import { FakeNatPmp } from './fake-nat-pmp.js'
+import { defaultRouteSourceIpv4 } from '../src/local-route.js'
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -141,6 +142,118 @@ describe('detectReachability()', () => {
     const result = await detectReachability({ port: 9484, networkInterfaces: interfaces('192.168.1.10'), findGateway: clientsFor(gw), detectContainer: noContainer, ...verifier() })
     expect(result.tier).toBe('3')
     expect(result.tried.find((t) => t.step === 'cgnat')?.detail).toContain('192.168.0.2 (private)')
+  })
+
+  describe('a host whose own interface is behind carrier-grade NAT (100.64.0.0/10, no home router)', () => {
+    /** UPnP refuses the connection and NAT-PMP stays silent, as on an LTE modem's link: no gateway to ask. */
+    async function noRouter(): Promise<() => Promise<GatewayClients>> {
+      const pmp = await new FakeNatPmp().start()
+      cleanups.push(() => pmp.close())
+      pmp.silent = true
+      const gw = await fakeGateway({ version: 2 })
+      const closedUrl = gw.descriptionUrl
+      await gw.close()
+      return async () => ({ mappers: [upnp({ gatewayUrl: closedUrl }), natPmp({ gateway: '127.0.0.1', port: pmp.port, initialTimeoutMs: 5, retries: 2 })] })
+    }
+
+    it('returns tier 3 with relay election when the default route leaves from the 100.64/10 address, and never advises a port forward', async () => {
+      let routeAsked = 0
+      const result = await detectReachability({
+        port: 9484,
+        networkInterfaces: () => ({ lo: [{ ...iface('127.0.0.1'), internal: true }], wwan0: [iface('100.72.14.9')] }),
+        defaultRouteAddress: async () => {
+          routeAsked++
+          return '100.72.14.9'
+        },
+        findGateway: await noRouter(),
+        detectContainer: noContainer,
+        ...verifier(),
+      })
+      expect(result).toMatchObject({ tier: '3', exposureMode: 'relay_required', transportMethod: 'turn_relay', relay: { elect: true } })
+      expect(result.endpoint).toBeUndefined()
+      expect(routeAsked).toBe(1)
+      expect(result.tried).toEqual([
+        { step: 'public_interface', outcome: 'skipped', detail: 'no public IPv4 address on any interface' },
+        { step: 'cgnat', outcome: 'ok', detail: 'the default route leaves from 100.72.14.9 on wwan0, in 100.64.0.0/10: carrier-grade NAT' },
+        { step: 'upnp', outcome: 'failed', detail: expect.stringContaining('connection_failed') },
+        { step: 'nat_pmp', outcome: 'failed', detail: expect.stringContaining('timeout') },
+        { step: 'ipv6_direct', outcome: 'skipped', detail: 'no global IPv6 address on any interface' },
+      ])
+      expect(result.advice).toHaveLength(1)
+      expect(result.advice[0]).toMatch(/^No direct route: this host's own address 100\.72\.14\.9 on wwan0 is in 100\.64\.0\.0\/10, so the provider's carrier-grade NAT is in front .*relay it elects/)
+      expect(result.advice.join(' ')).not.toMatch(/forward TCP port|port forward/i)
+    })
+
+    it('counts the 100.64/10 address as CGNAT when the default route cannot be read (no procfs)', async () => {
+      const result = await detectReachability({
+        port: 9484,
+        networkInterfaces: interfaces('100.64.0.2'),
+        defaultRouteAddress: async () => undefined,
+        findGateway: await noRouter(),
+        detectContainer: noContainer,
+        ...verifier(),
+      })
+      expect(result).toMatchObject({ tier: '3', relay: { elect: true } })
+      expect(result.tried).toContainEqual({ step: 'cgnat', outcome: 'ok', detail: '100.64.0.2 on eth0 is in 100.64.0.0/10 and the default route could not be read: carrier-grade NAT assumed' })
+    })
+
+    it('does not mistake an overlay address in 100.64/10 (Tailscale) for CGNAT when the default route leaves from the LAN', async () => {
+      const result = await detectReachability({
+        port: 9484,
+        networkInterfaces: () => ({ eth0: [iface('192.168.1.10')], tailscale0: [iface('100.101.102.103')] }),
+        defaultRouteAddress: async () => '192.168.1.10',
+        findGateway: await noRouter(),
+        detectContainer: noContainer,
+        ...verifier(),
+      })
+      expect(result).toMatchObject({ tier: '4', exposureMode: 'outbound_only' })
+      expect(result.relay).toBeUndefined()
+      expect(result.tried).toContainEqual({ step: 'cgnat', outcome: 'skipped', detail: expect.stringMatching(/^100\.101\.102\.103 on tailscale0 is in 100\.64\.0\.0\/10, but the default route leaves from 192\.168\.1\.10: an overlay/) })
+      expect(result.advice).toEqual([expect.stringMatching(/forward TCP port 9484/)])
+    })
+
+    it('still takes a verified mapping or a verified IPv6 pinhole before falling back to a relay', async () => {
+      const mapped = await fakeGateway({ version: 2, externalIp: '11.22.33.44' })
+      const viaMapping = await detectReachability({
+        port: 9484,
+        networkInterfaces: interfaces('100.64.10.20'),
+        defaultRouteAddress: async () => '100.64.10.20',
+        findGateway: clientsFor(mapped),
+        detectContainer: noContainer,
+        ...verifier('http://11.22.33.44:9484'),
+      })
+      expect(viaMapping).toMatchObject({ tier: '1a', endpoint: 'http://11.22.33.44:9484', transportMethod: 'upnp_mapped' })
+      expect(viaMapping.advice).toEqual([])
+
+      const pinholed = await fakeGateway({ version: 2 })
+      const viaPinhole = await detectReachability({
+        port: 9484,
+        networkInterfaces: interfaces('100.64.10.20', '2a00:1450::10'),
+        defaultRouteAddress: async () => '100.64.10.20',
+        findGateway: async () => ({ mappers: [], firewall: upnpFirewall({ gatewayUrl: pinholed.descriptionUrl }) }),
+        detectContainer: noContainer,
+        ...verifier('http://[2a00:1450::10]:9484'),
+      })
+      expect(viaPinhole).toMatchObject({ tier: '1b', endpoint: 'http://[2a00:1450::10]:9484', exposureMode: 'ipv6_direct_pinhole_available' })
+      expect(viaPinhole.tried.map((t) => `${t.step}:${t.outcome}`)).toEqual(['public_interface:skipped', 'cgnat:ok', 'ipv6_pinhole:ok'])
+      expect(pinholed.pinholes.size).toBe(0)
+    })
+
+    it('does not read the default route when no interface has a 100.64/10 address', async () => {
+      const gw = await fakeGateway({ version: 2, externalIp: '11.22.33.44' })
+      const result = await detectReachability({
+        port: 9484,
+        networkInterfaces: interfaces('192.168.1.10'),
+        defaultRouteAddress: async () => {
+          throw new Error('the route must not be read here')
+        },
+        findGateway: clientsFor(gw),
+        detectContainer: noContainer,
+        ...verifier('http://11.22.33.44:9484'),
+      })
+      expect(result.tier).toBe('1a')
+      expect(result.tried.map((t) => t.step)).not.toContain('cgnat')
+    })
   })
 
   it('removes a mapping that does not verify and never advertises it', async () => {
@@ -296,5 +409,32 @@ describe('detectContainer()', () => {
     let asked = false
     expect(await detectContainer({ dockerenvPath: absent, cgroupPath: cgroup, defaultRouteAddress: async () => { asked = true; return '172.17.0.2' } })).toBeUndefined()
     expect(asked).toBe(false)
+  })
+})
+
+describe('defaultRouteSourceIpv4()', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iicp-route-'))
+  const HEADER = 'Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT'
+  function table(name: string, ...rows: string[]): string {
+    const path = join(dir, name)
+    writeFileSync(path, `${[HEADER, ...rows].join('\n')}\n`)
+    return path
+  }
+  const wwan = (): NodeJS.Dict<NetworkInterfaceInfo[]> => ({ lo: [{ ...iface('127.0.0.1'), internal: true }], wwan0: [iface('fe80::1'), iface('100.72.14.9')] })
+
+  it('takes the address of a point-to-point default route (default dev wwan0) from its interface', async () => {
+    const routes = table('p2p', 'wwan0\t00000000\t00000000\t0001\t0\t0\t0\t00000000\t0\t0\t0', 'wwan0\t0E0E4864\t00000000\t0001\t0\t0\t0\tFFFFFFFF\t0\t0\t0')
+    expect(await defaultRouteSourceIpv4({ routeTable: routes, networkInterfaces: wwan })).toBe('100.72.14.9')
+  })
+
+  it('asks the kernel for the source toward the router of the lowest-metric default route, ignoring routes that are down', async () => {
+    // 127.0.0.1 as the router: the kernel's answer is on loopback, so the check needs no network.
+    const routes = table('metric', 'wwan0\t00000000\t00000000\t0001\t0\t0\t700\t00000000\t0\t0\t0', 'wwan0\t00000000\t00000000\t0000\t0\t0\t0\t00000000\t0\t0\t0', 'eth0\t00000000\t0100007F\t0003\t0\t0\t100\t00000000\t0\t0\t0')
+    expect(await defaultRouteSourceIpv4({ routeTable: routes, networkInterfaces: wwan })).toBe('127.0.0.1')
+  })
+
+  it('is undefined without a default route or without procfs', async () => {
+    expect(await defaultRouteSourceIpv4({ routeTable: table('none', 'eth0\t0000A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0'), networkInterfaces: wwan })).toBeUndefined()
+    expect(await defaultRouteSourceIpv4({ routeTable: join(dir, 'absent'), networkInterfaces: wwan })).toBeUndefined()
   })
 })
