@@ -122,6 +122,28 @@ export class GatewayNetns {
     }
   }
 
+  /**
+   * Make the LAN host a carrier-grade-NAT customer with no router of its own to ask, as on an LTE modem's
+   * link: its only address `lanCidr` (e.g. 100.64.0.2/24), IPv6 off, the default route via the router's
+   * `routerCidr`, which then NATs it out of wan0 like the carrier's equipment. Stop miniupnpd first.
+   */
+  setLanAddress(lanCidr: string, routerCidr: string): void {
+    const router = routerCidr.split('/')[0] ?? ''
+    const steps: Array<[ns: string, args: string[]]> = [
+      [this.lan, ['ip', 'addr', 'flush', 'dev', 'eth0']],
+      [this.lan, ['sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1']],
+      [this.lan, ['sysctl', '-qw', 'net.ipv6.conf.eth0.disable_ipv6=1']],
+      [this.gw, ['ip', '-4', 'addr', 'flush', 'dev', 'lan0']],
+      [this.gw, ['ip', 'addr', 'add', routerCidr, 'dev', 'lan0']],
+      [this.lan, ['ip', 'addr', 'add', lanCidr, 'dev', 'eth0']],
+      [this.lan, ['ip', 'route', 'replace', 'default', 'via', router]],
+    ]
+    for (const [ns, args] of steps) {
+      const res = spawnSync('ip', ['netns', 'exec', ns, ...args], { encoding: 'utf8' })
+      if (res.status !== 0) throw new Error(`${args.join(' ')} in ${ns} failed: ${res.stderr.trim()}`)
+    }
+  }
+
   /** The router's NAT and filter rules as miniupnpd left them. */
   nft(): string {
     return spawnSync('ip', ['netns', 'exec', this.gw, 'nft', 'list', 'ruleset'], { encoding: 'utf8' }).stdout
