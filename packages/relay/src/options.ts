@@ -110,7 +110,10 @@ export interface RelayTaskResponse {
 
 /**
  * The worker's task handler: the consumer's body bytes and headers in, the node's HTTP answer out.
- * `signal` aborts when the worker closes and, over WebSocket, when the consumer leaves or the relay gives up.
+ * `signal` aborts when the worker closes and, over WebSocket, when the consumer leaves or the relay gives up. It is
+ * the call's only while the handler runs: native TCP and long-poll calls share their session's signal, and a WebSocket
+ * worker hands a settled call's signal to a later call (a fresh AbortSignal per task costs more than a fast handler),
+ * so stop on it, but do not keep using it after returning.
  */
 export type RelayTaskHandler = (body: Buffer, headers: Record<string, string>, signal: AbortSignal) => Promise<RelayTaskResponse>
 

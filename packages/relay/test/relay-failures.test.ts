@@ -171,6 +171,61 @@ describe('timeouts and abandoned calls', () => {
   })
 })
 
+describe('WebSocket call signals', () => {
+  /** A handler that records each call's signal; `hang` waits for its abort, `linger` leaves a listener behind. */
+  function recordingHandler(): { handle: RelayTaskHandler; signals: AbortSignal[]; hanging: Promise<void>; aborted: Promise<void> } {
+    const signals: AbortSignal[] = []
+    let onHang: () => void = () => undefined
+    let onAbort: () => void = () => undefined
+    const hanging = new Promise<void>((r) => (onHang = r))
+    const aborted = new Promise<void>((r) => (onAbort = r))
+    const handle: RelayTaskHandler = (body, _headers, signal) => {
+      signals.push(signal)
+      const content = (JSON.parse(body.toString()) as { payload: { messages: Array<{ content: string }> } }).payload.messages[0]?.content
+      if (content === 'linger') signal.addEventListener('abort', () => undefined)
+      if (content !== 'hang') return Promise.resolve({ status: 200, body: { ok: content } })
+      return new Promise((_resolve, reject) => {
+        signal.addEventListener('abort', () => {
+          onAbort()
+          reject(new Error('aborted'))
+        }, { once: true })
+        onHang()
+      })
+    }
+    return { handle, signals, hanging, aborted }
+  }
+
+  it('hands a settled call\'s signal to the next call, which a cancel still aborts, and never reuses an aborted one', async () => {
+    const r = await relay()
+    const h = recordingHandler()
+    const w = worker({ relayUrl: r.url, workerId: 'w-reuse', transport: 'ws', handleTask: h.handle })
+    await w.start()
+    expect((await post(`${w.relayEndpoint}/v1/task`, task('quick'))).status).toBe(200)
+    const { request } = await import('undici')
+    const ac = new AbortController()
+    const consumer = request(`${w.relayEndpoint}/v1/task`, { method: 'POST', body: JSON.stringify(task('hang')), signal: ac.signal })
+    await h.hanging
+    expect(h.signals[1]).toBe(h.signals[0])
+    ac.abort()
+    await expect(consumer).rejects.toThrow()
+    await h.aborted
+    expect((await post(`${w.relayEndpoint}/v1/task`, task('after'))).status).toBe(200)
+    expect(h.signals[2]).not.toBe(h.signals[1])
+    expect(h.signals[2]?.aborted).toBe(false)
+  })
+
+  it('gives a fresh signal after a handler left a listener on its own', async () => {
+    const r = await relay()
+    const h = recordingHandler()
+    const w = worker({ relayUrl: r.url, workerId: 'w-linger', transport: 'ws', handleTask: h.handle })
+    await w.start()
+    expect((await post(`${w.relayEndpoint}/v1/task`, task('linger'))).status).toBe(200)
+    expect((await post(`${w.relayEndpoint}/v1/task`, task('next'))).status).toBe(200)
+    expect(h.signals).toHaveLength(2)
+    expect(h.signals[1]).not.toBe(h.signals[0])
+  })
+})
+
 describe('half-open WebSocket sessions', () => {
   it('drops a worker that stops answering pings within the pong deadline, failing its calls', async () => {
     // The first PING goes out 2 s after the bind, time enough for the call to reach the worker on a loaded machine;
