@@ -8,6 +8,7 @@ import { createServer } from 'node:http'
 import type { RequestListener } from 'node:http'
 import { createSocket } from 'node:dgram'
 import type { AddressInfo } from 'node:net'
+import type { NetworkInterfaceInfo } from 'node:os'
 import { upnp, upnpFirewall } from '../src/index.js'
 import { parseAnswer } from '../src/upnp/ssdp.js'
 import { acceptableLocation } from '../src/upnp/discover-gateway.js'
@@ -51,6 +52,22 @@ describe('SSDP answers', () => {
     expect(acceptableLocation('http://192.168.1.1:5000/d.xml', '192.168.1.1')).toBe(true)
     expect(acceptableLocation('http://[fd00:200::1]:5000/d.xml', 'fe80::1%eth0')).toBe(true)
     expect(acceptableLocation('http://8.8.8.8/d.xml', '192.168.1.1')).toBe(false)
+  })
+
+  it('fetches from a router that names its global IPv6 address on our own subnet, and from no other public host', () => {
+    const lan = (): NodeJS.Dict<NetworkInterfaceInfo[]> => ({
+      lo: [{ address: '::1', netmask: 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', family: 'IPv6', mac: '00:00:00:00:00:00', internal: true, cidr: '::1/128', scopeid: 0 }],
+      eth0: [
+        { address: '2a00:1450:1:2::10', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '02:00:00:00:00:01', internal: false, cidr: '2a00:1450:1:2::10/64', scopeid: 0 },
+        { address: '192.168.1.10', netmask: '255.255.255.0', family: 'IPv4', mac: '02:00:00:00:00:01', internal: false, cidr: '192.168.1.10/24' },
+      ],
+    })
+    // Routers answer the IPv6 search from their link-local address and name their LAN address in LOCATION.
+    expect(acceptableLocation('http://[2a00:1450:1:2::1]:5000/rootDesc.xml', 'fe80::1%eth0', lan)).toBe(true)
+    expect(acceptableLocation('http://[2a00:1450:1:3::1]:5000/rootDesc.xml', 'fe80::1%eth0', lan)).toBe(false)
+    expect(acceptableLocation('http://[2a00:1450:1:2::1]:5000/rootDesc.xml', 'fe80::1%eth0', () => ({}))).toBe(false)
+    expect(acceptableLocation('http://203.0.113.1/rootDesc.xml', '192.168.1.1', lan)).toBe(false)
+    expect(acceptableLocation('http://11.0.0.1/rootDesc.xml', '192.168.1.1', lan)).toBe(false)
   })
 
   it('skips an answer whose LOCATION is not on the local network', async () => {

@@ -9,7 +9,9 @@ import { fetchDescription } from './device-description.js'
 import type { IgdDescription } from './device-description.js'
 import { bareHost, IGD_SEARCH_TARGETS, ssdpSearch } from './ssdp.js'
 import { IPV6_FIREWALL_SERVICE } from './device-description.js'
+import { BlockList, isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
+import type { NetworkInterfaceInfo } from 'node:os'
 import { safeUrl } from './http.js'
 
 /** Which service the caller needs from the gateway. */
@@ -82,12 +84,34 @@ export function defaultSsdpAddresses6(): string[] {
 
 /**
  * A description is fetched from the answering host, or from another address on the local network
- * (routers answer IPv6 searches from a link-local address but name their ULA or global one). A
- * LOCATION on a public host is never fetched: a spoofed answer must not make us call the internet.
+ * (routers answer IPv6 searches from a link-local address but name their ULA or global one). With
+ * native IPv6 the router's LAN address is global, so a public host counts when it is on the subnet of
+ * one of our own interfaces; any other public LOCATION is never fetched: a spoofed answer must not
+ * make us call the internet.
  */
-export function acceptableLocation(location: string, from: string): boolean {
+export function acceptableLocation(location: string, from: string, interfaces: () => NodeJS.Dict<NetworkInterfaceInfo[]> = networkInterfaces): boolean {
   const host = bareHost(location)
   if (host === from.split('%')[0]) return true
   const cls = classifyHost(host)
-  return cls === 'private' || cls === 'link_local' || cls === 'loopback'
+  if (cls === 'private' || cls === 'link_local' || cls === 'loopback') return true
+  return cls === 'public' && onLink(host, interfaces())
+}
+
+/** Whether `host` (an IP literal) lies in the subnet of a non-loopback interface address. */
+function onLink(host: string, interfaces: NodeJS.Dict<NetworkInterfaceInfo[]>): boolean {
+  const family = isIP(host)
+  if (family === 0) return false
+  const subnets = new BlockList()
+  let any = false
+  for (const infos of Object.values(interfaces)) {
+    for (const info of infos ?? []) {
+      if (info.internal || info.cidr === null || (info.family === 'IPv6') !== (family === 6)) continue
+      const prefix = Number(info.cidr.slice(info.cidr.lastIndexOf('/') + 1))
+      // A default-route-sized prefix would make the whole internet "local".
+      if (!Number.isInteger(prefix) || prefix < (family === 6 ? 32 : 8)) continue
+      subnets.addSubnet(info.address.split('%')[0] ?? info.address, prefix, family === 6 ? 'ipv6' : 'ipv4')
+      any = true
+    }
+  }
+  return any && subnets.check(host, family === 6 ? 'ipv6' : 'ipv4')
 }
