@@ -182,10 +182,12 @@ describe('consumer commands against a directory and node this test starts', { ti
 })
 
 describe('iicp conformance', { timeout: SLOW }, () => {
-  it('mounts the conformance runner: one requirement against a local mesh, as its JSON documents', async () => {
+  it('mounts the conformance runner: one requirement against a local mesh, as its JSON run document', async () => {
     const run = await runCli(['conformance', '--only', 'SDK-01', '--json'])
     expect(run.code).toBe(0)
-    const docs = JSON.parse(run.stdout) as { schema: string; results: { test_id: string; outcome: string }[] }[]
+    const body = JSON.parse(run.stdout) as { verdict: string; documents: { schema: string; results: { test_id: string; outcome: string }[] }[] }
+    expect(body.verdict).toBe('conformant')
+    const docs = body.documents
     expect(docs[0]?.schema).toBe('iicp.conformance_result.v1')
     expect(docs[0]?.results).toEqual([expect.objectContaining({ test_id: 'SDK-01', outcome: 'pass' })])
   })

@@ -22,14 +22,14 @@ function bufferIo(): CliIo & { out: () => string; err: () => string } {
   return { stdout: sink((s) => (out += s)), stderr: sink((s) => (err += s)), env: { NO_COLOR: '1' }, out: () => out, err: () => err }
 }
 
-type ResultDoc = { profile: string; summary: { total: number; passed: number; failed: number } }
+type RunDoc = { verdict: string; documents: Array<{ profile: string; summary: { total: number; passed: number; failed: number } }> }
 
-/** Run the whole directory suite (no --only) against `apiUrl` and return exit code and per-profile tallies. */
-async function conformance(apiUrl: string): Promise<{ code: number; profiles: Array<[string, number, number]> }> {
+/** Run the whole directory suite (no --only) against `apiUrl` and return exit code, verdict and per-profile tallies. */
+async function conformance(apiUrl: string): Promise<{ code: number; verdict: string; profiles: Array<[string, number, number]> }> {
   const io = bufferIo()
   const code = await main(['node', 'iicp', 'conformance', '--directory', apiUrl, '--json'], io)
-  const docs = JSON.parse(io.out()) as ResultDoc[]
-  return { code, profiles: docs.map((d) => [d.profile, d.summary.passed, d.summary.failed]) }
+  const run = JSON.parse(io.out()) as RunDoc
+  return { code, verdict: run.verdict, profiles: run.documents.map((d) => [d.profile, d.summary.passed, d.summary.failed]) }
 }
 
 const ALL_PASS: Array<[string, number, number]> = [
@@ -43,7 +43,7 @@ describe('iicp conformance against iicp directory serve', { timeout: SLOW }, () 
     try {
       const ready = await waitForJsonLine(child, (v) => v.event === 'ready')
       expect(ready.skip_liveness_check).toBe(true)
-      expect(await conformance(String(ready.api_url))).toEqual({ code: 0, profiles: ALL_PASS })
+      expect(await conformance(String(ready.api_url))).toEqual({ code: 0, verdict: 'conformant', profiles: ALL_PASS })
     } finally {
       child.kill('SIGINT')
     }
@@ -56,7 +56,7 @@ describe('iicp conformance against iicp directory serve', { timeout: SLOW }, () 
     try {
       const ready = await waitForJsonLine(child, (v) => v.event === 'ready')
       expect(ready.skip_liveness_check).toBe(true)
-      expect(await conformance(String(ready.api_url))).toEqual({ code: 0, profiles: ALL_PASS })
+      expect(await conformance(String(ready.api_url))).toEqual({ code: 0, verdict: 'conformant', profiles: ALL_PASS })
     } finally {
       child.kill('SIGINT')
     }
@@ -71,7 +71,7 @@ describe('iicp conformance against iicp mesh', { timeout: SLOW }, () => {
     try {
       const ready = await waitForJsonLine(child, (v) => v.event === 'ready')
       expect(ready.skip_liveness_check).toBe(true)
-      expect(await conformance(String(ready.directory))).toEqual({ code: 0, profiles: ALL_PASS })
+      expect(await conformance(String(ready.directory))).toEqual({ code: 0, verdict: 'conformant', profiles: ALL_PASS })
     } finally {
       child.kill('SIGINT')
     }

@@ -1,12 +1,22 @@
 /**
  * The `conformance` command (commander): `pnpm --filter @iicp/conformance start` runs it directly and
- * apps/cli mounts {@link conformanceCommand} as `iicp conformance`. Exit code 0 only when every MUST passes,
- * 1 when one fails or the runner cannot run (no local mesh), 2 for bad usage. Output is a table, `--markdown`, or `--json` (content-free documents).
+ * apps/cli mounts {@link conformanceCommand} as `iicp conformance`. Exit code 0 only when every selected MUST
+ * passes, 1 when one fails or the runner cannot run (no local mesh), 2 for bad usage, 3 when no MUST failed
+ * but one was skipped (incomplete). Output is a table, `--markdown`, or `--json` (the run document).
  */
 import { Command, Option } from 'commander'
 import { IicpError, errorBody, isIicpError } from '@iicp/protocol'
-import { renderMarkdown, renderTable, resultDocuments } from './report.js'
+import { renderMarkdown, renderTable, runDocument } from './report.js'
 import { runConformance } from './run-conformance.js'
+import type { ConformanceReport } from './run-conformance.js'
+
+/** Exit code of an incomplete run: no MUST failed, but at least one was skipped, so conformance is unshown. */
+export const EXIT_INCOMPLETE = 3
+
+/** The command's exit code for a finished run: 0 conformant, 1 a MUST failed, {@link EXIT_INCOMPLETE} a MUST skipped. */
+export function exitCodeOf(report: ConformanceReport): number {
+  return report.verdict === 'conformant' ? 0 : report.verdict === 'not_conformant' ? 1 : EXIT_INCOMPLETE
+}
 
 /** Where the command writes and how it reports its exit code (injectable for tests and for apps/cli). */
 export interface CommandIo {
@@ -46,10 +56,11 @@ export function conformanceCommand(io: CommandIo = processIo): Command {
     .option('--directory <url>', 'check this directory (origin or /api base) against the spec\'s three profiles')
     .option('--node <url>', 'check this provider node (health, task envelope, errors, CORS); token from IICP_CONFORMANCE_NODE_TOKEN')
     .option('--allow-remote', 'allow non-loopback targets', false)
-    .addOption(new Option('--json', 'print iicp.conformance_result.v1 documents (ids and outcomes only)').conflicts('markdown'))
+    .addOption(new Option('--json', 'print the verdict, skipped checks and iicp.conformance_result.v1 documents (content-free)').conflicts('markdown'))
     .option('--markdown', 'print a Markdown table')
     .option('--only <ids>', 'comma-separated requirement ids to run')
     .option('--check-timeout <ms>', 'time limit per check', '30000')
+    .addHelpText('after', '\nExit codes: 0 every selected MUST passed, 1 a MUST failed (or the runner could not run), 2 usage,\n3 incomplete: no MUST failed but one was skipped (e.g. a token-mode node without IICP_CONFORMANCE_NODE_TOKEN).')
     .action(async (flags: Flags) => {
       const timeout = Number(flags.checkTimeout)
       if (!Number.isInteger(timeout) || timeout < 100 || timeout > 600_000) {
@@ -66,10 +77,10 @@ export function conformanceCommand(io: CommandIo = processIo): Command {
           ...(flags.only === undefined ? {} : { only: flags.only.split(',').map((s) => s.trim()).filter((s) => s.length > 0) }),
           checkTimeoutMs: timeout,
         })
-        if (flags.json) io.stdout(`${JSON.stringify(resultDocuments(report), null, 2)}\n`)
+        if (flags.json) io.stdout(`${JSON.stringify(runDocument(report), null, 2)}\n`)
         else if (flags.markdown) io.stdout(`${renderMarkdown(report)}\n`)
         else io.stdout(`${renderTable(report, { color: io.stdoutIsTTY === true && io.env.NO_COLOR === undefined })}\n`)
-        io.setExitCode(report.ok ? 0 : 1)
+        io.setExitCode(exitCodeOf(report))
       } catch (caught) {
         // The runner could not run: one line (or one JSON error with --json), never a stack trace. Usage
         // problems exit 2, anything else 1, as apps/cli does.

@@ -1,7 +1,7 @@
 // Public API of @iicp/conformance: every export is listed here by name; types separately.
 export { runConformance } from './run-conformance.js'
-export { conformanceCommand, runCli } from './cli.js'
-export { renderTable, renderMarkdown, resultDocuments, RUNNER_VERSION, CTS_VERSION } from './report.js'
+export { conformanceCommand, runCli, exitCodeOf, EXIT_INCOMPLETE } from './cli.js'
+export { renderTable, renderMarkdown, resultDocuments, runDocument, RUNNER_VERSION, CTS_VERSION } from './report.js'
 export {
   REQUIREMENTS, README_SDK_REQUIREMENTS, SPEC_SDK_REQUIREMENTS, CLIENT_REQUIREMENTS, DIRECTORY_REQUIREMENTS, NODE_REQUIREMENTS, requirement,
 } from './requirements.js'
@@ -18,9 +18,9 @@ export { checkTarget, isLoopbackHost } from './target-policy.js'
 export { CapturingLogger } from './capturing-logger.js'
 export { ManualTimers } from './manual-timers.js'
 
-export type { ConformanceOptions, ConformanceReport, CheckOutcome } from './run-conformance.js'
+export type { ConformanceOptions, ConformanceReport, CheckOutcome, Verdict } from './run-conformance.js'
 export type { CommandIo } from './cli.js'
-export type { ResultDocument, ResultItem } from './report.js'
+export type { ResultDocument, ResultItem, RunDocument, SkippedItem } from './report.js'
 export type { Requirement, Suite, Level } from './requirements.js'
 export type { LocalMesh, RecordedTask, DirectoryTraffic } from './local-mesh.js'
 export type { FaultNode, FaultNodeOptions, FaultBehaviour } from './fault-node.js'

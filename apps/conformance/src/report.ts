@@ -1,15 +1,16 @@
 /**
- * Rendering a ConformanceReport: a plain-text table for people, a Markdown table for the README, and the
- * spec's content-free result documents (`iicp.conformance_result.v1`, schemas/conformance-result-v1.json),
- * one per profile or suite. The result schema has no "skipped" outcome, so skipped checks are left out of
- * the JSON documents; the tables show them.
+ * Rendering a ConformanceReport: a plain-text table for people, a Markdown table for the README, the spec's
+ * content-free result documents (`iicp.conformance_result.v1`, schemas/conformance-result-v1.json), one per
+ * profile or suite, and the run document `--json` prints around them. The result schema has no "skipped"
+ * outcome, so skipped checks stay out of the spec documents and are listed, with their reasons, in the run
+ * document next to the verdict.
  */
 import { createHash } from 'node:crypto'
 import { createColors } from 'picocolors'
 import { allProfiles } from './profile-manifest.js'
 import { REQUIREMENTS } from './requirements.js'
-import type { Requirement } from './requirements.js'
-import type { CheckOutcome, ConformanceReport } from './run-conformance.js'
+import type { Level, Requirement } from './requirements.js'
+import type { CheckOutcome, ConformanceReport, Verdict } from './run-conformance.js'
 
 /** This runner's version, as `runner_version` in result documents. */
 export const RUNNER_VERSION = '0.1.0'
@@ -39,6 +40,24 @@ export interface ResultDocument {
   summary: { total: number; passed: number; failed: number }
   results: ResultItem[]
   content_free: true
+}
+
+/** A check that could not run, with the runner's content-free reason. */
+export interface SkippedItem {
+  test_id: string
+  level: Level
+  reason: string
+}
+
+/**
+ * What `--json` prints: the run's verdict, its tallies, every skipped check with its reason (a skipped MUST is
+ * why a run is `incomplete`), and the spec's result documents, which have no place for skips.
+ */
+export interface RunDocument {
+  verdict: Verdict
+  summary: { total: number; passed: number; failed: number; skipped: number; must_failed: number; must_skipped: number }
+  skipped: SkippedItem[]
+  documents: ResultDocument[]
 }
 
 interface Group {
@@ -102,6 +121,19 @@ export function resultDocuments(report: ConformanceReport): ResultDocument[] {
   return docs
 }
 
+/** The run document: verdict, tallies, skipped checks with reasons, and {@link resultDocuments}. Content-free. */
+export function runDocument(report: ConformanceReport): RunDocument {
+  const s = report.summary
+  return {
+    verdict: report.verdict,
+    summary: {
+      total: report.results.length, passed: s.passed, failed: s.failed, skipped: s.skipped, must_failed: s.mustFailed, must_skipped: s.mustSkipped,
+    },
+    skipped: report.results.filter((r) => r.status === 'skip').map((r) => ({ test_id: r.id, level: r.level, reason: r.reason })),
+    documents: resultDocuments(report),
+  }
+}
+
 function statusWord(r: CheckOutcome): string {
   if (r.status === 'fail' && r.expectedFailure !== undefined) return 'FAIL (known gap)'
   return r.status.toUpperCase()
@@ -113,9 +145,17 @@ function colour(word: string, r: CheckOutcome, pc: ReturnType<typeof createColor
   return r.level === 'MUST' ? pc.red(word) : pc.magenta(word)
 }
 
+function verdictText(report: ConformanceReport): string {
+  if (report.verdict === 'conformant') return 'conformant'
+  if (report.verdict === 'not_conformant') return 'NOT conformant'
+  const skipped = report.results.filter((r) => r.status === 'skip' && r.level === 'MUST')
+  const why = [...new Set(skipped.map((r) => r.reason))].join('; ')
+  return `incomplete: ${skipped.length} MUST check${skipped.length === 1 ? '' : 's'} skipped (${why})`
+}
+
 function summaryLine(report: ConformanceReport): string {
   const s = report.summary
-  return `${s.passed} passed, ${s.failed} failed (${s.mustFailed} MUST), ${s.skipped} skipped — ${report.ok ? 'conformant' : 'NOT conformant'}`
+  return `${s.passed} passed, ${s.failed} failed (${s.mustFailed} MUST), ${s.skipped} skipped (${s.mustSkipped} MUST) — ${verdictText(report)}`
 }
 
 /**

@@ -32,7 +32,7 @@ export const README_SDK_REQUIREMENTS: readonly Requirement[] = [
   sdk('SDK-01', 'README table; cts PROXY-ROUTE-01/02', 'submit() discovers nodes, selects the directory\'s first eligible node and submits the task to it.'),
   sdk('SDK-02', 'README table; core §3.1; cts PROTO-MSG-01', 'Every logical task gets a fresh UUID v4 task_id, and that id is the one sent on the wire.'),
   sdk('SDK-03', 'README table; sem §1.1, §1.5', 'Malformed intent URNs are refused locally with an IicpError before any request; valid custom x. URNs are accepted.'),
-  sdk('SDK-04', 'README table; cts §10.1 SDK-04', 'timeoutMs is capped at 120000: 120000 is accepted and 120001 is rejected with invalid_config.'),
+  sdk('SDK-04', 'README table; cts §10.1 SDK-04', 'timeoutMs is capped at 120000: 120000 is accepted; 120001 is rejected with invalid_config at construction and with validation_error per call, before any request.'),
   sdk('SDK-05', 'README table; sem §6.1; cts PROXY-ROUTE-03', 'A 503 fails over to the next node, and a 429 with Retry-After is retried after waiting at least Retry-After.'),
   sdk('SDK-06', 'README table; cts TRACE-01..04', 'A W3C traceparent reaches the node: the caller\'s trace id is continued, and a fresh valid one is sent otherwise.'),
 ]
@@ -81,7 +81,7 @@ export const NODE_REQUIREMENTS: readonly Requirement[] = [
   node('NODE-TASK-SHAPE-02', 'core §3.2 (runner-defined)', 'A successful response names model_used.', 'SHOULD'),
   node('PROTO-URN-03', 'cts §6.2 PROTO-URN-03', 'A task for an intent the node does not serve gets error.code unknown_intent.'),
   node('NODE-ERR-01', 'core §7 (runner-defined)', 'A malformed JSON body gets a 4xx JSON error {"error":{"code","message"}}.'),
-  node('NODE-ERR-02', 'core §3.1, §7 (runner-defined)', 'A task with a malformed intent or no task_id gets a 4xx JSON error.'),
+  node('NODE-ERR-02', 'core §3.1, §7 (runner-defined)', 'A task with a malformed intent or no task_id gets HTTP 400 or 422 (validation_error) with a JSON error.'),
   node('NODE-ERR-03', 'core §7 (runner-defined)', 'An unknown path gets 404 with a JSON error body, not HTML.'),
   node('NODE-CORS-01', 'core §3.1; wire.md §2.1 (runner-defined)', 'OPTIONS /v1/task preflight from any origin is allowed for POST.', 'SHOULD'),
   node('NODE-CORS-02', 'core §3.1; wire.md §2.1 (runner-defined)', 'A task response to a cross-origin request carries Access-Control-Allow-Origin.', 'SHOULD'),

@@ -1,7 +1,8 @@
 /**
  * runConformance: pick the targets (the given directory/node URLs, or a local mesh started here), run every
- * selected check once with its own time limit, and report each requirement's verdict. `ok` is true only when
- * no MUST requirement failed (the CLI's exit code).
+ * selected check once with its own time limit, and report each requirement's verdict. The run's verdict is
+ * `conformant` only when every selected MUST requirement passed: a failed MUST makes it `not_conformant`, and a
+ * skipped MUST (a check that could not run) `incomplete`, because nothing was shown either way.
  */
 import { performance } from 'node:perf_hooks'
 import { IicpError, isIicpError } from '@iicp/protocol'
@@ -55,6 +56,12 @@ export interface CheckOutcome extends CheckResult {
   readonly expectedFailure?: string
 }
 
+/**
+ * The run's verdict: `conformant` (every selected MUST passed), `not_conformant` (a MUST failed) or `incomplete`
+ * (no MUST failed but at least one was skipped). SHOULD results never change it.
+ */
+export type Verdict = 'conformant' | 'not_conformant' | 'incomplete'
+
 /** What a run reports. */
 export interface ConformanceReport {
   /** `local-mesh` when no target was given. */
@@ -63,8 +70,11 @@ export interface ConformanceReport {
   readonly startedAt: string
   readonly finishedAt: string
   readonly results: readonly CheckOutcome[]
-  readonly summary: { readonly passed: number; readonly failed: number; readonly skipped: number; readonly mustFailed: number }
-  /** True only when no MUST requirement failed. */
+  readonly summary: {
+    readonly passed: number; readonly failed: number; readonly skipped: number; readonly mustFailed: number; readonly mustSkipped: number
+  }
+  readonly verdict: Verdict
+  /** True only when the verdict is `conformant`: no MUST requirement failed or was skipped. */
   readonly ok: boolean
 }
 
@@ -120,7 +130,8 @@ export async function runConformance(options: ConformanceOptions = {}): Promise<
       mesh = await startLocalMesh()
       // SDK checks first: the lifecycle profile registers a placeholder node the SDK checks should not meet.
       plans.push({ suite: 'sdk', checks: SDK_CHECKS as readonly Check<unknown>[], target: { sdk, mesh } satisfies SdkTarget })
-      plans.push({ suite: 'node', checks: NODE_CHECKS as readonly Check<unknown>[], target: { url: mesh.nodeUrl } satisfies NodeTarget })
+      // The node suite runs against the mesh's token-mode node with its token, so the token checks run too.
+      plans.push({ suite: 'node', checks: NODE_CHECKS as readonly Check<unknown>[], target: { url: mesh.tokenNode.url, nodeToken: mesh.tokenNode.token } satisfies NodeTarget })
       plans.push({ suite: 'directory', checks: DIRECTORY_CHECKS as readonly Check<unknown>[], target: { origin: mesh.origin, loopback: true } satisfies DirectoryTarget })
     } else {
       if (nodeTarget) {
@@ -162,7 +173,9 @@ export async function runConformance(options: ConformanceOptions = {}): Promise<
       failed: results.filter((r) => r.status === 'fail').length,
       skipped: results.filter((r) => r.status === 'skip').length,
       mustFailed: results.filter((r) => r.status === 'fail' && r.level === 'MUST').length,
+      mustSkipped: results.filter((r) => r.status === 'skip' && r.level === 'MUST').length,
     }
+    const verdict: Verdict = summary.mustFailed > 0 ? 'not_conformant' : summary.mustSkipped > 0 ? 'incomplete' : 'conformant'
     return {
       mode: mesh ? 'local-mesh' : 'targets',
       sdk: mesh ? sdk.name : undefined,
@@ -170,7 +183,8 @@ export async function runConformance(options: ConformanceOptions = {}): Promise<
       finishedAt: new Date().toISOString(),
       results,
       summary,
-      ok: summary.mustFailed === 0,
+      verdict,
+      ok: verdict === 'conformant',
     }
   } finally {
     await mesh?.close()

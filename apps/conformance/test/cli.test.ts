@@ -2,13 +2,14 @@
  * The conformance command as users run it, with injected output: exit 0 and spec JSON when every MUST of all
  * three directory profiles passes against an empty directory in the lifecycle profile's test mode (the runner
  * brings the chat node DIR-DISPATCH-01 needs and takes it away again), exit 1 when one fails (with the fix
- * named when it is the directory's liveness probe), exit 2 for a remote target without --allow-remote (nothing
- * is contacted), and Markdown output for the README table. Runs against small loopback targets.
+ * named when it is the directory's liveness probe), exit 3 when a MUST was skipped (a token-mode node checked
+ * without its token) and 0 for the same node with it, exit 2 for a remote target without --allow-remote
+ * (nothing is contacted), and Markdown output for the README table. Runs against small loopback targets.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { startDirectory } from '@iicp/directory'
-import { runCli } from '../src/index.js'
-import type { CommandIo } from '../src/index.js'
+import { EXIT_INCOMPLETE, runCli, startLocalMesh } from '../src/index.js'
+import type { CommandIo, RunDocument } from '../src/index.js'
 import { startDirectoryAcceptingMissingIntent } from './support/broken-directory.js'
 
 const cleanup: Array<() => Promise<void>> = []
@@ -16,9 +17,9 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn()
 })
 
-function io(): CommandIo & { out: string; err: string; code: number | undefined } {
+function io(env: Record<string, string> = {}): CommandIo & { out: string; err: string; code: number | undefined } {
   const state = {
-    out: '', err: '', code: undefined as number | undefined, env: {},
+    out: '', err: '', code: undefined as number | undefined, env,
     stdout(t: string) {
       state.out += t
     },
@@ -42,7 +43,9 @@ describe('iicp conformance', () => {
     const o = io()
     await runCli(['node', 'conformance', '--', '--directory', dir.apiUrl, '--json'], o)
     expect(o.code).toBe(0)
-    const docs = JSON.parse(o.out) as Array<{ profile: string; summary: { passed: number; failed: number }; results: Array<{ test_id: string; outcome: string }> }>
+    const run = JSON.parse(o.out) as RunDocument
+    expect([run.verdict, run.skipped]).toEqual(['conformant', []])
+    const docs = run.documents
     expect(docs.map((d) => [d.profile, d.summary.passed, d.summary.failed])).toEqual([
       ['directory-public-v1', 10, 0], ['directory-dispatch-v1', 5, 0], ['directory-lifecycle-v1', 6, 0],
     ])
@@ -84,6 +87,38 @@ describe('iicp conformance', () => {
     expect(o.code).toBe(1)
     expect(o.out).toMatch(/DIR-DISC-10\s+MUST\s+FAIL\s+expected HTTP 422, got 200/)
     expect(o.out).toContain('NOT conformant')
+  })
+
+  it('exits 3 (incomplete) when MUST checks are skipped for want of a node token, listing them in --json, and 0 with the token', async () => {
+    const mesh = await startLocalMesh()
+    cleanup.push(() => mesh.close())
+    const without = io()
+    await runCli(['node', 'conformance', '--node', mesh.tokenNode.url, '--json'], without)
+    expect(without.code).toBe(EXIT_INCOMPLETE)
+    expect(EXIT_INCOMPLETE).toBe(3)
+    const run = JSON.parse(without.out) as RunDocument
+    const hint = 'the node requires a token; set IICP_CONFORMANCE_NODE_TOKEN to check tasks'
+    expect(run.verdict).toBe('incomplete')
+    expect(run.summary).toMatchObject({ failed: 0, must_failed: 0, skipped: 7, must_skipped: 6 })
+    expect(run.skipped).toEqual([
+      ...['NODE-TASK-01', 'NODE-TASK-02', 'NODE-TASK-03', 'NODE-TASK-04', 'NODE-TASK-06', 'NODE-TASK-SHAPE-01'].map((id) => ({ test_id: id, level: 'MUST', reason: hint })),
+      { test_id: 'NODE-TASK-SHAPE-02', level: 'SHOULD', reason: hint },
+    ])
+    expect(run.documents.map((d) => d.profile)).toEqual(['iicp-node-http-v1'])
+    expect(run.documents[0]?.results.map((r) => r.test_id)).not.toContain('NODE-TASK-01')
+
+    const table = io()
+    await runCli(['node', 'conformance', '--node', mesh.tokenNode.url], table)
+    expect(table.code).toBe(3)
+    expect(table.out).toContain(`0 failed (0 MUST), 7 skipped (6 MUST) — incomplete: 6 MUST checks skipped (${hint})`)
+    expect(table.out).not.toContain('— conformant')
+
+    const withToken = io({ IICP_CONFORMANCE_NODE_TOKEN: mesh.tokenNode.token })
+    await runCli(['node', 'conformance', '--node', mesh.tokenNode.url, '--json'], withToken)
+    expect(withToken.code).toBe(0)
+    const ok = JSON.parse(withToken.out) as RunDocument
+    expect([ok.verdict, ok.skipped, ok.summary.failed]).toEqual(['conformant', [], 0])
+    expect(withToken.out).not.toContain(mesh.tokenNode.token)
   })
 
   it('exits 2 for a remote target without --allow-remote, before contacting it', async () => {

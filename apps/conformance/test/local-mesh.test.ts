@@ -69,6 +69,19 @@ describe('startLocalMesh', () => {
     expect(mesh.traffic.count('GET', '/api/v1/discover')).toBe(11)
   })
 
+  it('lists a token-mode node for the node-suite intent only, which refuses a task without its token and runs one with it', async () => {
+    mesh = await startLocalMesh()
+    const listed = await get(`${mesh.apiUrl}/v1/discover?intent=${encodeURIComponent(SCENARIO_INTENTS.nodeSuite)}`)
+    expect(endpoints(listed.json)).toEqual([mesh.tokenNode.url])
+    const task = (): Record<string, unknown> => ({
+      task_id: randomUUID(), intent: SCENARIO_INTENTS.nodeSuite, payload: { messages: [{ role: 'user', content: 'hi' }] }, constraints: { timeout_ms: 10_000 },
+    })
+    const refused = await post(`${mesh.tokenNode.url}/v1/task`, { ...task(), auth: { node_token: 'not-the-token' } })
+    expect([refused.status, JSON.parse(refused.text).error.code]).toEqual([401, 'unauthorized'])
+    const served = await post(`${mesh.tokenNode.url}/v1/task`, { ...task(), auth: { node_token: mesh.tokenNode.token } })
+    expect([served.status, JSON.parse(served.text).status]).toEqual([200, 'success'])
+  })
+
   it('fronts the directory with a 307 to the seed and with a 307 loop, counting each request', async () => {
     mesh = await startLocalMesh()
     const res = await request(`${mesh.redirector.url}/api/v1/discover?intent=x`)
@@ -91,7 +104,7 @@ describe('startLocalMesh', () => {
 
   it('closes idempotently and leaves no listener behind', async () => {
     const m = await startLocalMesh()
-    const urls = [m.origin, m.nodeUrl, m.redirector.url, m.redirectLoop.url, ...Object.values(m.faults).map((f) => f.url)]
+    const urls = [m.origin, m.nodeUrl, m.tokenNode.url, m.redirector.url, m.redirectLoop.url, ...Object.values(m.faults).map((f) => f.url)]
     await Promise.all([m.close(), m.close()])
     await m.close()
     for (const url of urls) await expect(request(`${url}/iicp/health`)).rejects.toThrow()

@@ -118,6 +118,10 @@ function errorCase(id: string, a: Answer, okStatus: (s: number) => boolean, expe
 }
 
 const is4xx = (s: number): boolean => s >= 400 && s < 500
+// An envelope that breaks the task schema is invalid input: core §7 gives `validation_error` HTTP 422, and 400 is
+// the plain bad-request status, a client error the retry rules treat alike (sem §6.1). Any other 4xx (a 404 from
+// something that is not a node, a 401 before validation) does not show the envelope was checked.
+const isInvalidInput = (s: number): boolean => s === 400 || s === 422
 
 function malformed(t: NodeTarget, ctx: CheckContext): Promise<Answer> {
   return memo(ctx, 'node:malformed', () => send(ctx, { method: 'POST', url: `${t.url}/v1/task`, body: '{"task_id": ', headers: authHeaders(t.nodeToken) }))
@@ -338,9 +342,9 @@ export const NODE_CHECKS: readonly Check<NodeTarget>[] = [
     async run(t, ctx) {
       const id = this.id
       const [badIntent, noTaskId] = await badEnvelopes(t, ctx)
-      const a = errorCase(id, badIntent ?? 'unreachable', is4xx, 'a 4xx error for a malformed intent')
+      const a = errorCase(id, badIntent ?? 'unreachable', isInvalidInput, 'HTTP 400 or 422 for a malformed intent')
       if (a.status !== 'pass') return a
-      const b = errorCase(id, noTaskId ?? 'unreachable', is4xx, 'a 4xx error for a missing task_id')
+      const b = errorCase(id, noTaskId ?? 'unreachable', isInvalidInput, 'HTTP 400 or 422 for a missing task_id')
       if (b.status !== 'pass') return b
       return pass(id, `malformed intent and missing task_id both refused with JSON errors (HTTP ${a.observedStatus ?? '?'}, ${b.observedStatus ?? '?'})`)
     },

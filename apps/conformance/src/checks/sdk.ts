@@ -201,9 +201,18 @@ export const SDK_CHECKS: readonly Check<SdkTarget>[] = [
       }
       if (!isIicpError(over.error) || over.error.code !== 'invalid_config') return fail(id, `timeoutMs 120001 raised ${codeOf(over.error)}, expected invalid_config`)
       return withClient(t, {}, async (c) => {
+        // Heartbeats from the mesh's nodes may land meanwhile; anything else would be this call's.
+        const calls = (): number => t.mesh.traffic.total - t.mesh.traffic.count('POST', '/api/v1/heartbeat')
+        const before = calls()
+        const tasksBefore = t.mesh.tasks.length
         const perCall = await settle(() => c.submit(CHAT_INTENT, PAYLOAD, { timeoutMs: 120_001 }))
-        if (perCall.ok || !isIicpError(perCall.error)) return fail(id, 'a per-call timeoutMs of 120001 was not refused with an IicpError')
-        return pass(id, '120000 accepted; 120001 refused with invalid_config at construction and per call')
+        if (perCall.ok) return fail(id, 'a per-call timeoutMs of 120001 was accepted')
+        // Per call the limit is an argument, not configuration: an invalid input is validation_error (core §7).
+        if (!isIicpError(perCall.error) || perCall.error.code !== 'validation_error') {
+          return fail(id, `a per-call timeoutMs of 120001 raised ${codeOf(perCall.error)}, expected validation_error`)
+        }
+        if (calls() !== before || t.mesh.tasks.length !== tasksBefore) return fail(id, 'a per-call timeoutMs of 120001 still sent a request')
+        return pass(id, '120000 accepted; 120001 refused with invalid_config at construction and with validation_error per call, before any request')
       })
     },
   },
