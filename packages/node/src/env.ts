@@ -4,6 +4,7 @@
  */
 import { IicpError } from '@iicp/protocol'
 import type { NodeOptions } from './options.js'
+import type { RelayHostOptions } from './relay/relay-host.js'
 import { tunnelOptionsFromEnv } from './tunnel/tunnel-rung.js'
 
 function intVar(env: Readonly<Record<string, string | undefined>>, name: string): number | undefined {
@@ -34,8 +35,12 @@ function strVar(env: Readonly<Record<string, string | undefined>>, name: string)
  * `IICP_IDEMPOTENCY` (1/0), `IICP_NATIVE` (0 turns native frames and `transport_endpoint` off), `IICP_AUTO_DETECT_NAT`
  * (1 → `reachability: 'auto'` with the tunnel rung from {@link tunnelOptionsFromEnv}; a tunnel URL or `IICP_TUNNEL=1`
  * also turns it on unless this is 0), `IICP_RELAY_WORKER_ENDPOINT` (pins a relay), `IICP_RELAY_CAPABLE` (1/0),
- * `IICP_RELAY_ACCEPT_PORT` (0/off: none) and `KUBERNETES_SERVICE_HOST` (the NAT ladder's container check). Unset
- * variables are left out so defaults apply.
+ * `IICP_RELAY_ACCEPT_PORT` (0/off: none), `KUBERNETES_SERVICE_HOST` (the NAT ladder's container check), and the
+ * official SDKs' names (official-sdks §3.1, §4.5, §7): `IICP_DISABLE_NATIVE_TRANSPORT` (1: serve native frames but
+ * advertise no `transport_endpoint`), `IICP_RELAY_REQUIRE_BIND_TICKET` (1/0 → `relayServer.allowUnsignedBinds` 0/1),
+ * `IICP_RELAY_BIND_TICKET_PUBLIC_KEY` (64 hex → `relayServer.directoryKeyHex`), `IICP_RELAY_BIND_RATE_LIMIT` (new binds
+ * per source per 60 s → `relayServer.bindRateLimit.max`), and `IICP_AUTO_UPDATE` / `IICP_AUTO_UPDATE_INTERVAL_S`, which
+ * are checked and otherwise ignored (this SDK never updates itself). Unset variables are left out so defaults apply.
  */
 export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): NodeOptions {
   const out: NodeOptions = {}
@@ -95,7 +100,36 @@ export function nodeOptionsFromEnv(env: Readonly<Record<string, string | undefin
   if (taskRateLimit !== undefined) out.taskRateLimit = taskRateLimit
   const idempotency = boolVar(env, 'IICP_IDEMPOTENCY')
   if (idempotency !== undefined) out.enableIdempotency = idempotency
-  // Native frames on the node's port (official-sdks.md §6.2): on unless IICP_NATIVE=0.
+  // Native frames on the node's port (official-sdks.md §6.2): on unless IICP_NATIVE=0. The official
+  // IICP_DISABLE_NATIVE_TRANSPORT=1 only stops advertising `transport_endpoint` (§4.5); frames are still understood.
+  if (boolVar(env, 'IICP_DISABLE_NATIVE_TRANSPORT') === true) out.native = { advertise: false }
   if (boolVar(env, 'IICP_NATIVE') === false) out.native = false
+  const relayServer = relayServerFromEnv(env)
+  if (relayServer !== undefined) out.relayServer = relayServer
+  // The official nodes update themselves hourly unless IICP_AUTO_UPDATE=0 (§7). This SDK never does, whatever the
+  // value; a malformed value is still refused so a typo in a shared deployment file does not pass unnoticed.
+  boolVar(env, 'IICP_AUTO_UPDATE')
+  intVar(env, 'IICP_AUTO_UPDATE_INTERVAL_S')
   return out
+}
+
+/** The relay-hosting variables of the official SDKs (official-sdks §3.1, §4.5, §5.5), or undefined when none is set. */
+function relayServerFromEnv(env: Readonly<Record<string, string | undefined>>): RelayHostOptions | undefined {
+  const out: RelayHostOptions = {}
+  // The official relays accept unsigned binds unless this is 1; this SDK refuses them unless it is 0.
+  const required = boolVar(env, 'IICP_RELAY_REQUIRE_BIND_TICKET')
+  if (required !== undefined) out.allowUnsignedBinds = !required
+  const key = strVar(env, 'IICP_RELAY_BIND_TICKET_PUBLIC_KEY')
+  if (key !== undefined) {
+    // The value is not echoed: a key pasted into the wrong variable could be a private one.
+    if (!/^[0-9a-fA-F]{64}$/.test(key)) throw new IicpError('invalid_config', "environment variable IICP_RELAY_BIND_TICKET_PUBLIC_KEY must be the directory's Ed25519 public key as 64 hex characters")
+    out.directoryKeyHex = key.toLowerCase()
+  }
+  const rate = strVar(env, 'IICP_RELAY_BIND_RATE_LIMIT')
+  if (rate !== undefined) {
+    const max = /^\d{1,7}$/.test(rate) ? Number(rate) : 0
+    if (max < 1 || max > 1_000_000) throw new IicpError('invalid_config', 'environment variable IICP_RELAY_BIND_RATE_LIMIT must be a whole number of binds per 60 s per source, 1 to 1000000')
+    out.bindRateLimit = { max, windowMs: 60_000 }
+  }
+  return Object.keys(out).length > 0 ? out : undefined
 }

@@ -71,10 +71,36 @@ export interface TunnelRungOptions {
   healthFailuresBeforeRebuild?: number
   /** Watchdog: first retry after a failed rebuild; doubles up to 300000. @default 30000 */
   rebuildBackoffMs?: number
+  /**
+   * Watchdog: what happens once `rebuildAttemptsBeforeDead` rebuilds in a row failed (`IICP_TUNNEL_DEAD_POLICY`,
+   * official-sdks §4.4). `retry` keeps rebuilding with the backoff; `exit` stops and calls `onDead` (the CLI then
+   * shuts the node down and exits 75 for a supervisor; the library never exits); `log-only` stops, logs and calls
+   * `onDead`; `auto` is `exit` when `supervised`, else `retry`. @default 'auto'
+   */
+  deadPolicy?: TunnelDeadPolicy
+  /** Running under a supervisor that restarts the process (`IICP_SUPERVISED=1`); only `deadPolicy: 'auto'` reads it. @default false */
+  supervised?: boolean
+  /** Failed rebuilds in a row after which the tunnel counts as dead (the official respawn cap). @default 3 */
+  rebuildAttemptsBeforeDead?: number
+  /** Called once when the tunnel is declared dead under the `exit` or `log-only` policy. */
+  onDead?: (event: TunnelDeadEvent) => void
   timers?: Timers
   random?: () => number
   logger?: Logger
 }
+
+/** What the watchdog does with a tunnel it cannot rebuild (official-sdks §4.4 `IICP_TUNNEL_DEAD_POLICY`). */
+export type TunnelDeadPolicy = 'auto' | 'retry' | 'exit' | 'log-only'
+
+/** Passed to `onDead`. */
+export interface TunnelDeadEvent {
+  /** The policy in force (`auto` already resolved). */
+  readonly policy: 'exit' | 'log-only'
+  /** Failed rebuilds in a row. */
+  readonly failedRebuilds: number
+}
+
+const DEAD_POLICIES: ReadonlySet<string> = new Set(['auto', 'retry', 'exit', 'log-only'])
 
 /** Where the advertised tunnel came from. */
 export type TunnelSource = 'operator' | 'ngrok' | 'tailscale' | 'quick_tunnel'
@@ -93,6 +119,8 @@ export interface TunnelStatus {
   readonly tried: readonly TunnelStep[]
   /** Quick Tunnels the watchdog rebuilt since start. */
   readonly rebuilds: number
+  /** Set once the watchdog gave the tunnel up (`exit` or `log-only` policy); nothing is rebuilt after that. */
+  readonly dead?: true
 }
 
 /** What the watchdog re-advertises through: an {@link IicpNode} fits. */
@@ -176,7 +204,12 @@ export function tunnelRung(options: TunnelRungOptions = {}): TunnelRung {
   const healthIntervalMs = positive('healthIntervalMs', options.healthIntervalMs, 30_000)
   const failuresBeforeRebuild = Math.max(1, positive('healthFailuresBeforeRebuild', options.healthFailuresBeforeRebuild, 2))
   const backoffBaseMs = Math.max(1, positive('rebuildBackoffMs', options.rebuildBackoffMs, 30_000))
-  const watch = { target: undefined as TunnelRouteTarget | undefined, timer: undefined as TimerHandle | undefined, failures: 0, backoffMs: backoffBaseMs, rebuilding: false, stopped: false }
+  if (options.deadPolicy !== undefined && !DEAD_POLICIES.has(options.deadPolicy)) {
+    throw new IicpError('invalid_config', "option deadPolicy must be 'auto', 'retry', 'exit' or 'log-only'")
+  }
+  const deadPolicy = options.deadPolicy === undefined || options.deadPolicy === 'auto' ? (options.supervised === true ? 'exit' : 'retry') : options.deadPolicy
+  const deadAfter = Math.max(1, positive('rebuildAttemptsBeforeDead', options.rebuildAttemptsBeforeDead, 3))
+  const watch = { target: undefined as TunnelRouteTarget | undefined, timer: undefined as TimerHandle | undefined, failures: 0, backoffMs: backoffBaseMs, rebuilding: false, stopped: false, failedRebuilds: 0 }
 
   async function quick(localUrl: string, signal: AbortSignal, tried: TunnelStep[]): Promise<string | undefined> {
     if (options.quickTunnel === false) {
@@ -296,12 +329,18 @@ export function tunnelRung(options: TunnelRungOptions = {}): TunnelRung {
       current = { source: url === undefined ? undefined : 'quick_tunnel', url, tried, rebuilds: current.rebuilds + (url === undefined ? 0 : 1) }
       if (watch.stopped) return
       if (url === undefined) {
+        watch.failedRebuilds++
+        if (deadPolicy !== 'retry' && watch.failedRebuilds >= deadAfter) {
+          declareDead(deadPolicy)
+          return
+        }
         const wait = watch.backoffMs
         watch.backoffMs = Math.min(300_000, watch.backoffMs * 2)
         schedule(wait)
         return
       }
       watch.failures = 0
+      watch.failedRebuilds = 0
       watch.backoffMs = backoffBaseMs
       try {
         await watch.target.readvertise(routeOf(url))
@@ -312,6 +351,20 @@ export function tunnelRung(options: TunnelRungOptions = {}): TunnelRung {
       schedule(healthIntervalMs)
     } finally {
       watch.rebuilding = false
+    }
+  }
+
+  /** Give the tunnel up: no more probes or rebuilds; the node keeps serving locally and decides what else to do. */
+  function declareDead(policy: 'exit' | 'log-only'): void {
+    watch.stopped = true
+    current = { ...current, dead: true }
+    log.error({ policy, failedRebuilds: watch.failedRebuilds }, policy === 'exit'
+      ? 'the Quick Tunnel is dead (rebuilds keep failing): stopping so a supervisor can restart the node'
+      : 'the Quick Tunnel is dead (rebuilds keep failing): no more attempts (IICP_TUNNEL_DEAD_POLICY=log-only)')
+    try {
+      options.onDead?.({ policy, failedRebuilds: watch.failedRebuilds })
+    } catch (err) {
+      log.warn({ code: (err as { code?: unknown }).code }, 'onDead threw')
     }
   }
 
@@ -385,7 +438,8 @@ function flag(env: Readonly<Record<string, string | undefined>>, name: string): 
  * `TUNNEL_URL` / `CLOUDFLARE_TUNNEL_URL`, `IICP_TUNNEL` (0 = no Quick Tunnel), `IICP_HOME`, `PATH`,
  * `IICP_TUNNEL_CREATE_MIN_INTERVAL_S`, `IICP_TUNNEL_CREATE_LEASE_S`, `IICP_TUNNEL_RATE_LIMIT_COOLDOWN_S`,
  * `IICP_TUNNEL_CREATE_JITTER_MAX_S`, `IICP_TUNNEL_WAIT_FOR_CAPACITY`, `IICP_TUNNEL_CREATE_LOCK_FILE`,
- * `IICP_TUNNEL_CREATE_STATE_FILE`, `IICP_TUNNEL_RATE_LIMIT_STATE_FILE`.
+ * `IICP_TUNNEL_CREATE_STATE_FILE`, `IICP_TUNNEL_RATE_LIMIT_STATE_FILE`, `IICP_TUNNEL_DEAD_POLICY`
+ * (`auto`|`retry`|`exit`|`log-only`) and `IICP_SUPERVISED` (what `auto` means).
  */
 export function tunnelOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): TunnelRungOptions {
   const out: TunnelRungOptions = {}
@@ -412,6 +466,13 @@ export function tunnelOptionsFromEnv(env: Readonly<Record<string, string | undef
   }
   const wait = flag(env, 'IICP_TUNNEL_WAIT_FOR_CAPACITY')
   if (wait !== undefined) out.waitForCapacity = wait
+  const dead = env.IICP_TUNNEL_DEAD_POLICY?.trim().toLowerCase().replace('_', '-')
+  if (dead !== undefined && dead !== '') {
+    if (!DEAD_POLICIES.has(dead)) throw new IicpError('invalid_config', "environment variable IICP_TUNNEL_DEAD_POLICY must be 'auto', 'retry', 'exit' or 'log-only'")
+    out.deadPolicy = dead as TunnelDeadPolicy
+  }
+  const supervised = flag(env, 'IICP_SUPERVISED')
+  if (supervised !== undefined) out.supervised = supervised
   const files: Array<[string, 'lockFile' | 'stateFile' | 'rateLimitFile']> = [
     ['IICP_TUNNEL_CREATE_LOCK_FILE', 'lockFile'], ['IICP_TUNNEL_CREATE_STATE_FILE', 'stateFile'], ['IICP_TUNNEL_RATE_LIMIT_STATE_FILE', 'rateLimitFile'],
   ]
