@@ -14,12 +14,15 @@ export interface SealedPayload {
   readonly context: CxResponseContext | undefined
 }
 
-/** Encrypt to the candidate's key, or pass the payload through for a keyless node (selection already checked the opt-in). */
-export async function sealPayload(candidate: Candidate, payload: unknown, taskId: string, intent: string): Promise<SealedPayload> {
-  if (!candidate.cxKey) return { fields: { payload }, context: undefined }
+/**
+ * Encrypt the payload text (serialised once per task, before discovery) to the candidate's key. Only called for a
+ * node with a key: a keyless node gets the same text as plaintext (selection already checked the opt-in).
+ */
+export async function sealPayload(candidate: Candidate, payloadJson: string, taskId: string, intent: string): Promise<SealedPayload | undefined> {
+  if (!candidate.cxKey) return undefined
   let sealed
   try {
-    sealed = await encryptRequest({ payload, taskId, intent, recipient: candidate.cxKey })
+    sealed = await encryptRequest({ payloadJson, taskId, intent, recipient: candidate.cxKey })
   } catch (err) {
     throw isIicpError(err) ? err : new IicpError('crypto_error', 'Could not encrypt the payload to the node key', { cause: err })
   }

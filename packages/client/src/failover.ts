@@ -95,12 +95,20 @@ export async function runFailover<T>(
       breakers.success(candidate.nodeId)
       return { value, candidate, attempts, errors }
     } catch (caught) {
-      const err = isIicpError(caught) ? caught : new IicpError('invalid_response', 'Unexpected failure', { cause: caught })
       if (deadline.abortKind) {
         breakers.release(candidate.nodeId)
         errors.push({ nodeId: candidate.nodeId, code: deadline.abortKind, status: undefined, message: deadline.error().message })
         throw withAttempts(deadline.error(), errors, opts.redact)
       }
+      if (!isIicpError(caught)) {
+        // Everything a node can cause arrives as an IicpError; anything else is the client's own fault, so it ends
+        // the task here instead of being tried on every node and held against each one's circuit breaker.
+        breakers.release(candidate.nodeId)
+        const own = new IicpError('invalid_response', 'Unexpected client failure', { cause: caught, retryable: false })
+        errors.push({ nodeId: candidate.nodeId, code: own.code, status: own.status, message: own.message })
+        throw withAttempts(own, errors, opts.redact)
+      }
+      const err = caught
       errors.push({ nodeId: candidate.nodeId, code: err.code, status: err.status, message: opts.redact(err.message) })
       if (countsAsNodeFailure(err)) breakers.failure(candidate.nodeId)
       else if (classifyFailure(err) === 'final') breakers.success(candidate.nodeId)

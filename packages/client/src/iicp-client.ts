@@ -30,7 +30,7 @@ import { RouteDiscovery } from './route-discovery.js'
 import type { RouteQuery, RouteSource } from './route-discovery.js'
 import { selectNodes } from './select-node.js'
 import type { Candidate, RefusalReason } from './select-node.js'
-import { callNode } from './task-call.js'
+import { callNode, serializePayload } from './task-call.js'
 import type { TaskCall } from './task-call.js'
 import { NativePool } from './native/native-pool.js'
 import { callNodeNative, nativeEndpointOf } from './native/native-task-call.js'
@@ -286,6 +286,8 @@ export class IicpClient {
     checkInt(options.maxTokens, 'maxTokens', 1, 10_000_000)
     if (options.transport !== undefined && options.transport !== 'auto' && options.transport !== 'http' && options.transport !== 'native') throw bad('transport', 'one of auto, http, native')
     const transport = options.transport ?? this.#o.transport
+    // Once, before discovery: every transport and IICP-CX send this text, and a payload JSON cannot carry is the caller's error.
+    const payloadJson = serializePayload(payload)
     const taskId = options.taskId ?? randomUUID()
     const route = options.limit === undefined ? options.route : { limit: options.limit, ...options.route }
     const projected = projectRequest({ region: this.#o.region, timeoutMs: this.#o.timeoutMs }, options, route)
@@ -356,7 +358,7 @@ export class IicpClient {
             candidate,
             taskId,
             intent,
-            payload,
+            payloadJson,
             constraints: projected.execution,
             timeoutMs: remainingMs,
             trace,

@@ -30,7 +30,8 @@ export interface TaskCall {
   readonly candidate: Candidate
   readonly taskId: string
   readonly intent: string
-  readonly payload: unknown
+  /** The payload as JSON text, serialised once before discovery by {@link serializePayload}. */
+  readonly payloadJson: string
   readonly constraints: ExecutionConstraints
   /** Remaining budget at send time; becomes `constraints.timeout_ms`. */
   readonly timeoutMs: number
@@ -74,27 +75,57 @@ export function errorFromTaskResponse(response: TaskResponse): IicpError {
   return new IicpError('backend_error', 'Node reported a failed task without an error object')
 }
 
-/** The JSON task body of one attempt (wire.md §2.2). */
-export function buildBody(call: TaskCall, sealed: SealedPayload | undefined, timeoutMs: number): string {
+/**
+ * A task payload as JSON text, or a final `validation_error` (422) saying why it cannot be one. Called once per
+ * task before discovery, so a payload JSON cannot carry (a BigInt, a cycle, `undefined`) never reaches a node,
+ * costs no attempt and counts against no circuit breaker. The message names the problem, never the payload.
+ */
+export function serializePayload(payload: unknown): string {
+  let json: string | undefined
+  let problem = 'is not a JSON value'
+  try {
+    json = JSON.stringify(payload)
+  } catch (err) {
+    // The engine's own wording names property paths and constructors, so only the kind of problem is kept.
+    const text = err instanceof Error ? err.message : ''
+    problem = /bigint/i.test(text) ? 'contains a BigInt, which JSON cannot represent'
+      : /circular|cyclic/i.test(text) ? 'contains a circular reference'
+        : 'cannot be serialised to JSON (a toJSON method or getter threw)'
+  }
+  if (json === undefined) {
+    throw new IicpError('validation_error', `payload ${problem}`, { fields: { payload: ['a JSON-serialisable value'] } })
+  }
+  return json
+}
+
+/** Execution constraints as sent: `timeout_ms` plus whatever the caller set. */
+function constraintsOf(call: TaskCall, timeoutMs: number): Record<string, unknown> {
   const constraints: Record<string, unknown> = { timeout_ms: timeoutMs }
   const c = call.constraints
   if (c.qos !== undefined) constraints.qos = c.qos
   if (c.model !== undefined) constraints.model = c.model
   if (c.maxTokens !== undefined) constraints.max_tokens = c.maxTokens
-  const body: Record<string, unknown> = { task_id: call.taskId, intent: call.intent }
-  if (sealed) Object.assign(body, sealed.fields)
-  else body.payload = call.payload
-  body.constraints = constraints
-  body.trace = { trace_id: call.trace.context.traceId }
-  if (call.nodeToken !== undefined && call.consumerToken === undefined) body.auth = { node_token: call.nodeToken }
-  return JSON.stringify(body)
+  return constraints
+}
+
+/** The JSON task body of one attempt (wire.md §2.2), with the payload text spliced in as serialised. */
+export function buildBody(call: TaskCall, sealed: SealedPayload | undefined, timeoutMs: number): string {
+  let body = `{"task_id":${JSON.stringify(call.taskId)},"intent":${JSON.stringify(call.intent)}`
+  if (sealed) {
+    for (const [k, v] of Object.entries(sealed.fields)) body += `,${JSON.stringify(k)}:${JSON.stringify(v)}`
+  } else {
+    body += `,"payload":${call.payloadJson}`
+  }
+  body += `,"constraints":${JSON.stringify(constraintsOf(call, timeoutMs))},"trace":{"trace_id":${JSON.stringify(call.trace.context.traceId)}}`
+  if (call.nodeToken !== undefined && call.consumerToken === undefined) body += `,"auth":{"node_token":${JSON.stringify(call.nodeToken)}}`
+  return `${body}}`
 }
 
 /** POST the task to one candidate and return its result, or throw the node's IicpError. */
 export async function callNode(call: TaskCall): Promise<TaskCallResult> {
   const { candidate } = call
   // Keyless nodes (plaintext allowed by selection) skip the async CX step entirely.
-  const sealed = candidate.cxKey ? await sealPayload(candidate, call.payload, call.taskId, call.intent) : undefined
+  const sealed = candidate.cxKey ? await sealPayload(candidate, call.payloadJson, call.taskId, call.intent) : undefined
   const body = buildBody(call, sealed, Math.min(300_000, Math.max(100, Math.floor(call.timeoutMs))))
   let origin = candidate.origin
   let path = candidate.taskPath

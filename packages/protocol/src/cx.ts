@@ -107,9 +107,13 @@ function parseJson(plaintext: Uint8Array): { ok: true; value: unknown } | { ok: 
   }
 }
 
-/** Encrypt a task payload to a node's advertised key (reference-implementations §5.4). */
-export async function encryptRequest(args: { payload: unknown; taskId: string; intent: string; recipient: CxPublicKey }): Promise<EncryptedRequest> {
-  const { payload, taskId, intent, recipient } = args
+/**
+ * Encrypt a task payload to a node's advertised key (reference-implementations §5.4). `payloadJson`, when given, is
+ * the payload already serialised by the caller (a client checks serialisability once, before any attempt) and is
+ * encrypted as is; otherwise `payload` is serialised here.
+ */
+export async function encryptRequest(args: { payload?: unknown; payloadJson?: string; taskId: string; intent: string; recipient: CxPublicKey }): Promise<EncryptedRequest> {
+  const { payload, payloadJson, taskId, intent, recipient } = args
   if (typeof taskId !== 'string' || taskId.length === 0 || typeof intent !== 'string' || intent.length === 0) {
     throw new IicpError('validation_error', 'encryptRequest needs a task id and an intent')
   }
@@ -118,7 +122,7 @@ export async function encryptRequest(args: { payload: unknown; taskId: string; i
     // Another node may advertise a usable key, so the caller may fail over.
     throw new IicpError('crypto_error', "node's cx_public_key is not a 32-byte base64url X25519 key", { retryable: true })
   }
-  const plaintext = serialize(payload, 'task payload')
+  const plaintext = typeof payloadJson === 'string' ? utf8(payloadJson) : serialize(payload, 'task payload')
   const backend = cryptoBackend()
   try {
     const ephemeral = await backend.x25519Ephemeral(nodeKey)

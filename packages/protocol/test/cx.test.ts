@@ -91,6 +91,16 @@ describe('our own encryption', () => {
     expect(await decryptResponse(resp, responseContext)).toEqual(envelope)
   })
 
+  it('encrypts a caller-serialised payloadJson as given, byte for byte', async () => {
+    const node = await generateCxKeyPair()
+    // Python-style separators, so the text cannot be a re-serialisation of a parsed value.
+    const payloadJson = '{"messages": [{"role": "user", "content": "h\\u00e9llo"}]}'
+    const { iicpConf } = await encryptRequest({ payloadJson, taskId: TASK, intent: INTENT, recipient: cxPublicKeyDescriptor(node) })
+    expect(iicpConf.plaintext_size).toBe(Buffer.byteLength(payloadJson))
+    const decrypted = await decryptRequest({ iicpConf, taskId: TASK, intent: INTENT, keyPair: node })
+    expect(decrypted.payload).toEqual({ messages: [{ role: 'user', content: 'héllo' }] })
+  })
+
   it('encodes every binary field as unpadded base64url with a 12-byte nonce', async () => {
     const node = await generateCxKeyPair()
     const { iicpConf, responseContext } = await encryptRequest({ payload: PAYLOAD, taskId: TASK, intent: INTENT, recipient: cxPublicKeyDescriptor(node) })

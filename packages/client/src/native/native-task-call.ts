@@ -54,12 +54,13 @@ function nativeError(code: string | number | undefined, status: number | undefin
   return errorFromResponse(status ?? fallback, body)
 }
 
-function buildCall(call: TaskCall, payload: unknown): Omit<NativeCall, 'kind'> {
+function buildCall(call: TaskCall, sealed: Record<string, unknown> | undefined): Omit<NativeCall, 'kind'> {
   const trace = parseTraceparent(hopHeaders(call.trace, {}).traceparent ?? '')
   const c = call.constraints
   return {
     intent: call.intent,
-    payload: encodeJsonBytes(payload),
+    // The payload text was serialised (and checked) once before discovery; only the sealed envelope is new here.
+    payload: sealed ? encodeJsonBytes(sealed) : Buffer.from(call.payloadJson, 'utf8'),
     // The node derives task_id from the call id (key 15) on a buffered CALL; IICP-CX binds that id in its AAD.
     callId: call.taskId,
     timeout: Math.min(3600, Math.max(1, Math.ceil(call.timeoutMs / 1000))),
@@ -107,9 +108,9 @@ export async function callNodeNative(call: TaskCall, native: NativeAttempt): Pro
   const { candidate } = call
   const streamed = native.observer !== undefined
   // Sealed before a connection is taken, so the CALL leaves right after: the pool relies on that (see abandon()).
-  const sealed = candidate.cxKey ? await sealPayload(candidate, call.payload, call.taskId, call.intent) : undefined
+  const sealed = candidate.cxKey ? await sealPayload(candidate, call.payloadJson, call.taskId, call.intent) : undefined
   // Built before too: nothing may throw between taking a connection and handing it back.
-  const message = buildCall(call, sealed ? sealed.fields : call.payload)
+  const message = buildCall(call, sealed?.fields)
   let conn
   try {
     conn = streamed ? await native.pool.lease(native.endpoint, call.cancel) : (await native.pool.get(native.endpoint, call.cancel)).client

@@ -24,7 +24,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** POST the task to a relay route asking for server-sent events; chunks go to the observer. Throws IicpError. */
 export async function callRelayStream(call: TaskCall, dispatcher: Dispatcher, observer: NativeStreamObserver): Promise<TransportResult> {
   const { candidate } = call
-  const sealed = candidate.cxKey ? await sealPayload(candidate, call.payload, call.taskId, call.intent) : undefined
+  const sealed = candidate.cxKey ? await sealPayload(candidate, call.payloadJson, call.taskId, call.intent) : undefined
   const body = buildBody(call, sealed, Math.min(300_000, Math.max(100, Math.floor(call.timeoutMs))))
   const headers: Record<string, string> = {
     'content-type': 'application/json',
