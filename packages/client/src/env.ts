@@ -29,7 +29,8 @@ function decimal(name: string, value: string): number {
 }
 
 /**
- * Read `IICP_DIRECTORY_URL`, `IICP_TIMEOUT_MS`, `IICP_REGION`, `IICP_NODE_TOKEN`, `IICP_ALLOW_PRIVATE_ENDPOINTS`,
+ * Read `IICP_DIRECTORY_URL`, `IICP_TIMEOUT_MS`, `IICP_REGION`, `IICP_NODE_TOKEN`, `IICP_ALLOW_PRIVATE_ENDPOINTS` (or the
+ * official `IICP_PROXY_ALLOW_LOOPBACK_NODES`, which here also admits private addresses),
  * `IICP_CX_ALLOW_PLAINTEXT`, `IICP_ROUTE_DISCOVERY_MODE`, `IICP_ROUTING_STRATEGY`, `IICP_ROUTING_TOP_K` and
  * `IICP_MAX_ATTEMPTS`, `IICP_ROUTING_EPSILON`, `IICP_ROUTING_SOFTMAX_TAU`, `IICP_ROUTING_SEED`, `IICP_ROUTING_POLICY` (a profile
  * name), `IICP_CONSUMER_AUTH_MODE`, `IICP_VERIFY_REPLICA_SIGNATURES` and `IICP_TRANSPORT` (`auto`|`http`|`native`) into a partial ClientConfig; ranges are
@@ -47,6 +48,8 @@ export function clientOptionsFromEnv(env: Readonly<Record<string, string | undef
   if ((v = get('IICP_REGION')) !== undefined) out.region = v
   if ((v = get('IICP_NODE_TOKEN')) !== undefined) out.nodeToken = v
   if ((v = get('IICP_ALLOW_PRIVATE_ENDPOINTS')) !== undefined) out.allowPrivateEndpoints = flag('IICP_ALLOW_PRIVATE_ENDPOINTS', v)
+  // The official SDKs' escape hatch (official-sdks §1, §8 item 17); this SDK's own name wins when both are set.
+  else if ((v = get('IICP_PROXY_ALLOW_LOOPBACK_NODES')) !== undefined) out.allowPrivateEndpoints = flag('IICP_PROXY_ALLOW_LOOPBACK_NODES', v)
   if ((v = get('IICP_CX_ALLOW_PLAINTEXT')) !== undefined) out.allowPlaintext = flag('IICP_CX_ALLOW_PLAINTEXT', v)
   if ((v = get('IICP_ROUTE_DISCOVERY_MODE')) !== undefined) out.routeDiscovery = v as RouteDiscoveryMode
   if ((v = get('IICP_ROUTING_STRATEGY')) !== undefined) out.selection = v as SelectionStrategy
