@@ -44,6 +44,8 @@ export const RelayBindResponseSchema = z.looseObject({
   raw_result: z.boolean().optional().catch(undefined),
   /** @iicp/relay addition: most calls one pull may carry (`?max=N`, extras in `more`). */
   max_pull_batch: z.number().int().min(2).optional().catch(undefined),
+  /** @iicp/relay addition: pulls may ask for binary frames (`?frames=1`) and results may be posted as frames. */
+  frames: z.boolean().optional().catch(undefined),
 })
 export type RelayBindResponse = z.input<typeof RelayBindResponseSchema>
 

@@ -1,17 +1,22 @@
 /**
  * The HTTP long-poll link (IICP-DIR §7.1): calls queue until the worker's next `GET /v1/relay/pull`, and a
  * parked pull is answered the moment a call arrives. The task goes out as `{call_id, task, headers}`, the
- * consumer's bytes spliced in unparsed (the relay parsed them once already to be sure they are JSON).
+ * consumer's bytes spliced in unparsed (the relay parsed them once already to be sure they are JSON), or, to a
+ * worker that pulls with `?frames=1`, as a binary CALL frame carrying the bytes as they came.
  */
 import type { ServerResponse } from 'node:http'
-import type { RelayCall, RelayLink } from './relay-session.js'
-import { CORS_HEADERS, sendNoContent } from './http-io.js'
+import { IicpError, errorBody } from '@iicp/protocol'
+import type { RelayCall, RelayLink, RelaySession } from './relay-session.js'
+import { CORS_HEADERS, parseJsonObject, sendNoContent } from './http-io.js'
+import { FRAME_CALL, FRAMES_MEDIA_TYPE, encodeLengthPrefixedFrame } from '../ws-frames.js'
 
 interface ParkedPull {
   res: ServerResponse
   timer: NodeJS.Timeout
   /** Most calls this pull may carry (`?max=N`; 1 for a reference worker). */
   max: number
+  /** The pull asked for binary frames (`?frames=1`). */
+  framed: boolean
 }
 
 /** A long-poll worker's link; `token` is its bearer session token. */
@@ -25,7 +30,9 @@ export class LongPollLink implements RelayLink {
   #parked: ParkedPull[] = []
   #lastPullAtMs: number
   #closed = false
+  #framed = false
   #flush: NodeJS.Immediate | undefined
+  #session: RelaySession | undefined
 
   constructor(init: { token: string; livenessMs: number; pollTimeoutMs: number; now: () => number }) {
     this.token = init.token
@@ -34,6 +41,19 @@ export class LongPollLink implements RelayLink {
     this.#now = init.now
     // Binding counts as contact: a fresh session is alive before its first pull.
     this.#lastPullAtMs = init.now()
+  }
+
+  /**
+   * Whether a consumer body must be checked as JSON on arrival: a JSON pull answer embeds it, while a worker that
+   * pulls frames gets the bytes, and its node judges them as over WebSocket.
+   */
+  get needsJson(): boolean {
+    return !this.#framed
+  }
+
+  /** @internal The session this link carries (set once the bind is admitted). */
+  attach(session: RelaySession): void {
+    this.#session = session
   }
 
   send(call: RelayCall): void {
@@ -46,9 +66,11 @@ export class LongPollLink implements RelayLink {
       return
     }
     while (this.#parked.length > 0) {
-      const pull = this.#parked.shift() as ParkedPull
+      const pull = this.#parked[0] as ParkedPull
+      if (!pull.framed && !this.#embeddable(call)) return
+      this.#parked.shift()
       clearTimeout(pull.timer)
-      if (deliver(pull.res, call)) return
+      if (deliver(pull.res, [call], pull.framed)) return
     }
     this.#queue.push(call)
   }
@@ -62,24 +84,28 @@ export class LongPollLink implements RelayLink {
   }
 
   /**
-   * Serve one pull: queued calls at once (up to `max`, the extras in `more`), else hold the request until a call
-   * arrives or the poll times out (204).
+   * Serve one pull: queued calls at once (up to `max`, as frames when `framed`, else the extras in `more`), else hold
+   * the request until a call arrives or the poll times out (204).
    */
-  pull(res: ServerResponse, max = 1): void {
+  pull(res: ServerResponse, max = 1, framed = false): void {
     this.#lastPullAtMs = this.#now()
+    if (framed) this.#framed = true
     if (this.#closed) {
       sendNoContent(res)
       return
     }
     if (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, max)
-      if (deliver(res, batch[0] as RelayCall, batch.slice(1))) return
-      // The puller vanished: put the calls back for the next pull.
-      this.#queue.unshift(...batch)
+      const batch = this.#take(max, framed)
+      if (batch.length > 0) {
+        if (deliver(res, batch, framed)) return
+        // The puller vanished: put the calls back for the next pull.
+        this.#queue.unshift(...batch)
+      }
     }
     const pull: ParkedPull = {
       res,
       max,
+      framed,
       timer: setTimeout(() => {
         this.#unpark(pull)
         this.#lastPullAtMs = this.#now()
@@ -108,11 +134,35 @@ export class LongPollLink implements RelayLink {
   #deliverQueued(): void {
     this.#flush = undefined
     while (this.#queue.length > 0 && this.#parked.length > 0) {
-      const pull = this.#parked.shift() as ParkedPull
+      const pull = this.#parked[0] as ParkedPull
+      const batch = this.#take(pull.max, pull.framed)
+      if (batch.length === 0) continue
+      this.#parked.shift()
       clearTimeout(pull.timer)
-      const batch = this.#queue.splice(0, pull.max)
       // The puller vanished: the calls go back to the front for the next one.
-      if (!deliver(pull.res, batch[0] as RelayCall, batch.slice(1))) this.#queue.unshift(...batch)
+      if (!deliver(pull.res, batch, pull.framed)) this.#queue.unshift(...batch)
+    }
+  }
+
+  /** Up to `max` queued calls for one pull answer; calls a JSON answer cannot embed are failed instead. */
+  #take(max: number, framed: boolean): RelayCall[] {
+    const batch = this.#queue.splice(0, max)
+    return framed ? batch : batch.filter((c) => this.#embeddable(c))
+  }
+
+  /**
+   * Whether a call can go into a JSON pull answer. A call that arrived after the worker pulled frames was not
+   * checked; should a JSON pull still come for it, a body that is not JSON fails with 400 as it would have on arrival.
+   */
+  #embeddable(call: RelayCall): boolean {
+    if (call.task !== undefined) return true
+    try {
+      parseJsonObject(call.body)
+      return true
+    } catch (err) {
+      const e = err instanceof IicpError ? err : new IicpError('invalid_json')
+      this.#session?.resolve(call.callId, { status: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify(errorBody(e)) })
+      return false
     }
   }
 
@@ -132,8 +182,7 @@ function callParts(call: RelayCall): Buffer[] {
 const CLOSE = Buffer.from('}')
 const COMMA = Buffer.from(',')
 
-function deliver(res: ServerResponse, call: RelayCall, more: RelayCall[] = []): boolean {
-  if (res.destroyed || res.headersSent) return false
+function jsonPayload(call: RelayCall, more: readonly RelayCall[]): Buffer {
   const parts = callParts(call)
   if (more.length > 0) {
     // `more` is an @iicp/relay addition, sent only to pullers that asked with ?max=N.
@@ -145,8 +194,19 @@ function deliver(res: ServerResponse, call: RelayCall, more: RelayCall[] = []): 
     })
     parts.push(Buffer.from(']}'))
   }
-  const payload = Buffer.concat(parts)
-  res.writeHead(200, { ...CORS_HEADERS, 'content-type': 'application/json', 'content-length': payload.length })
+  return Buffer.concat(parts)
+}
+
+function framesPayload(calls: readonly RelayCall[]): Buffer {
+  const frames = calls.map((c) => encodeLengthPrefixedFrame(FRAME_CALL, { id: c.callId, h: c.headers }, c.body))
+  return frames.length === 1 ? frames[0] as Buffer : Buffer.concat(frames)
+}
+
+/** Answer a pull with `calls` (at least one); false when the puller is gone. */
+function deliver(res: ServerResponse, calls: readonly RelayCall[], framed: boolean): boolean {
+  if (res.destroyed || res.headersSent) return false
+  const payload = framed ? framesPayload(calls) : jsonPayload(calls[0] as RelayCall, calls.slice(1))
+  res.writeHead(200, { ...CORS_HEADERS, 'content-type': framed ? FRAMES_MEDIA_TYPE : 'application/json', 'content-length': payload.length })
   res.end(payload)
   return true
 }

@@ -17,7 +17,7 @@ import type { RelayServerOptions, ResolvedRelayServerOptions } from '../options.
 import { isValidWorkerId, parseRelayBindRequest, parseRelayResultRequest } from '../schemas.js'
 import type { RelayBindRequest, RelayBindResponse, RelayForHealthResponse } from '../schemas.js'
 import { sourceTag } from '../source-tag.js'
-import { FRAME_RESULT, decodeFrame, parseControl } from '../ws-frames.js'
+import { FRAME_RESULT, FRAMES_MEDIA_TYPE, MAX_RESULT_BATCH_BYTES, decodeFrame, parseControl, splitFrames } from '../ws-frames.js'
 import type { ResultFrameHeader, WsBoundMessage, WsRefusedMessage } from '../ws-frames.js'
 import { BindRateLimiter, JtiCache, checkTicket, expectedIssuer, refusals, ticketKeySource } from './bind-gate.js'
 import type { TicketKeySource } from './bind-gate.js'
@@ -31,6 +31,8 @@ import { WsLink } from './ws-link.js'
 import { forwardStreamAsSse, isStreamingLink, wantsEventStream } from '../tcp/relay-stream.js'
 
 const RELAY_FOR_PREFIX = '/v1/relay-for/'
+/** A pull that asks for binary CALL frames (offered as `frames: true` at bind). */
+const FRAMES_QUERY = /[?&]frames=1(?:&|$)/
 /** Most calls one long-poll pull may carry. */
 const MAX_PULL_BATCH = 32
 
@@ -188,7 +190,10 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
     const link = makeLink()
     const session = new RelaySession({ workerId: request.worker_id, intent: request.intent, models: request.models, link, boundAtMs: now })
     this.sessions.set(session)
-    if (link instanceof LongPollLink) this.#byToken.set(link.token, session)
+    if (link instanceof LongPollLink) {
+      link.attach(session)
+      this.#byToken.set(link.token, session)
+    }
     o.logger.info({ worker_id: session.workerId, transport: link.transport, source: sourceTag(source), ticketed: claims !== undefined }, 'relay session bound')
     this.emit('bound', { workerId: session.workerId, transport: link.transport })
     return session
@@ -259,6 +264,7 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
       worker_endpoint_path: `${RELAY_FOR_PREFIX}${request.worker_id}`,
       raw_result: true,
       max_pull_batch: MAX_PULL_BATCH,
+      frames: true,
     }
     sendJson(res, 200, body)
   }
@@ -268,11 +274,20 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
     const url = req.url ?? ''
     const m = /[?&]max=(\d{1,3})(?:&|$)/.exec(url)
     const max = m ? Math.min(MAX_PULL_BATCH, Math.max(1, Number(m[1]))) : 1
-    ;(session.link as LongPollLink).pull(res, max)
+    ;(session.link as LongPollLink).pull(res, max, FRAMES_QUERY.test(url))
   }
 
   async httpResult(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const session = this.sessionFor(req)
+    if (req.headers['content-type'] === FRAMES_MEDIA_TYPE) {
+      const body = await readBody(req, this.#o.maxBodyBytes + 64 * 1024 + MAX_RESULT_BATCH_BYTES)
+      // All checked before any is settled, so a bad post settles nothing.
+      const answers = resultFrames(body)
+      // Results that come too late (timed out, consumer gone) are dropped; the worker has nothing to retry.
+      for (const [callId, response] of answers) session.resolve(callId, response)
+      sendNoContent(res)
+      return
+    }
     const body = await readBody(req, this.#o.maxBodyBytes + 64 * 1024)
     const result = parseRelayResultRequest(parseJsonObject(body))
     let response: RelayCallResponse
@@ -349,10 +364,11 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
         .catch((err: unknown) => sendError(res, err))
       return
     }
-    // Long-poll embeds the task in JSON, so it must be JSON; WebSocket carries the bytes and the worker's node judges them.
+    // A JSON pull answer embeds the task, so it must be JSON; frames (WebSocket, a long-poll worker pulling frames)
+    // carry the bytes and the worker's node judges them.
     let call: RelayCall
     try {
-      call = session.link.transport === 'http'
+      call = session.link.transport === 'http' && (session.link as LongPollLink).needsJson
         ? { callId, body, headers: forwardableHeaders(req), task: parseJsonObject(body) }
         : { callId, body, headers: forwardableHeaders(req) }
     } catch (err) {
@@ -445,18 +461,33 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
 
   #onResultFrame(session: RelaySession, data: Buffer): void {
     try {
-      const frame = decodeFrame<ResultFrameHeader>(data)
-      const status = frame.header.s
-      if (frame.kind !== FRAME_RESULT || !Number.isInteger(status) || status < 100 || status > 599) {
-        throw new IicpError('invalid_response', 'bad result frame')
-      }
-      const response: RelayCallResponse = { status, body: frame.body }
-      if (frame.header.h && typeof frame.header.h === 'object') response.headers = frame.header.h
-      session.resolve(frame.header.id, response)
+      const [callId, response] = readResultFrame(data)
+      session.resolve(callId, response)
     } catch (err) {
       // A worker speaking garbage cannot be trusted with more calls.
       this.dropSession(session, 'protocol_error', workerGone('worker sent an unreadable result', err))
     }
+  }
+}
+
+/** A RESULT frame's call id and answer; throws IicpError `invalid_response` for anything else. */
+function readResultFrame(data: Buffer): [string, RelayCallResponse] {
+  const frame = decodeFrame<ResultFrameHeader>(data)
+  const status = frame.header.s
+  if (frame.kind !== FRAME_RESULT || !Number.isInteger(status) || status < 100 || status > 599) {
+    throw new IicpError('invalid_response', 'bad result frame')
+  }
+  const response: RelayCallResponse = { status, body: frame.body }
+  if (frame.header.h && typeof frame.header.h === 'object') response.headers = frame.header.h
+  return [frame.header.id, response]
+}
+
+/** The answers in a long-poll frames post, or 422 `validation_error` when any frame is unreadable. */
+function resultFrames(body: Buffer): Array<[string, RelayCallResponse]> {
+  try {
+    return splitFrames(body).map(readResultFrame)
+  } catch (cause) {
+    throw new IicpError('validation_error', 'unreadable result frames', { cause })
   }
 }
 

@@ -109,7 +109,8 @@ export class RelaySession {
       settle(workerGone('could not hand the task to the worker', cause), undefined)
       return
     }
-    this.#arm(deadline)
+    // A link may answer a call it cannot carry at once (a long-poll body that is not JSON).
+    if (this.#pending.has(call.callId)) this.#arm(deadline)
   }
 
   /** The task_id of a pending call (for the reference relay's merged reply). */

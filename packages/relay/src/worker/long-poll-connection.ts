@@ -1,7 +1,9 @@
 /**
  * The worker's HTTP long-poll session (IICP-DIR §7.1, official-sdks.md §5.4): bind, pull in a loop, post each
  * result by call id, unbind on close. Results carry `http_status` so this relay passes the node's answer through
- * unchanged; a reference relay ignores it and merges `result` into its own envelope.
+ * unchanged; a reference relay ignores it and merges `result` into its own envelope. A relay of this package that
+ * offers frames gets pulls answered with binary CALL frames, and the results finished together in one post of
+ * RESULT frames: bodies cross as bytes and a burst of tasks costs one result exchange, not one each.
  */
 import { Client, buildConnector, request } from 'undici'
 import type { Dispatcher } from 'undici'
@@ -9,6 +11,10 @@ import { IicpError } from '@iicp/protocol'
 import type { ResolvedRelayWorkerOptions } from '../options.js'
 import { parseRelayBindResponse, parseRelayPullResponse } from '../schemas.js'
 import type { RelayPullResponse, RelayResultRequest } from '../schemas.js'
+import {
+  FRAME_CALL, FRAME_RESULT, FRAMES_MEDIA_TYPE, MAX_RESULT_BATCH_BYTES, decodeFrame, encodeLengthPrefixedFrame, splitFrames,
+} from '../ws-frames.js'
+import type { CallFrameHeader } from '../ws-frames.js'
 import { refusalFromBody } from './connection.js'
 import type { WorkerConnection } from './connection.js'
 import { runTask } from './run-task.js'
@@ -55,9 +61,11 @@ export async function connectLongPoll(
     throw new IicpError('invalid_response', 'relay bind answer is not JSON', { cause })
   }
   const session = parseRelayBindResponse(parsed)
+  // Frames carry raw answers by nature, so they are used only where raw results are offered too.
+  const framed = session.frames === true && session.raw_result === true
   const pullUrl = session.max_pull_batch === undefined
-    ? `${o.relayUrl}/v1/relay/pull`
-    : `${o.relayUrl}/v1/relay/pull?max=${Math.min(PULL_BATCH, session.max_pull_batch)}`
+    ? `${o.relayUrl}/v1/relay/pull${framed ? '?frames=1' : ''}`
+    : `${o.relayUrl}/v1/relay/pull?max=${Math.min(PULL_BATCH, session.max_pull_batch)}${framed ? '&frames=1' : ''}`
   const pullers = session.max_pull_batch === undefined ? PULLERS : BATCH_PULLERS
   return new LongPollConnection(o, session.session_token, session.poll_timeout_s * 1000, session.raw_result === true, pullUrl, pullers, dispatcher)
 }
@@ -74,8 +82,13 @@ class LongPollConnection implements WorkerConnection {
   readonly #o: ResolvedRelayWorkerOptions
   readonly #auth: Record<string, string>
   readonly #resultHeaders: Record<string, string>
+  readonly #framesHeaders: Record<string, string>
   readonly #pollTimeoutMs: number
   readonly #rawResult: boolean
+  /** RESULT frames finished in this event-loop turn, posted together at its end. */
+  #batch: Buffer[] = []
+  #batchBytes = 0
+  #batchFlush: NodeJS.Immediate | undefined
   readonly #pull: { origin: string; path: string }
   readonly #result: { origin: string; path: string }
   readonly #dispatcher: Dispatcher
@@ -93,6 +106,7 @@ class LongPollConnection implements WorkerConnection {
     this.#o = o
     this.#auth = { authorization: `Bearer ${token}` }
     this.#resultHeaders = { ...JSON_HEADERS, ...this.#auth }
+    this.#framesHeaders = { 'content-type': FRAMES_MEDIA_TYPE, ...this.#auth }
     this.#pollTimeoutMs = pollTimeoutMs
     this.#rawResult = rawResult
     this.#pull = target(pullUrl)
@@ -145,13 +159,15 @@ class LongPollConnection implements WorkerConnection {
     while (!signal.aborted) {
       let status: number
       let text = ''
+      let frames: Buffer | undefined
       try {
         const res = await this.#dispatcher.request({
           ...this.#pull, method: 'GET', signal, headers: this.#auth, headersTimeout: wait, bodyTimeout: wait,
         })
         status = res.statusCode
-        if (status === 200) text = await res.body.text()
-        else await res.body.dump()
+        if (status !== 200) await res.body.dump()
+        else if (res.headers['content-type'] === FRAMES_MEDIA_TYPE) frames = Buffer.from(await res.body.arrayBuffer())
+        else text = await res.body.text()
       } catch {
         if (!signal.aborted) this.#end('connection_lost')
         return
@@ -161,18 +177,63 @@ class LongPollConnection implements WorkerConnection {
         this.#end(status === 401 ? 'session_expired' : `pull_http_${status}`)
         return
       }
-      let pull: RelayPullResponse
-      try {
-        pull = parseRelayPullResponse(JSON.parse(text))
-      } catch {
-        this.#end('protocol_error')
-        return
+      if (frames !== undefined) {
+        if (!this.#serveFrames(frames)) {
+          this.#end('protocol_error')
+          return
+        }
+      } else {
+        let pull: RelayPullResponse
+        try {
+          pull = parseRelayPullResponse(JSON.parse(text))
+        } catch {
+          this.#end('protocol_error')
+          return
+        }
+        void this.#serve(pull)
+        for (const extra of pull.more ?? []) void this.#serve(extra)
       }
-      void this.#serve(pull)
-      for (const extra of pull.more ?? []) void this.#serve(extra)
       // Let a quick handler post its result before the next pull queues behind it on the relay.
       await new Promise<void>((r) => setImmediate(r))
     }
+  }
+
+  /** Run every CALL frame of a pull answer; false when the answer is unreadable (nothing is run then). */
+  #serveFrames(body: Buffer): boolean {
+    const calls: Array<{ id: string; headers: Record<string, string>; body: Buffer }> = []
+    try {
+      for (const f of splitFrames(body)) {
+        const frame = decodeFrame<CallFrameHeader>(f)
+        if (frame.kind !== FRAME_CALL) return false
+        const h = frame.header.h
+        calls.push({ id: frame.header.id, headers: typeof h === 'object' && h !== null ? h : { ...JSON_HEADERS }, body: frame.body })
+      }
+    } catch {
+      return false
+    }
+    for (const c of calls) {
+      void runTask(this.#o.handleTask, c.body, c.headers, this.#ac.signal).then((answer) => {
+        if (!this.#ac.signal.aborted) this.#queueResult(encodeLengthPrefixedFrame(FRAME_RESULT, { id: c.id, s: answer.status, h: answer.headers }, answer.body))
+      })
+    }
+    return true
+  }
+
+  /** Add a RESULT frame to this turn's post; a post stays within MAX_RESULT_BATCH_BYTES unless one result is larger. */
+  #queueResult(frame: Buffer): void {
+    if (this.#batch.length > 0 && this.#batchBytes + frame.length > MAX_RESULT_BATCH_BYTES) this.#flushResults()
+    this.#batch.push(frame)
+    this.#batchBytes += frame.length
+    this.#batchFlush ??= setImmediate(this.#flushResults)
+  }
+
+  readonly #flushResults = (): void => {
+    if (this.#batchFlush !== undefined) clearImmediate(this.#batchFlush)
+    this.#batchFlush = undefined
+    const batch = this.#batch
+    this.#batch = []
+    this.#batchBytes = 0
+    if (batch.length > 0) void this.#postResult(this.#framesHeaders, batch.length === 1 ? batch[0] as Buffer : Buffer.concat(batch))
   }
 
   async #serve(pull: RelayPullResponse): Promise<void> {
@@ -191,13 +252,16 @@ class LongPollConnection implements WorkerConnection {
         post.http_status = 502
       }
     }
-    const text = JSON.stringify(post)
+    await this.#postResult(this.#resultHeaders, JSON.stringify(post))
+  }
+
+  async #postResult(headers: Record<string, string>, body: string | Buffer): Promise<void> {
     for (let attempt = 0; attempt < 2 && !this.#ac.signal.aborted; attempt++) {
       try {
-        // Idempotent in effect (a repeated post of a settled call is refused) and answered at once, which lets
-        // undici pipeline it behind other posts.
+        // Idempotent in effect (a repeated post of a settled call is refused or dropped) and answered at once, which
+        // lets undici pipeline it behind other posts.
         const pending = this.#results.request({
-          ...this.#result, method: 'POST', headers: this.#resultHeaders, body: text, idempotent: true, blocking: false,
+          ...this.#result, method: 'POST', headers, body, idempotent: true, blocking: false,
           headersTimeout: this.#o.connectTimeoutMs, bodyTimeout: this.#o.connectTimeoutMs,
         })
         // After the request: undici may hold its first write for a check-phase turn, and the cork must outlast it.
