@@ -53,10 +53,12 @@ export function isLoopbackDirectory(directoryUrl: string): boolean {
 export function clientConfig(flags: ConsumerFlags, env: Readonly<Record<string, string | undefined>> = {}): ClientConfig {
   const rest: Record<string, string | undefined> = {}
   for (const [k, v] of Object.entries(env)) if (!FLAG_OWNED.has(k)) rest[k] = v
+  const fromEnv = clientOptionsFromEnv(rest)
   const config: ClientConfig = {
-    ...clientOptionsFromEnv(rest),
+    ...fromEnv,
     directoryUrl: flags.directory,
-    allowPrivateEndpoints: flags.allowPrivateEndpoints ?? isLoopbackDirectory(flags.directory),
+    // --allow-private-endpoints / IICP_ALLOW_PRIVATE_ENDPOINTS, else the official IICP_PROXY_ALLOW_LOOPBACK_NODES.
+    allowPrivateEndpoints: flags.allowPrivateEndpoints ?? fromEnv.allowPrivateEndpoints ?? isLoopbackDirectory(flags.directory),
   }
   if (flags.timeout !== undefined) config.timeoutMs = flags.timeout
   if (flags.region !== undefined) config.region = flags.region

@@ -10,6 +10,11 @@ export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
 /** The command line itself was wrong: unknown flag, missing argument, bad value. */
 export const EXIT_USAGE = 2
+/**
+ * `node serve` stopped because its Quick Tunnel died under `IICP_TUNNEL_DEAD_POLICY=exit` (or `auto` with
+ * `IICP_SUPERVISED=1`): the official CLIs' code for "restart me" to a supervisor (official-sdks §7).
+ */
+export const EXIT_TUNNEL_DEAD = 75
 
 /** A bad command line, raised by the CLI's own argument checks; rendered with the usage line and exit 2. */
 export class UsageError extends Error {

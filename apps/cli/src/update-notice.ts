@@ -1,7 +1,8 @@
 /**
  * "A newer @iicp/cli exists" (issue 12, Updates): a notice, never an update. The library never updates
  * itself and neither does the CLI; it only says so on stderr, once a day at most, and never when the output
- * is `--json`, not a terminal, in CI or under `NODE_ENV=test`, or with `IICP_NO_UPDATE_NOTICE=1`.
+ * is `--json`, not a terminal, in CI or under `NODE_ENV=test`, or with `IICP_NO_UPDATE_NOTICE=1` or the official
+ * SDKs' `IICP_AUTO_UPDATE=0` (which turns their self-updater off; the notice is the nearest thing this CLI has).
  *
  * It never blocks: the notice printed after a command comes from the daily cache written by an earlier
  * run; a refresh runs in the background (`GET <registry>/-/package/@iicp%2fcli/dist-tags`, 1.5 s at most,
@@ -49,6 +50,8 @@ export function noticeEnabled(env: Readonly<Record<string, string | undefined>>,
   if (json || !stderrIsTty) return false
   const off = env.IICP_NO_UPDATE_NOTICE?.trim().toLowerCase()
   if (off !== undefined && off !== '' && off !== '0' && off !== 'false' && off !== 'no' && off !== 'off') return false
+  const auto = env.IICP_AUTO_UPDATE?.trim().toLowerCase()
+  if (auto === '0' || auto === 'false' || auto === 'no' || auto === 'off') return false
   if (env.CI !== undefined && env.CI !== '' && env.CI !== '0' && env.CI !== 'false') return false
   return env.NODE_ENV !== 'test'
 }

@@ -3,9 +3,9 @@
  * with a directory and heartbeating until Ctrl-C, when it drains, deregisters and closes.
  */
 import { IicpNode, nodeOptionsFromEnv, tunnelOptionsFromEnv, tunnelRung } from '@iicp/node'
-import type { NodeOptions, TunnelRung } from '@iicp/node'
+import type { NodeOptions, TunnelDeadEvent, TunnelRung } from '@iicp/node'
 import { isLoopbackDirectory } from '../consumer.js'
-import { EXIT_OK } from '../exit.js'
+import { EXIT_OK, EXIT_TUNNEL_DEAD } from '../exit.js'
 import { buildBackend } from '../node-backends.js'
 import { natServeOptions, reportReachability } from './nat.js'
 import type { BackendKind } from '../node-backends.js'
@@ -54,6 +54,22 @@ export function nodeEnvOptions(env: Readonly<Record<string, string | undefined>>
   return options
 }
 
+/**
+ * What a dead Quick Tunnel means for `node serve` (IICP_TUNNEL_DEAD_POLICY): the library only reports it; under
+ * `exit` the returned promise resolves so the command shuts down and exits 75, under `log-only` it never does.
+ */
+export function tunnelDeath(report: (e: TunnelDeadEvent) => void): { onDead: (e: TunnelDeadEvent) => void; exit: Promise<TunnelDeadEvent> } {
+  let resolve!: (e: TunnelDeadEvent) => void
+  const exit = new Promise<TunnelDeadEvent>((r) => { resolve = r })
+  return {
+    onDead(e) {
+      report(e)
+      if (e.policy === 'exit') resolve(e)
+    },
+    exit,
+  }
+}
+
 /** Run `iicp node serve`. */
 export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number> {
   const { flags } = ctx
@@ -65,7 +81,11 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
   // --tunnel or a tunnel URL (IICP_TUNNEL_URL …) puts the tunnel rung in place of NAT detection, as the official
   // --tunnel does; otherwise the rung sits inside the 'auto' ladder, tried only when no direct route is verified.
   const fromEnv = nodeEnvOptions(ctx.io.env)
-  const tunnelOpts = { ...tunnelOptionsFromEnv(ctx.io.env), ...(flags.home !== undefined ? { home: flags.home } : {}) }
+  const death = tunnelDeath((e) => out.event(
+    { event: 'tunnel_dead', policy: e.policy, failed_rebuilds: e.failedRebuilds },
+    `${out.ce.red('✖')} the Quick Tunnel is dead after ${e.failedRebuilds} failed rebuild(s)${e.policy === 'exit' ? `: stopping (exit ${EXIT_TUNNEL_DEAD}) so a supervisor restarts the node` : '; serving on without it (IICP_TUNNEL_DEAD_POLICY=log-only)'}`,
+  ))
+  const tunnelOpts = { ...tunnelOptionsFromEnv(ctx.io.env), ...(flags.home !== undefined ? { home: flags.home } : {}), onDead: death.onDead }
   const rung: TunnelRung | undefined = flags.tunnel === true || tunnelOpts.tunnelUrl !== undefined ? tunnelRung(tunnelOpts) : undefined
   const nat = natServeOptions(ctx.io.env)
   const node = new IicpNode({
@@ -89,6 +109,7 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
   if (flags.publicEndpoint === undefined && !isLoopbackDirectory(flags.directory)) {
     out.note(out.ce.dim('tip: a public directory only lists routable endpoints; pass --public-endpoint <url> (IICP_PUBLIC_ENDPOINT)'))
   }
+  let code = EXIT_OK
   try {
     await node.serve()
     rung?.attach(node)
@@ -96,12 +117,13 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
       { event: 'listening', url: node.url ?? null, endpoint: node.endpoint ?? null, backend: flags.backend },
       `${out.ce.green('●')} node serving ${flags.backend} at ${node.url ?? '?'} (advertised ${node.endpoint ?? '?'}); Ctrl-C stops it`,
     )
-    const signal = await stopped
-    out.note(out.ce.dim(`${signal}: draining and deregistering…`))
+    const ended = await Promise.race([stopped, death.exit])
+    out.note(out.ce.dim(`${typeof ended === 'string' ? ended : 'tunnel dead'}: draining and deregistering…`))
+    if (typeof ended !== 'string') code = EXIT_TUNNEL_DEAD
   } finally {
     await node.close()
     await rung?.close()
   }
   out.event({ event: 'closed' }, `${out.ce.green('✔')} node closed`)
-  return EXIT_OK
+  return code
 }
