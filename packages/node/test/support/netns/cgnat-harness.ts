@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -101,9 +101,12 @@ export class JsonLinesProcess {
   }
 }
 
-/** The four namespaces of cgnat-netns.sh with unique names; `public` gives the home router a public WAN address. */
+/**
+ * The four namespaces of cgnat-netns.sh with unique names; `public` gives the home router a public WAN address,
+ * `cgnat6` adds routed IPv6 (2e00:200::2 on the LAN host) to the carrier-grade NAT home.
+ */
 export class CgnatNetns {
-  constructor(private readonly mode: 'cgnat' | 'public' = 'cgnat') {}
+  constructor(private readonly mode: 'cgnat' | 'public' | 'cgnat6' = 'cgnat') {}
 
   readonly prefix = `ic${process.pid % 100000}${Math.random().toString(36).slice(2, 5)}`
   readonly lan = `${this.prefix}lan`
@@ -112,6 +115,8 @@ export class CgnatNetns {
   readonly work = mkdtempSync(join(tmpdir(), 'iicp-cgnat-'))
   private daemon: ChildProcess | undefined
   private daemonLog = ''
+  private readonly logWaiters = new Set<() => void>()
+  private starts = 0
   private readonly onExit = (): void => this.downSync()
 
   up(): void {
@@ -120,20 +125,74 @@ export class CgnatNetns {
     if (res.status !== 0) throw new Error(`namespace setup failed: ${res.stderr.trim()}`)
   }
 
-  /** miniupnpd on the home router, as a home router with a CGNAT WAN address runs it. */
-  async startMiniupnpd(): Promise<void> {
-    const child = spawn('ip', ['netns', 'exec', this.gw, 'miniupnpd', '-d', '-f', join(this.work, 'miniupnpd.conf'), '-P', join(this.work, 'miniupnpd.pid')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  /**
+   * (Re)start miniupnpd on the home router. `flags`: e.g. `-1` for IGDv1; `upnp: false` leaves only NAT-PMP
+   * (and PCP) on, as routers that speak no UPnP do. Ready once it listens for NAT-PMP, its last start-up step;
+   * no deadline of our own, since a loaded machine only makes the start slower and a daemon that dies says why.
+   */
+  async startMiniupnpd(flags: string[] = [], settings: { upnp?: boolean } = {}): Promise<void> {
+    await this.stopMiniupnpd()
+    let conf = join(this.work, 'miniupnpd.conf')
+    if (settings.upnp === false) {
+      const variant = join(this.work, `miniupnpd-${++this.starts}.conf`)
+      writeFileSync(variant, readFileSync(conf, 'utf8').replace(/^enable_upnp=yes$/m, 'enable_upnp=no'))
+      conf = variant
+    }
+    this.daemonLog = ''
+    const child = spawn('ip', ['netns', 'exec', this.gw, 'miniupnpd', '-d', '-f', conf, '-P', join(this.work, 'miniupnpd.pid'), ...flags], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.daemon = child
-    const collect = (b: Buffer): void => {
-      this.daemonLog += b.toString('utf8')
+    await new Promise<void>((resolve, reject) => {
+      const collect = (b: Buffer): void => {
+        this.daemonLog += b.toString('utf8')
+        for (const wake of this.logWaiters) wake()
+        if (this.daemonLog.includes('Listening for NAT-PMP')) resolve()
+      }
+      child.stdout?.on('data', collect)
+      child.stderr?.on('data', collect)
+      child.once('exit', () => reject(new Error(`miniupnpd exited: ${this.daemonLog}`)))
+      child.once('error', reject)
+    })
+  }
+
+  /** What miniupnpd has logged since it last started. */
+  get log(): string {
+    return this.daemonLog
+  }
+
+  /**
+   * How many lines of miniupnpd's log match `pattern` (no `g` flag), once at least `times` do. The log arrives
+   * through a pipe and can trail the answer that caused it, so this waits; `patienceMs` only turns a line that
+   * never comes into an error showing the log instead of a test timeout.
+   */
+  async logLines(pattern: RegExp, times = 1, patienceMs = 30_000): Promise<number> {
+    const count = (): number => this.daemonLog.split('\n').filter((line) => pattern.test(line)).length
+    const giveUpAt = Date.now() + patienceMs
+    while (count() < times) {
+      const left = giveUpAt - Date.now()
+      if (left <= 0) throw new Error(`miniupnpd logged ${count()} of ${times} lines matching ${pattern}; log tail:\n${this.daemonLog.slice(-3000)}`)
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer)
+          this.logWaiters.delete(wake)
+          resolve()
+        }
+        const timer = setTimeout(wake, left)
+        this.logWaiters.add(wake)
+      })
     }
-    child.stdout?.on('data', collect)
-    child.stderr?.on('data', collect)
-    for (let i = 0; i < 100 && !this.daemonLog.includes('Listening for NAT-PMP'); i++) {
-      if (child.exitCode !== null) throw new Error(`miniupnpd exited: ${this.daemonLog}`)
-      await new Promise((r) => setTimeout(r, 50))
-    }
-    if (!this.daemonLog.includes('Listening for NAT-PMP')) throw new Error(`miniupnpd did not start: ${this.daemonLog}`)
+    return count()
+  }
+
+  /** Stop miniupnpd (it removes its rules on SIGTERM); if it hangs it goes anyway, by our own pid. */
+  async stopMiniupnpd(): Promise<void> {
+    const child = this.daemon
+    this.daemon = undefined
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+    child.kill('SIGTERM')
+    const force = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(force)
   }
 
   /** The home router's nftables rules (to show nothing was forwarded inbound). */
@@ -151,15 +210,7 @@ export class CgnatNetns {
   }
 
   async down(): Promise<void> {
-    const child = this.daemon
-    this.daemon = undefined
-    if (child !== undefined && child.exitCode === null) {
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-      child.kill('SIGTERM')
-      const force = setTimeout(() => child.kill('SIGKILL'), 10_000)
-      await exited
-      clearTimeout(force)
-    }
+    await this.stopMiniupnpd()
     this.downSync()
   }
 
