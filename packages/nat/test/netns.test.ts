@@ -4,8 +4,8 @@
  * host in the WAN namespace reaches a server in the LAN namespace through what the client opened.
  * Every kind of lease is renewed (directly, or by the manager when the injected clock reaches half the
  * lease) and the gateway's own lease file shows the same mapping ending later; its rules and lease file
- * show deletion. The WAN addresses (11.0.0.0/24, 2001:db8:11::/64) exist only inside these
- * namespaces, which have no route out.
+ * show deletion. The WAN addresses (11.0.0.0/24, 2001:db8:11::/64) and the LAN's global IPv6 prefix
+ * (2e00:200::/64, unallocated by IANA) exist only inside these namespaces, which have no route out.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GatewayNetns, netnsSkipReason } from './netns/netns-harness.js'
@@ -92,19 +92,19 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 60_000 }, () => {
     })
 
     it('opens an IPv6 pinhole a WAN host can use, renews it, and deletes it', async () => {
-      expect(await netns.wanFetch('http://[fd00:200::2]:8080', 1500)).toMatch(/^ERR:/)
-      const { pinhole } = await agent!.call<{ pinhole: { uniqueId: string; leaseSeconds: number } }>({ op: 'pinhole', host: 'fd00:200::2', leaseSeconds: 600 })
+      expect(await netns.wanFetch('http://[2e00:200::2]:8080', 1500)).toMatch(/^ERR:/)
+      const { pinhole } = await agent!.call<{ pinhole: { uniqueId: string; leaseSeconds: number } }>({ op: 'pinhole', host: '2e00:200::2', leaseSeconds: 600 })
       expect(pinhole.leaseSeconds).toBe(600)
       expect(await netns.logLines(/#AddPinhole$/)).toBe(1)
-      expect(await netns.wanFetch('http://[fd00:200::2]:8080')).toBe('lan-ok')
+      expect(await netns.wanFetch('http://[2e00:200::2]:8080')).toBe('lan-ok')
 
       await agent!.call({ op: 'refreshPinhole' })
       expect(await netns.logLines(/#UpdatePinhole$/)).toBe(1)
-      expect(await netns.wanFetch('http://[fd00:200::2]:8080')).toBe('lan-ok')
+      expect(await netns.wanFetch('http://[2e00:200::2]:8080')).toBe('lan-ok')
 
       await agent!.call({ op: 'deletePinhole' })
       expect(await netns.logLines(/#DeletePinhole$/)).toBe(1)
-      expect(await netns.wanFetch('http://[fd00:200::2]:8080', 1500)).toMatch(/^ERR:/)
+      expect(await netns.wanFetch('http://[2e00:200::2]:8080', 1500)).toMatch(/^ERR:/)
     })
 
     it('keeps a verified tier-1a route alive with renewals and removes it when the manager closes', async () => {

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds (up) or removes (down) three network namespaces for the NAT integration tests:
-#   <p>gw  : the router, lan0 10.200.0.1/24 + fd00:200::1/64, wan0 11.0.0.1/24 + 2001:db8:11::1/64
-#   <p>lan : a host behind it, 10.200.0.2 + fd00:200::2, default routes via the router
+#   <p>gw  : the router, lan0 10.200.0.1/24 + 2e00:200::1/64, wan0 11.0.0.1/24 + 2001:db8:11::1/64
+#   <p>lan : a host behind it, 10.200.0.2 + 2e00:200::2, default routes via the router
 #   <p>wan : a host on the "internet" side, 11.0.0.2 + 2001:db8:11::2
-# The WAN addresses exist only inside these namespaces; none has a link or route to the host's
-# network. miniupnpd itself is started by the test (so it owns the pid); `up` writes its config.
+# The LAN's IPv6 prefix is global unicast (2e00::/16, which IANA has not allocated, so it names nobody's
+# hosts), as on a line with native IPv6: routers name such an address in their SSDP answers. These and
+# the WAN addresses exist only inside these namespaces; none has a link or route to the host's network.
+# miniupnpd itself is started by the test (so it owns the pid); `up` writes its config.
 #
 # usage: gateway-netns.sh up <prefix> <workdir>
 #        gateway-netns.sh down <prefix>
@@ -42,11 +44,11 @@ ip link add wan0 netns "$gw" type veth peer name eth0 netns "$wan"
 for ns in "$gw" "$lan" "$wan"; do ip -n "$ns" link set lo up; done
 
 ip -n "$gw" addr add 10.200.0.1/24 dev lan0
-ip -n "$gw" addr add fd00:200::1/64 dev lan0 nodad
+ip -n "$gw" addr add 2e00:200::1/64 dev lan0 nodad
 ip -n "$gw" addr add 11.0.0.1/24 dev wan0
 ip -n "$gw" addr add 2001:db8:11::1/64 dev wan0 nodad
 ip -n "$lan" addr add 10.200.0.2/24 dev eth0
-ip -n "$lan" addr add fd00:200::2/64 dev eth0 nodad
+ip -n "$lan" addr add 2e00:200::2/64 dev eth0 nodad
 ip -n "$wan" addr add 11.0.0.2/24 dev eth0
 ip -n "$wan" addr add 2001:db8:11::2/64 dev eth0 nodad
 ip -n "$gw" link set lan0 up
@@ -54,9 +56,9 @@ ip -n "$gw" link set wan0 up
 ip -n "$lan" link set eth0 up
 ip -n "$wan" link set eth0 up
 ip -n "$lan" route add default via 10.200.0.1
-ip -n "$lan" -6 route add default via fd00:200::1
+ip -n "$lan" -6 route add default via 2e00:200::1
 # The WAN host knows only the router's subnets: it can reach the LAN only through what the router opens.
-ip -n "$wan" -6 route add fd00:200::/64 via 2001:db8:11::1
+ip -n "$wan" -6 route add 2e00:200::/64 via 2001:db8:11::1
 ip netns exec "$gw" sysctl -qw net.ipv4.ip_forward=1
 ip netns exec "$gw" sysctl -qw net.ipv6.conf.all.forwarding=1
 
