@@ -5,8 +5,8 @@
 import { expectTypeOf } from 'vitest'
 import type { IicpClient } from '@iicp/client'
 import type { Command } from 'commander'
-import { conformanceCommand, resultDocuments, runConformance } from '../src/index.js'
-import type { CheckStatus, ConformanceOptions, ConformanceReport, ResultDocument, SdkUnderTest } from '../src/index.js'
+import { conformanceCommand, exitCodeOf, resultDocuments, runConformance, runDocument } from '../src/index.js'
+import type { CheckStatus, ConformanceOptions, ConformanceReport, ResultDocument, RunDocument, SdkUnderTest, Verdict } from '../src/index.js'
 
 expectTypeOf(runConformance).parameter(0).toEqualTypeOf<ConformanceOptions | undefined>()
 expectTypeOf(runConformance).returns.resolves.toEqualTypeOf<ConformanceReport>()
@@ -18,3 +18,8 @@ expectTypeOf<ResultDocument['content_free']>().toEqualTypeOf<true>()
 expectTypeOf<ResultDocument['results'][number]['outcome']>().toEqualTypeOf<'pass' | 'fail'>()
 expectTypeOf<ReturnType<SdkUnderTest['createClient']>>().toEqualTypeOf<IicpClient>()
 expectTypeOf(conformanceCommand).returns.toEqualTypeOf<Command>()
+expectTypeOf<ConformanceReport['verdict']>().toEqualTypeOf<Verdict>()
+expectTypeOf<Verdict>().toEqualTypeOf<'conformant' | 'not_conformant' | 'incomplete'>()
+expectTypeOf(runDocument).returns.toEqualTypeOf<RunDocument>()
+expectTypeOf<RunDocument['documents']>().toEqualTypeOf<ResultDocument[]>()
+expectTypeOf(exitCodeOf).returns.toEqualTypeOf<number>()
