@@ -1,7 +1,7 @@
 /**
  * The relay server half (IICP-DIR §7; official-sdks.md §5.3–§5.4): mounts on any node:http server through
  * `handleRequest` and `handleUpgrade`, keeps one session table for every worker transport, and forwards
- * consumers' `/v1/relay-for/{worker_id}/v1/task` to the bound worker.
+ * consumers' `/v1/relay-for/{worker_id}/v1/task` (and the mesh route `POST /v1/relay`) to the bound worker.
  */
 import { EventEmitter } from 'node:events'
 import { randomBytes, randomUUID } from 'node:crypto'
@@ -25,6 +25,7 @@ import {
   CORS_HEADERS, bearerToken, forwardableHeaders, parseJsonObject, readBody, readBodyThen, responseHeaders, sendError, sendJson, sendNoContent,
 } from './http-io.js'
 import { LongPollLink } from './long-poll-link.js'
+import { MESH_RELAY_PATH, serveMeshRelay } from './mesh-relay.js'
 import { RelaySession, RelaySessionTable, workerGone } from './relay-session.js'
 import type { RelayCall, RelayCallResponse, RelayLink, RelayTransportKind } from './relay-session.js'
 import { WsLink } from './ws-link.js'
@@ -110,6 +111,14 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
     const path = q < 0 ? url : url.slice(0, q)
     if (path.startsWith(RELAY_FOR_PREFIX)) {
       this.#relayFor(req, res, path)
+      return true
+    }
+    if (path === MESH_RELAY_PATH) {
+      serveMeshRelay(req, res, {
+        sessions: this.sessions, maxBodyBytes: this.#o.maxBodyBytes, now: this.#o.now,
+        drop: (session) => this.dropSession(session, 'liveness_expired'),
+        forward: (session, body) => this.#forwardTask(req, res, session, body),
+      })
       return true
     }
     const route = ROUTES[path]
