@@ -157,6 +157,28 @@ describe('registration', () => {
     expect((await call(dir.url, 'POST', '/api/v1/register', { body: registerBody('http://127.0.0.1:9') })).status).toBe(201)
   })
 
+  it('keeps a node registered with available: false out of discover until it says it is available', async () => {
+    const dir = await directory({ skipLivenessCheck: true })
+    const listed = async (): Promise<string[]> => {
+      const r = await call(dir.url, 'GET', `/api/v1/discover?intent=${encodeURIComponent('urn:iicp:intent:llm:chat:v1')}&limit=50`)
+      return (r.json.nodes as Array<{ node_id: string }>).map((n) => n.node_id).sort()
+    }
+    const pending = await call(dir.url, 'POST', '/api/v1/register', { body: registerBody('http://127.0.0.1:9', { node_id: 'pending-route', available: false }) })
+    expect(pending.status).toBe(201)
+    await call(dir.url, 'POST', '/api/v1/register', { body: registerBody('http://127.0.0.1:10', { node_id: 'plain' }) })
+    expect(await listed()).toEqual(['plain'])
+    expect((await call(dir.url, 'GET', '/api/v1/node/pending-route')).json).toMatchObject({ available: false })
+
+    const token = pending.json.node_token as string
+    await call(dir.url, 'POST', '/api/v1/heartbeat', { token, body: { node_id: 'pending-route', available: true } })
+    expect(await listed()).toEqual(['pending-route', 'plain'])
+    // A re-registration without the field is available, as every REGISTER was before.
+    await call(dir.url, 'POST', '/api/v1/heartbeat', { token, body: { node_id: 'pending-route', available: false } })
+    expect(await listed()).toEqual(['plain'])
+    await call(dir.url, 'POST', '/api/v1/register', { body: registerBody('http://127.0.0.1:9', { node_id: 'pending-route', current_node_token: token }) })
+    expect(await listed()).toEqual(['pending-route', 'plain'])
+  })
+
   it('keeps reputation and task counts across a token rotation', async () => {
     const dir = await directory({ skipLivenessCheck: true })
     const reg = await call(dir.url, 'POST', '/api/v1/register', { body: registerBody('http://127.0.0.1:9', { node_id: 'steady' }) })

@@ -21,6 +21,8 @@ export class HeartbeatLoop {
   private controller: AbortController | undefined
   private failures = 0
   private running = false
+  /** runNow() was asked while a tick ran: run another as soon as it ends. */
+  private again = false
   private stopped = true
   private inFlight: Promise<void> | undefined
 
@@ -52,9 +54,26 @@ export class HeartbeatLoop {
     }, Math.max(0, delayMs))
   }
 
+  /**
+   * Tick now instead of at the scheduled time, because something the directory must hear has changed (a relay
+   * session went down or came back). Still one tick at a time: during a tick, the next one follows it at once.
+   * Does nothing before start() or after stop().
+   */
+  runNow(): void {
+    if (this.stopped) return
+    if (this.running) {
+      this.again = true
+      return
+    }
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer)
+    this.timer = undefined
+    this.inFlight = this.run()
+  }
+
   private async run(): Promise<void> {
     if (this.running || this.stopped || this.controller === undefined) return
     this.running = true
+    this.again = false
     let next: number
     try {
       next = await this.tick(this.controller.signal)
@@ -65,6 +84,10 @@ export class HeartbeatLoop {
       if (!this.stopped) this.onFailure(err, this.failures, next)
     } finally {
       this.running = false
+    }
+    if (this.again && !this.stopped) {
+      this.inFlight = this.run()
+      return
     }
     this.schedule(next)
   }

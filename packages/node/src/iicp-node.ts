@@ -97,6 +97,8 @@ export class IicpNode extends EventEmitter<NodeEvents> {
   private registered = false
   private registrations = 0
   private heartbeats = 0
+  /** The availability the directory was last told (REGISTER or HEARTBEAT); undefined before the first. */
+  private toldAvailable: boolean | undefined
   private startedAt = 0
   private challenge: string | undefined
   private pendingBatch: { id: string; metrics: HeartbeatDelta } | undefined
@@ -329,8 +331,14 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       advertise: (route) => this.advertise(route),
       readvertise: (route) => this.readvertise(route),
       onReachability: (report) => this.emit('reachability', report),
-      onRelayBound: (e) => this.emit('relay_bound', e),
-      onRelayLost: (e) => this.emit('relay_lost', e),
+      onRelayBound: (e) => {
+        this.tellAvailability()
+        this.emit('relay_bound', e)
+      },
+      onRelayLost: (e) => {
+        this.tellAvailability()
+        this.emit('relay_lost', e)
+      },
       onRelayUnavailable: (err, retryInMs) => this.degraded('relay_unavailable', err, retryInMs),
       // A lost mapping means the advertised route is gone: register again so the directory probes it.
       onLeaseLost: () => { this.registered = false },
@@ -491,7 +499,9 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     const directory = this.directory as DirectoryClient
     const endpoint = this.identity.endpoint as string
     const opts = this.drift === undefined ? this.options : { ...this.options, capabilities: this.drift.capabilities }
-    const body = buildRegisterRequest(opts, this.identity, endpoint, withTransportEndpoint(this.reach, endpoint, this.options.native), this.identity.nodeToken)
+    // A relay worker registers before its bind (the ticket needs the token): its route is not up, so not available.
+    const routeUp = this.reachability.routeUp
+    const body = buildRegisterRequest(opts, this.identity, endpoint, withTransportEndpoint(this.reach, endpoint, this.options.native), this.identity.nodeToken, routeUp)
     const ack = await directory.register(body, signal)
     const previousId = this.identity.nodeId
     this.identity.nodeId = ack.node_id
@@ -518,6 +528,28 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     this.log.info({ nodeId: ack.node_id, endpoint, observedSourceIp: ack.observed_source_ip }, 'registered')
     this.emit('registered', { nodeId: ack.node_id, endpoint, observedSourceIp: ack.observed_source_ip ?? undefined })
     if (previousId !== ack.node_id) this.log.info({ nodeId: ack.node_id }, 'directory assigned a node id')
+    this.toldAvailable = routeUp
+    if (!routeUp) {
+      // REGISTER has no `available` in the spec, so a directory may list the route at once; a heartbeat saying
+      // `available: false` is honoured by every directory (wire.md §1.3) and closes that window after one round trip.
+      try {
+        this.emit('heartbeat', await this.beat(signal))
+      } catch (err) {
+        this.log.warn({ code: errCode(err).code }, 'could not report the relay route unavailable; the next heartbeat will')
+      }
+    }
+  }
+
+  /** Whether the node can take a task from a consumer now. */
+  private availableNow(): boolean {
+    // A relay worker whose session is down cannot be reached: it says so until it is bound again.
+    return this.pipeline.active < this.options.maxConcurrent && this.reachability.routeUp
+  }
+
+  /** Heartbeat at once when a relay session went down or came back and the directory was last told otherwise. */
+  private tellAvailability(): void {
+    if (this.toldAvailable === undefined || this.toldAvailable === this.availableNow()) return
+    this.loop?.runNow()
   }
 
   private async tick(signal: AbortSignal): Promise<number> {
@@ -541,12 +573,10 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       this.emit('reregistered', { nodeId: this.identity.nodeId, status: undefined })
       return this.nextIntervalMs
     }
-    const directory = this.directory as DirectoryClient
-    const body = await this.heartbeatBody()
-    let pong
     const token = this.identity.nodeToken as string
+    let pong
     try {
-      pong = await directory.heartbeat(token, body, signal)
+      pong = await this.beat(signal)
     } catch (err) {
       const status = isIicpError(err) ? err.status : undefined
       // The token rotated while this beat was in flight (a relay re-registration): nothing to repair.
@@ -561,6 +591,16 @@ export class IicpNode extends EventEmitter<NodeEvents> {
       this.metrics.heartbeatFailure(status === undefined ? 'unreachable' : 'rejected')
       throw err
     }
+    this.emit('heartbeat', pong)
+    return pong.nextHeartbeatMs
+  }
+
+  /** One HEARTBEAT and its PONG (challenge, metrics batch); the caller emits `heartbeat` with what it returns. */
+  private async beat(signal: AbortSignal): Promise<NodeEvents['heartbeat'][0]> {
+    const directory = this.directory as DirectoryClient
+    const body = await this.heartbeatBody()
+    const pong = await directory.heartbeat(this.identity.nodeToken as string, body, signal)
+    this.toldAvailable = body.available
     this.heartbeats++
     this.nextIntervalMs = pong.next_heartbeat_ms
     this.challenge = pong.challenge ?? undefined
@@ -568,8 +608,7 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     const accepted = batch !== undefined && pong.metrics_batch_accepted === batch.id
     if (accepted) this.pendingBatch = undefined
     this.log.debug({ nextHeartbeatMs: pong.next_heartbeat_ms }, 'heartbeat')
-    this.emit('heartbeat', { nextHeartbeatMs: pong.next_heartbeat_ms, reputationScore: pong.reputation_score ?? undefined, metricsBatchAccepted: accepted })
-    return pong.next_heartbeat_ms
+    return { nextHeartbeatMs: pong.next_heartbeat_ms, reputationScore: pong.reputation_score ?? undefined, metricsBatchAccepted: accepted }
   }
 
   private async heartbeatBody(): Promise<HeartbeatRequest> {
@@ -578,8 +617,7 @@ export class IicpNode extends EventEmitter<NodeEvents> {
     const body: HeartbeatRequest = {
       node_id: this.identity.nodeId,
       status: 'available',
-      // A relay worker whose session is down cannot be reached: say so until it is bound again.
-      available: active < max && this.reachability.routeUp,
+      available: this.availableNow(),
       load: Math.min(1, active / max),
       active_jobs: active,
       max_concurrent: max,

@@ -64,13 +64,18 @@ export class DirectoryClient {
   }
 }
 
-/** Build the REGISTER body (wire.md §1.2; all eight legacy-required fields always sent). */
+/**
+ * Build the REGISTER body (wire.md §1.2; all eight legacy-required fields always sent). `available: false` is sent
+ * only by a node whose route is not up yet (a relay worker before its bind); REGISTER has no such field in the spec,
+ * so the node also heartbeats `available: false` right after, which every directory honours (wire.md §1.3).
+ */
 export function buildRegisterRequest(
   opts: ResolvedNodeOptions,
   identity: NodeIdentity,
   endpoint: string,
   reach: Reachability | undefined,
   currentToken: string | undefined,
+  available = true,
 ): RegisterRequest {
   const body: Record<string, unknown> = {
     endpoint,
@@ -85,6 +90,7 @@ export function buildRegisterRequest(
     implementation_version: SDK_VERSION,
   }
   if (currentToken !== undefined) body.current_node_token = currentToken
+  if (!available) body.available = false
   if (identity.cxKeyPair !== undefined) body.cx_public_key = cxPublicKeyDescriptor(identity.cxKeyPair)
   const backend = opts.backends[0]?.name
   if (backend !== undefined) body.backend = backend

@@ -10,13 +10,13 @@
  * token), at its old route or at a new one once the old endpoint is verifiably dead.
  */
 import { randomUUID } from 'node:crypto'
-import { IicpError, RegisterRequestSchema, safeParseWire, validateIntent } from '@iicp/protocol'
-import type { RegisterRequest } from '@iicp/protocol'
+import { IicpError, RegisterRequestSchema, safeParseWire, validateIntent, verifyPolicyManifest } from '@iicp/protocol'
+import type { PolicyManifestVerification, RegisterRequest } from '@iicp/protocol'
 import type { DirectoryContext } from '../context.js'
 import { authenticateNode, hashToken, newHmacKey, newNodeToken, newProxyToken, sameHex } from '../credentials.js'
 import { bareHost, unroutableReason } from '../endpoint-rules.js'
 import { FieldErrors } from '../field-errors.js'
-import { MAX_CREDIT_MULTIPLIER, PRICING_MODELS } from '../node-policy.js'
+import { MANIFEST_ECHO_KEYS, MAX_CREDIT_MULTIPLIER, PRICING_MODELS } from '../node-policy.js'
 import type { Reply, RequestContext } from '../http/route-table.js'
 import type { LiveNode } from '../node-table.js'
 import type { NodeRecord } from '../store/types.js'
@@ -26,6 +26,7 @@ const META_KEYS = [
   'transport_endpoint', 'transport_method', 'transport_candidates', 'relay_endpoint', 'relay_capable', 'relay_accept_port',
   'nat_type', 'exposure_mode', 'cx_public_key', 'public_key', 'backend', 'policy', 'sdk_language', 'sdk_version',
   'sdk_compatibility_version', 'implementation_name', 'implementation_version', 'availability', 'pricing',
+  'policy_manifest',
 ] as const
 
 function validate(body: unknown, errors: FieldErrors): RegisterRequest | undefined {
@@ -44,6 +45,13 @@ function validate(body: unknown, errors: FieldErrors): RegisterRequest | undefin
     if (seen.has(key)) errors.add(`capabilities.${i}`, 'duplicate (intent, variant_id) capability')
     seen.add(key)
   })
+  const manifest = req.policy_manifest as Record<string, unknown> | null | undefined
+  if (manifest) {
+    // What the directory says about a manifest is not the node's to claim, and would not be covered by the hash.
+    for (const k of Object.keys(manifest)) {
+      if (MANIFEST_ECHO_KEYS.has(k)) errors.add(`policy_manifest.${k}`, `${k} is computed by the directory, not registered`)
+    }
+  }
   const pricing = req.pricing as Record<string, unknown> | null | undefined
   if (pricing) {
     // ADR-019 declarative pricing as the reference directory bounds it; discover filters on the multiplier.
@@ -90,6 +98,7 @@ export async function register(dir: DirectoryContext, ctx: RequestContext): Prom
   errors.throwIfAny()
   if (!req) throw new IicpError('validation_error')
   const url = new URL(req.endpoint)
+  const manifestCheck = await checkPolicyManifest(dir, req)
 
   if (dir.opts.mode === 'public') {
     // Stricter than the reference: a declared NAT path skips the probe, never the host rules.
@@ -126,6 +135,7 @@ export async function register(dir: DirectoryContext, ctx: RequestContext): Prom
   const meta: Record<string, unknown> = {}
   const raw = req as Record<string, unknown>
   for (const k of META_KEYS) if (raw[k] !== undefined && raw[k] !== null) meta[k] = raw[k]
+  if (manifestCheck) meta.policy_manifest_verification = manifestCheck
   const rec: NodeRecord = {
     node_id: req.node_id ?? randomUUID(),
     token_hash: hashToken(nodeToken),
@@ -139,7 +149,9 @@ export async function register(dir: DirectoryContext, ctx: RequestContext): Prom
     meta,
     registered_at: prior?.registered_at ?? now,
     last_seen: now,
-    available: true,
+    // Not a REGISTER field in the spec: a node registering a route that is not up yet (a relay worker before its
+    // bind) says so, as its first heartbeat would, so discover never lists it in between (wire.md §1.3).
+    available: raw.available !== false,
     load: 0,
     active_jobs: 0,
     completed_tasks: prior?.completed_tasks ?? 0,
@@ -170,6 +182,21 @@ export async function register(dir: DirectoryContext, ctx: RequestContext): Prom
       next_heartbeat_ms: dir.opts.heartbeatIntervalMs,
     },
   }
+}
+
+/**
+ * dir §3.1 (wire.md §1.2): a signed `policy_manifest` whose signature is invalid or expired is refused, before any
+ * probe; an unsigned one is kept as self-attested. The verdict is stored so discover and tickets never re-verify.
+ */
+async function checkPolicyManifest(dir: DirectoryContext, req: RegisterRequest): Promise<PolicyManifestVerification | undefined> {
+  const manifest = req.policy_manifest as Record<string, unknown> | null | undefined
+  if (!manifest) return undefined
+  const v = await verifyPolicyManifest(manifest, dir.opts.clock())
+  if (v.status === 'signed_invalid' || v.status === 'signed_expired') {
+    const msg = v.status === 'signed_expired' ? 'signed_expired: the policy manifest signature has expired' : `signed_invalid: ${v.error ?? 'signature not valid'}`
+    throw new IicpError('validation_error', 'Input validation failed', { fields: { 'policy_manifest.signature': [msg] } })
+  }
+  return v
 }
 
 /**

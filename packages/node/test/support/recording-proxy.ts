@@ -20,11 +20,13 @@ export interface ScriptedAnswer {
 
 /**
  * `script` sees each request before it is forwarded; an answer it returns goes back instead of the directory's
- * (the directory never sees that request), and is recorded like any other exchange.
+ * (the directory never sees that request), and is recorded like any other exchange. `rewrite` may change a
+ * request body before it is forwarded (to play a directory that ignores a field); the original is recorded.
  */
 export async function recordingProxy(
   target: string,
   script?: (req: { method: string; path: string; body: unknown }) => ScriptedAnswer | undefined,
+  rewrite?: (req: { method: string; path: string; body: unknown }) => unknown,
 ): Promise<{ apiUrl: string; exchanges: Exchange[]; close: () => Promise<void> }> {
   const exchanges: Exchange[] = []
   const server = createServer((req, res) => {
@@ -41,7 +43,9 @@ export async function recordingProxy(
       }
       const headers: Record<string, string> = {}
       for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'host' && k !== 'connection') headers[k] = v
-      void request(target + (req.url ?? '/'), { method: (req.method ?? 'GET') as 'GET', headers, body: text === '' ? null : text }).then(async (up) => {
+      const sent = rewrite === undefined || text === '' ? text : JSON.stringify(rewrite({ method: req.method ?? 'GET', path: req.url ?? '/', body: JSON.parse(text) }))
+      if (sent !== text) delete headers['content-length']
+      void request(target + (req.url ?? '/'), { method: (req.method ?? 'GET') as 'GET', headers, body: sent === '' ? null : sent }).then(async (up) => {
         const out = await up.body.text()
         exchanges.push({ method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body: text === '' ? undefined : JSON.parse(text), status: up.statusCode, response: out === '' ? undefined : JSON.parse(out) })
         res.writeHead(up.statusCode, { 'content-type': 'application/json' })

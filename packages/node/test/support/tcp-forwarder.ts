@@ -2,6 +2,8 @@
  * A loopback TCP forwarder that can go half-open on command: it listens on one loopback address and relays bytes
  * both ways to the same port on 127.0.0.1. `freeze()` makes it a black hole, as a dead network path is: every
  * connection stays open, nothing more is delivered either way, and new connections are accepted and never answered.
+ * `cut()` is a relay that died while its address still answers: every connection is dropped, and each new one is closed
+ * as soon as it is accepted (and counted, so a test can tell how often a worker tried), until `restore()`.
  */
 import { connect, createServer } from 'node:net'
 import type { AddressInfo, Server, Socket } from 'node:net'
@@ -10,6 +12,8 @@ export class TcpForwarder {
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
   #frozen = false
+  #cut = false
+  #accepted = 0
   #port = 0
 
   private constructor() {
@@ -34,6 +38,23 @@ export class TcpForwarder {
     return this.#port
   }
 
+  /** Connections accepted so far (also those a cut path closed at once). */
+  get accepted(): number {
+    return this.#accepted
+  }
+
+  /** Drop every connection and close each new one at once, until restore(). */
+  cut(): void {
+    this.#cut = true
+    for (const s of this.#sockets) s.destroy()
+    this.#sockets.clear()
+  }
+
+  /** Forward new connections again after cut(). */
+  restore(): void {
+    this.#cut = false
+  }
+
   /** Stop delivering anything, without closing a connection. */
   freeze(): void {
     this.#frozen = true
@@ -54,6 +75,12 @@ export class TcpForwarder {
   }
 
   #accept(client: Socket): void {
+    this.#accepted++
+    if (this.#cut) {
+      client.on('error', () => undefined)
+      client.destroy()
+      return
+    }
     this.#track(client)
     if (this.#frozen) return
     const upstream = connect({ host: '127.0.0.1', port: this.#port })
