@@ -3,8 +3,9 @@
  * node keeps serving its own routes beside the relay's, refuses unsigned binds by default with
  * 401 IICP-E040, and drops relay sessions when it closes; with `relayAcceptPort` it also takes native TCP binds
  * (the official SDKs' workers) and registers `relay_accept_port`; a worker heartbeats with the token its relay
- * registration left it and reports itself unavailable while its relay session is down, unbinds before it deregisters, waits (degraded `relay_unavailable`) until some relay
- * exists, and can pin a relay given as `host:port`; bad combinations of options fail at construction.
+ * registration left it and reports itself unavailable while its relay session is down, unbinds before it deregisters, waits (degraded `relay_unavailable`,
+ * election rounds 2 s doubling to 60 s on the node's clock) until some relay exists, and can pin a relay given as `host:port`; bad combinations
+ * of options fail at construction.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { isIicpError } from '@iicp/protocol'
@@ -144,19 +145,39 @@ describe('a relay worker', () => {
     expect(await nodeRecord(d, worker.nodeId)).toMatchObject({ available: false })
   })
 
-  it('reports relay_unavailable while no relay exists and binds once one registers', async () => {
+  it('retries its election 2 s doubling to 60 s while no relay exists, and binds once one registers', async () => {
     const d = await startDirectory()
-    const worker = node({ directoryUrl: d.apiUrl, listen: false, relay: 'auto', backoffBaseMs: 20, heartbeatIntervalMs: 1000 })
-    const unavailable = new Promise<{ code: string; retryInMs: number | undefined }>((resolve) => worker.once('degraded', (x) => {
-      if (x.reason === 'relay_unavailable') resolve(x)
-    }))
+    const timers = new ManualTimers()
+    const worker = node({ directoryUrl: d.apiUrl, listen: false, relay: 'auto', timers })
+    // Each round's delay as reported, and as the timer for the next round was actually set (on the injected clock).
+    const rounds: Array<{ code: string; retryInMs: number | undefined; timerMs: number | undefined }> = []
+    const nextRound = (): Promise<void> => new Promise((resolve) => {
+      const on = (x: { reason: string; code: string; retryInMs: number | undefined }): void => {
+        if (x.reason !== 'relay_unavailable') return
+        worker.off('degraded', on)
+        rounds.push({ code: x.code, retryInMs: x.retryInMs, timerMs: timers.scheduled.at(-1) })
+        resolve()
+      }
+      worker.on('degraded', on)
+    })
+    let round = nextRound()
     await worker.serve()
-    expect(await unavailable).toMatchObject({ code: 'no_route_available', retryInMs: 20 })
+    await round
+    for (let i = 1; i < 7; i++) {
+      round = nextRound()
+      timers.advance(rounds.at(-1)?.retryInMs ?? 0)
+      await round
+    }
+    const schedule = [2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]
+    expect(rounds.map((r) => r.retryInMs)).toEqual(schedule)
+    expect(rounds.map((r) => r.timerMs)).toEqual(schedule)
+    expect(rounds.every((r) => r.code === 'no_route_available')).toBe(true)
     expect(worker.isRegistered).toBe(false)
 
     const bound = nextBound(worker)
     const relay = node({ directoryUrl: d.apiUrl, relayCapable: true, backend: echo({ models: ['relay-model'] }) })
     await relay.serve()
+    timers.advance(60_000)
     expect(await bound).toMatchObject({ relayNodeId: relay.nodeId })
     expect(worker.isRegistered).toBe(true)
   })

@@ -13,10 +13,27 @@ import type { ReachabilityManager } from '@iicp/nat'
 import type { Reachability, ResolvedNodeOptions } from '../options.js'
 import type { RelayHost } from '../relay/relay-host.js'
 import { pinnedRelayUrl } from '../relay/relay-option.js'
-import type { RelayBoundEvent, RelayLostEvent, RelayUplink } from '../relay/relay-uplink.js'
+import type { RelayBoundEvent, RelayLostEvent, RelayUplink, RelayUplinkTuning } from '../relay/relay-uplink.js'
 import type { ReachabilityReport } from './auto-reachability.js'
 import { tunnelRung } from '../tunnel/tunnel-rung.js'
 import type { TunnelRung, TunnelStatus } from '../tunnel/tunnel-rung.js'
+
+/**
+ * Relay worker reconnects to the same relay (issue 11; official-sdks.md §5.2 step 6): 2 s doubling, capped at 60 s,
+ * three attempts before the node fails over to the next relay. The WebSocket and long-poll worker draws each delay
+ * with full jitter below that ceiling; the native TCP worker waits the ceiling itself, as the official SDKs do.
+ */
+export const RELAY_RECONNECT = Object.freeze({ reconnectBaseMs: 2_000, reconnectMaxMs: 60_000, maxReconnectAttempts: 3 })
+
+/** Election rounds after one in which no relay could be bound: 2 s doubling, capped at 60 s. */
+export const RELAY_ELECTION_RETRY = Object.freeze({ baseMs: 2_000, maxMs: 60_000 })
+
+/** The worker tuning a node hands @iicp/relay: its own reconnect defaults under what the `relay` option sets. */
+export function relayWorkerTuning(option: ResolvedNodeOptions['relay']): RelayUplinkTuning {
+  const given: Record<string, unknown> = typeof option === 'object' ? { ...option } : {}
+  delete given.endpoint
+  return { ...RELAY_RECONNECT, ...(given as RelayUplinkTuning) }
+}
 
 /** What the node does after listening. */
 export interface RoutePlan {
@@ -211,8 +228,6 @@ export class NodeReachability {
   async startRelay(relay: { pinned: string | undefined }): Promise<void> {
     const o = this.d.options
     const [{ RelayUplink }, { RelayDirectory }] = await Promise.all([import('../relay/relay-uplink.js'), import('../relay/relay-directory.js')])
-    const tuning = typeof o.relay === 'object' ? { ...o.relay } : {}
-    delete (tuning as { endpoint?: string }).endpoint
     this.uplink = new RelayUplink({
       workerId: this.d.nodeId,
       intents: this.d.intents(),
@@ -226,11 +241,11 @@ export class NodeReachability {
       onLost: this.d.onRelayLost,
       onDegraded: this.d.onRelayUnavailable,
       logger: this.d.logger,
-      // Fail over after a few quick reconnects instead of the worker's five slow ones.
-      tuning: { maxReconnectAttempts: 3, reconnectMaxMs: 10_000, ...tuning },
+      tuning: relayWorkerTuning(o.relay),
       pinned: relay.pinned,
-      retryBaseMs: o.backoffBaseMs,
-      retryMaxMs: o.heartbeatIntervalMs,
+      retryBaseMs: RELAY_ELECTION_RETRY.baseMs,
+      retryMaxMs: RELAY_ELECTION_RETRY.maxMs,
+      timers: o.timers,
     })
     await this.uplink.start()
   }

@@ -7,15 +7,17 @@
  * Order, as the official SDKs do it: a bind ticket needs the node token, so a node with no registration yet
  * registers first. Unlike them it never advertises its unreachable local address meanwhile: the first
  * registration already names the elected relay's path (declared `turn_relay`, so the directory does not
- * probe a session that does not exist yet), and once bound the node re-registers the same route without the
- * declaration, so the directory's own liveness probe verifies it through the relay. On failover the token is
- * still good: bind first, then re-register with `current_node_token`.
+ * probe a session that does not exist yet) and is not discoverable: the node registers it `available: false` and
+ * heartbeats the same at once (no session, no route). Once bound the node re-registers the same route without the
+ * declaration, so the directory's own liveness probe verifies it through the relay, and only then is it available.
+ * On failover the token is still good: bind first, then re-register with `current_node_token`.
  */
 import { IicpError, RELAY_ACCEPT_PORT, isIicpError } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
 import { createRelayWorker, createTcpRelayWorker, rankRelays, relayEndpointFor } from '@iicp/relay'
 import type { RelayStreamHandler, RelayTaskHandler, RelayWorkerOptions } from '@iicp/relay'
 import type { Reachability } from '../options.js'
+import type { TimerHandle, Timers } from '../timers.js'
 import type { RelayDirectory } from './relay-directory.js'
 import { pinnedRelayUrl } from './relay-option.js'
 
@@ -85,6 +87,8 @@ export interface RelayUplinkDeps {
   /** First delay after a round in which no relay bound; doubles up to `retryMaxMs`. */
   retryBaseMs: number
   retryMaxMs: number
+  /** The node's clock and timers, which pace election rounds (injected by tests). */
+  timers: Timers
 }
 
 interface Target {
@@ -116,7 +120,7 @@ export class RelayUplink {
   private target: Target | undefined
   private advertised: string | undefined
   private verified = false
-  private retryTimer: NodeJS.Timeout | undefined
+  private retryTimer: TimerHandle | undefined
   private failures = 0
   private running: Promise<void> | undefined
   private closing: Promise<void> | undefined
@@ -174,13 +178,12 @@ export class RelayUplink {
     }
     if (this.shutdown.signal.aborted) return
     this.failures++
-    const delay = Math.min(this.d.retryMaxMs, this.d.retryBaseMs * 2 ** (this.failures - 1))
-    this.d.onDegraded(lastError, delay)
-    this.retryTimer = setTimeout(() => {
+    const delay = Math.min(this.d.retryMaxMs, this.d.retryBaseMs * 2 ** Math.min(this.failures - 1, 30))
+    this.retryTimer = this.d.timers.setTimeout(() => {
       this.retryTimer = undefined
       this.running = this.round(new Set())
     }, delay)
-    this.retryTimer.unref()
+    this.d.onDegraded(lastError, delay)
   }
 
   private async bindTo(t: Target): Promise<void> {
@@ -285,7 +288,7 @@ export class RelayUplink {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.shutdown.abort()
-      clearTimeout(this.retryTimer)
+      if (this.retryTimer !== undefined) this.d.timers.clearTimeout(this.retryTimer)
       await this.running?.catch(() => undefined)
       const w = this.worker
       this.worker = undefined
