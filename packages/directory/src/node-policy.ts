@@ -40,3 +40,49 @@ export function priceScore(multiplier: number, cheapest: number): number {
   if (multiplier <= cheapest) return 1
   return cheapest / multiplier
 }
+
+/**
+ * Keys a directory adds when it echoes a policy manifest (dir §3.4 `node_policy_manifest`; nodelist.json). A node
+ * may not register them: they are the directory's verdict, and the ticket hash covers only what the node signed.
+ */
+export const MANIFEST_ECHO_KEYS: ReadonlySet<string> = new Set([
+  'verification', 'evidence', 'manifest_identity_level', 'operator_fingerprint', 'policy_key_fingerprint',
+  'revoked_at', 'rotation_epoch', 'revocation_reason_class', 'operator_governance',
+])
+
+/** The verification block stored at REGISTER (see routes/register.ts), or undefined when no manifest. */
+function storedVerification(rec: NodeRecord): Record<string, unknown> | undefined {
+  const v = rec.meta.policy_manifest_verification
+  return typeof v === 'object' && v !== null && typeof rec.meta.policy_manifest === 'object' && rec.meta.policy_manifest !== null
+    ? (v as Record<string, unknown>)
+    : undefined
+}
+
+/** The registered manifest's canonical SHA-256, bound into dispatch tickets as `policy_manifest_sha256` (wire.md §1.6). */
+export function policyManifestSha256(rec: NodeRecord): string | undefined {
+  const h = storedVerification(rec)?.canonical_sha256
+  return typeof h === 'string' ? h : undefined
+}
+
+/**
+ * dir §3.4 `node_policy_manifest`: the registered manifest as signed, plus `verification`, `evidence` and
+ * `manifest_identity_level`; null when the node registered none (as the PHP directory sends). A signature that was
+ * valid at REGISTER and has since passed its `expires_at` is reported `signed_expired` from `now` on (views are
+ * rebuilt on every heartbeat, so within one heartbeat interval).
+ */
+export function nodePolicyManifest(rec: NodeRecord, now: number): Record<string, unknown> | null {
+  const stored = storedVerification(rec)
+  if (!stored) return null
+  let verification = stored
+  if (stored.status === 'signed_valid' && typeof stored.expires_at === 'string' && Date.parse(stored.expires_at) <= now) {
+    verification = { ...stored, status: 'signed_expired', error: 'expired' }
+  }
+  const status = verification.status
+  const evidence = status === 'signed_valid' ? 'signed_verified' : status === 'signed_expired' ? 'signed_expired' : 'self_attested'
+  return {
+    ...(rec.meta.policy_manifest as Record<string, unknown>),
+    verification,
+    evidence,
+    manifest_identity_level: status === 'signed_valid' ? 'signed_valid' : 'self_attested',
+  }
+}

@@ -3,7 +3,7 @@
  * schemas/nodelist.json), the ticket route (§1.6) and node detail (§1.7). Discover fragments are
  * serialised once per node change and reused; only the score is spliced in per query.
  */
-import { allowsRemoteInference, creditCostMultiplier, pricingModel } from './node-policy.js'
+import { allowsRemoteInference, creditCostMultiplier, nodePolicyManifest, pricingModel } from './node-policy.js'
 import type { LiveNode } from './node-table.js'
 import { reputationTier, roundScore } from './scoring.js'
 import type { NodeRecord } from './store/types.js'
@@ -103,6 +103,7 @@ function dispatchSummary(node: LiveNode, intent: string, now: number): [Record<s
     // S.12 §5.2 as the reference directory reads it: a node taking remote inference is a CIP provider.
     cip_conformance_level: allowsRemoteInference(rec) ? 'CIP-Provider' : 'CIP-None',
     pricing: pricing(rec),
+    node_policy_manifest: nodePolicyManifest(rec, now),
   }
   return [head, tail]
 }
@@ -237,6 +238,7 @@ export function nodeDetail(node: LiveNode, live: boolean, probation: boolean, no
     cx_public_key: meta<Record<string, unknown>>(node, 'cx_public_key'),
     // The Ed25519 gossip key (dir §3.6), not the CX key.
     public_key: meta<string>(node, 'public_key'),
+    node_policy_manifest: nodePolicyManifest(rec, now),
     health: {
       score: scoreHealth,
       label: healthLabel(scoreHealth, live),

@@ -25,6 +25,7 @@ export {
   importCxPrivateKey, exportCxPrivateKey, cxKeyId,
 } from './cx.js'
 export { cryptoBackend, setCryptoBackend } from './crypto/backend.js'
+export { canonicalPolicyManifest, verifyPolicyManifest } from './policy-manifest.js'
 export { silentLogger, LOG_REDACT_PATHS } from './logger.js'
 export * from './schemas/index.js'
 
@@ -36,6 +37,7 @@ export type {
   DispatchTicketClaims, RelayBindTicketClaims, SigningKeyPair, TicketVerifyOptions, TicketVerifyResult, TicketRejectReason,
 } from './tickets.js'
 export type { CryptoBackend } from './crypto/backend.js'
+export type { PolicyManifestStatus, PolicyManifestVerification } from './policy-manifest.js'
 export type { CxKeyPair, CxResponseContext, EncryptedRequest, DecryptedRequest } from './cx.js'
 export type { Logger } from './logger.js'
 

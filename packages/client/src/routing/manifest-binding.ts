@@ -1,7 +1,8 @@
 /**
  * Policy-manifest binding of dispatch tickets (dir §3.1 signed manifests, §3.4 `verification.canonical_sha256`,
  * §3.4 ticketed dispatch; wire.md §1.6 optional claim `policy_manifest_sha256`). The directory signs into a ticket
- * the SHA-256 of the canonical form of the node's registered `policy_manifest`: the manifest with only
+ * the SHA-256 of the canonical form (`canonicalPolicyManifest` of @iicp/protocol) of the node's registered
+ * `policy_manifest`: the manifest with only
  * `signature.signature` removed (the whole `signature` key when it is not an object), object keys sorted
  * recursively, arrays in order, compact JSON with `/` and non-ASCII left unescaped. That is the same payload the
  * manifest's Ed25519 signature covers (dir §3.1), and the value the reference directory echoes as
@@ -13,7 +14,10 @@
  * still carries its `signature` block is the registered form and must hash to the claim itself.
  */
 import { createHash } from 'node:crypto'
-import { IicpError } from '@iicp/protocol'
+import { IicpError, canonicalPolicyManifest } from '@iicp/protocol'
+
+/** The canonical form lives in @iicp/protocol so the directory that signs the hash and this verifier share it. */
+export { canonicalPolicyManifest }
 
 /** Keys a directory adds when it echoes a manifest (dir §3.4 `node_policy_manifest`); a registered manifest has none. */
 const DIRECTORY_ECHO_KEYS: ReadonlySet<string> = new Set([
@@ -38,39 +42,6 @@ export type ManifestBinding =
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-/**
- * Compact JSON with object keys sorted at every depth. Written out by hand rather than by JSON.stringify of a
- * re-keyed object: JS objects put integer-like keys ("2", "10") first in numeric order whatever the insertion order,
- * and a `__proto__` key would become a prototype instead of a member.
- */
-function sortedJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : sortedJson(v))).join(',')}]`
-  if (isObject(value)) {
-    // Code-unit order: Python's sort_keys order for every key outside the astral planes.
-    const members = Object.keys(value).sort().filter((k) => value[k] !== undefined)
-    return `{${members.map((k) => `${JSON.stringify(k)}:${sortedJson(value[k])}`).join(',')}}`
-  }
-  return JSON.stringify(value) ?? 'null'
-}
-
-/**
- * The canonical form of a registered policy manifest (dir §3.1): what its signature covers and what
- * `policy_manifest_sha256` hashes. A number with a zero fraction (`7.0`) cannot be told from `7` once parsed,
- * so it is written as `7`, where PHP and Python keep `7.0`; manifests carry integers only.
- */
-export function canonicalPolicyManifest(manifest: Readonly<Record<string, unknown>>): string {
-  const copy: Record<string, unknown> = { ...manifest }
-  const signature = copy.signature
-  if (isObject(signature)) {
-    const rest: Record<string, unknown> = { ...signature }
-    delete rest.signature
-    copy.signature = rest
-  } else {
-    delete copy.signature
-  }
-  return sortedJson(copy)
 }
 
 /** SHA-256 (lower-case hex) of {@link canonicalPolicyManifest}: the value of a ticket's `policy_manifest_sha256`. */

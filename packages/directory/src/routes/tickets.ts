@@ -13,6 +13,7 @@ import type { DirectoryContext } from '../context.js'
 import { authenticateNode } from '../credentials.js'
 import type { Reply, RequestContext } from '../http/route-table.js'
 import type { LiveNode, NodeQuery } from '../node-table.js'
+import { policyManifestSha256 } from '../node-policy.js'
 import { ticketRoute } from '../node-views.js'
 import { checkIntent } from './discover.js'
 
@@ -87,6 +88,9 @@ export async function dispatchTicket(dir: DirectoryContext, ctx: RequestContext)
     iat,
     exp: iat + dir.opts.ticketTtlSeconds,
   }
+  // The route carries the registered manifest; the claim lets the client prove it is the one this directory checked.
+  const manifestSha = policyManifestSha256(best.node.rec)
+  if (manifestSha !== undefined) claims.policy_manifest_sha256 = manifestSha
   const ticket = await signDispatchTicket(claims, dir.key)
   return {
     status: 201,
