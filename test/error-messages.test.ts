@@ -96,8 +96,12 @@ function scan(path: string, source: string): string[] {
 }
 
 describe('error messages survive redaction', () => {
-  it('no literal that builds an IicpError in packages/*/src or apps/*/src is changed by redactSecrets', () => {
-    const found = sourceDirs().flatMap((dir) => files(dir).flatMap((path) => scan(path, readFileSync(path, 'utf8'))))
+  it('no literal that builds an IicpError in packages/*/src or apps/*/src is changed by redactSecrets', { timeout: 60_000 }, () => {
+    // Only a file that names IicpError can construct one (helpers count only in their own file).
+    const found = sourceDirs().flatMap((dir) => files(dir).flatMap((path) => {
+      const source = readFileSync(path, 'utf8')
+      return source.includes('IicpError') ? scan(path, source) : []
+    }))
     expect(found).toEqual([])
   })
 
