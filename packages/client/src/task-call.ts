@@ -1,10 +1,10 @@
 /**
  * One CALL → RESPONSE exchange with one node (wire.md §2.2–§2.4): build the envelope, POST it to
  * `{endpoint}/v1/task`, and read every answer shape the reference implementations produce into either a
- * result or an IicpError: 200 success, 200 `status:"error"`, non-2xx with nested or flat `error`, HTML bodies,
- * encrypted replies, double-wrapped results. Same-origin 307/308 are followed at most 3 times.
+ * result or an IicpError: 200 success, 200 `status:"error"`, a 200 `completed` carrying `error_code` (the Python
+ * node's backend failure), non-2xx with nested or flat `error`, HTML bodies, encrypted replies, double-wrapped results. Same-origin 307/308 are followed at most 3 times.
  */
-import { IICP_VERSION_HEADER_VALUE, IicpError, errorFromResponse } from '@iicp/protocol'
+import { ERROR_CATALOGUE, IICP_VERSION_HEADER_VALUE, IicpError, errorFromResponse, statusOf } from '@iicp/protocol'
 import type { Qos, TaskResponse } from '@iicp/protocol'
 import { openResponse, sealPayload } from './cx.js'
 import type { SealedPayload } from './cx.js'
@@ -108,6 +108,30 @@ function constraintsOf(call: TaskCall, timeoutMs: number): Record<string, unknow
   return constraints
 }
 
+/**
+ * The node error inside a success answer (reference-implementations §5.3): the Python node wraps a backend's
+ * `{error_code, error_message}` in `status:"completed"`, which reads as success. A success with no result that
+ * carries a string `error_code` (or a non-null `error.code`) is that error, under its catalogue entry's status and
+ * retry rules (502 `backend_error` rules for a code the catalogue lacks; an integer 400..599 is read as a status).
+ */
+export function errorInSuccess(response: TaskResponse): IicpError | undefined {
+  if (response.result !== undefined && response.result !== null) return undefined
+  const r = response as Record<string, unknown>
+  const nested = isRecord(r.error) ? r.error : undefined
+  const code = r.error_code ?? nested?.code
+  if (code === undefined || code === null) return undefined
+  const message = typeof r.error_message === 'string' ? r.error_message : typeof nested?.message === 'string' ? nested.message : undefined
+  const retryAfterMs = typeof nested?.retry_after_ms === 'number' ? nested.retry_after_ms : undefined
+  let status = 502
+  if (typeof code === 'string') status = Object.hasOwn(ERROR_CATALOGUE, code) ? statusOf(code) : 502
+  else if (Number.isInteger(code) && (code as number) >= 400 && (code as number) <= 599) status = code as number
+  const error: Record<string, unknown> = typeof code === 'string' ? { code } : {}
+  if (message !== undefined) error.message = message
+  if (retryAfterMs !== undefined) error.retry_after_ms = retryAfterMs
+  // errorFromResponse keeps a code only when it has a code's shape and cleans the message, as for any node error.
+  return errorFromResponse(status, JSON.stringify({ error }))
+}
+
 /** The JSON task body of one attempt (wire.md §2.2), with the payload text spliced in as serialised. */
 export function buildBody(call: TaskCall, sealed: SealedPayload | undefined, timeoutMs: number): string {
   let body = `{"task_id":${JSON.stringify(call.taskId)},"intent":${JSON.stringify(call.intent)}`
@@ -170,6 +194,8 @@ export async function callNode(call: TaskCall): Promise<TaskCallResult> {
     }
     if (response.task_id !== call.taskId) throw new IicpError('invalid_response', 'Node answered for a different task_id')
     if (response.status !== 'success') throw errorFromTaskResponse(response)
+    const hidden = errorInSuccess(response)
+    if (hidden) throw hidden
     return { response, result: unwrapResult(response.result), encrypted }
   }
 }

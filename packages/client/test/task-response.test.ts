@@ -87,6 +87,7 @@ const valid = fc.record({
   status: fc.constantFrom('success', 'success', 'success', 'completed', 'ok', 'error', 'timeout'),
   result: fc.constantFrom('hi', 42, null, { text: 'hi' }, [1, 2]),
   error: fc.constantFrom(null, { code: 'backend_error', message: 'x' }, 'oops'),
+  error_code: fc.constantFrom('task_timeout', null),
   metrics: fc.constantFrom(null, {}, { latency_ms: 0 }, { latency_ms: 1.5, tokens_used: 3 }, { tokens_used: 2 ** 53 - 1 }, { latency_ms: 1, extra: true }),
   model_used: fc.constantFrom('echo-1', null),
   generated_by_ai: fc.constantFrom(true, false),
@@ -111,6 +112,14 @@ describe('the fast path agrees with TaskResponseSchema', () => {
         const parsed = TaskResponseSchema.safeParse(JSON.parse(JSON.stringify({ task_id: randomUUID(), ...envelope })))
         if (!parsed.success) {
           expect(a).toEqual({ ok: false, code: 'invalid_response' })
+          return
+        }
+        // A success without a result that carries an error code is that node error (reference-implementations §5.3).
+        const d = parsed.data as Record<string, unknown> & typeof parsed.data
+        const nested = typeof d.error === 'object' && d.error !== null ? (d.error as { code?: unknown }).code : undefined
+        const hidden = d.status === 'success' && (d.result === undefined || d.result === null) ? (d.error_code ?? nested ?? undefined) : undefined
+        if (hidden !== undefined) {
+          expect(a).toEqual({ ok: false, code: hidden })
           return
         }
         expect(a.ok).toBe(parsed.data.status === 'success')

@@ -10,7 +10,7 @@ import {
 import type { NativeCall, NativeResponse, NativeStreamEvent, TaskResponse } from '@iicp/protocol'
 import { openResponse, sealPayload } from '../cx.js'
 import type { Candidate } from '../select-node.js'
-import { callNode, errorFromTaskResponse, unwrapResult } from '../task-call.js'
+import { callNode, errorFromTaskResponse, errorInSuccess, unwrapResult } from '../task-call.js'
 import type { TaskCall, TaskCallResult } from '../task-call.js'
 import { hopHeaders } from '../trace.js'
 import { parseNativeEndpoint } from './native-client.js'
@@ -83,6 +83,8 @@ export async function finish(call: TaskCall, candidate: Candidate, value: unknow
     encrypted = opened.encrypted
     if (response.task_id !== call.taskId) throw new IicpError('invalid_response', 'Node answered for a different task_id')
     if (response.status !== 'success') throw errorFromTaskResponse(response)
+    const hidden = errorInSuccess(response)
+    if (hidden) throw hidden
   } else {
     if (context && candidate.responseEncryption) {
       throw new IicpError('IICP-CX-RESP-REQUIRED', 'Node answered in plaintext though it advertised response encryption')

@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici'
 import { IICP_VERSION_HEADER_VALUE, IicpError, TaskResponseSchema, errorFromResponse, isIicpError, safeParseWire } from '@iicp/protocol'
 import { sealPayload } from '../cx.js'
 import { toIicpError } from '../http.js'
-import { buildBody, errorFromTaskResponse } from '../task-call.js'
+import { buildBody, errorFromTaskResponse, errorInSuccess } from '../task-call.js'
 import type { TaskCall } from '../task-call.js'
 import { hopHeaders } from '../trace.js'
 import { finish } from './native-task-call.js'
@@ -63,6 +63,8 @@ export async function callRelayStream(call: TaskCall, dispatcher: Dispatcher, ob
       const r = parsed.value
       if (r.status === 'encrypted' || r.iicp_conf_resp !== undefined) return { ...(await finish(call, candidate, r, sealed?.context, r.node_id)), transport: 'http' }
       if (r.status !== 'success') throw errorFromTaskResponse(r)
+      const hidden = errorInSuccess(r)
+      if (hidden) throw hidden
       return { ...(await finish(call, candidate, r.result, sealed?.context, r.node_id)), transport: 'http' }
     }
     let buffer = ''

@@ -2,7 +2,7 @@
  * A small real provider node on 127.0.0.1:0 for client tests, with fault injection: each request takes the
  * next queued behaviour (then the default): echo success, any status/body/headers (503, 429 + Retry-After,
  * 429 capacity_exceeded, 401 ...), a closed socket, a hang, HTML, a double-wrapped result, 200 status:error,
- * a redirect, a custom result, or a plaintext reply from a node that advertised response encryption. With `cx` it advertises the
+ * a redirect, a custom result, an envelope of given fields, or a plaintext reply from a node that advertised response encryption. With `cx` it advertises the
  * Python fixture's X25519 key and does IICP-CX the Python SDK's way (see python-cx.ts).
  */
 import { createServer } from 'node:http'
@@ -25,6 +25,8 @@ export type Behaviour =
   | { kind: 'redirect'; status: number; location: string }
   | { kind: 'plaintext-reply' }
   | { kind: 'result'; result: unknown }
+  /** A 200 answer of exactly these fields after `task_id` (encrypted for a CX request, as the Python node does). */
+  | { kind: 'envelope'; fields: Record<string, unknown> }
 
 /** One request as the node saw it. */
 export interface RecordedRequest {
@@ -180,6 +182,9 @@ export async function startTestNode(options: TestNodeOptions = {}): Promise<Test
           return
         case 'result':
           reply(envelope(b.result))
+          return
+        case 'envelope':
+          reply({ task_id: taskId, ...b.fields })
           return
         case 'double-wrapped':
           reply(envelope({ result: chatResult(taskId, payload) }))
