@@ -63,7 +63,7 @@ describe('locating a node off the port band', () => {
     const io = bufferIo({ PATH: '', IICP_PORT: String(await freeBand()) })
     expect(await main(['node', 'iicp', 'doctor', '--json', '--home', home, '--host', '127.0.0.1', '--port', '0'], io)).toBe(0)
     const r = JSON.parse(io.out()) as { ok: boolean; checks: Array<{ id: string; status: string; summary: string }>; status: NodeStatusReport }
-    expect(r.checks.find((c) => c.id === 'node')).toEqual({ id: 'node', status: 'ok', summary: `node ${node.nodeId} is listed as ${String(node.url)}` })
+    expect(r.checks.find((c) => c.id === 'node')).toEqual({ id: 'node', status: 'ok', summary: `node ${node.nodeId} is listed as ${String(node.url)} and iicp://127.0.0.1:${String(node.port)}` })
     expect(r.status.node.url).toBe(node.url)
     expect(r.ok).toBe(true)
   })

@@ -2,7 +2,8 @@
  * `iicp node status` and `iicp doctor` (issue 12, Provider): what a node advertises and how it stands,
  * from three sources read side by side: its state file under IICP_HOME (node id, directory, whether a
  * token is held, the running pid), the node's own `GET /iicp/health`, and the directory's
- * `GET /v1/node/{id}` (advertised endpoint, transport, tier, route evidence, last heartbeat). The node is found
+ * `GET /v1/node/{id}` (advertised endpoint, transport method, native `transport_endpoint`, relay accept port, tier,
+ * route evidence, last heartbeat). The node is found
  * at --node, else on the CLI's loopback port band, else at the endpoint the directory lists for the state
  * file's node id when that endpoint is on loopback (a node started with `--port 0`). Every
  * finding that needs action comes with one concrete sentence of advice. `doctor` adds the checks that do
@@ -249,6 +250,10 @@ export async function collectStatus(flags: NodeStatusFlags, env: Readonly<Record
         directory.listed = true
         directory.endpoint = str(d.endpoint)
         directory.transport_method = str(d.transport_method)
+        // The native `iicp://` route and, on a relay, the TCP port official-SDK workers bind to (official-sdks §5.1, §6.2).
+        directory.transport_endpoint = str(d.transport_endpoint)
+        directory.relay_capable = d.relay_capable === true
+        directory.relay_accept_port = typeof d.relay_accept_port === 'number' ? d.relay_accept_port : null
         directory.exposure_mode = str(d.exposure_mode)
         directory.relay_endpoint = str(d.relay_endpoint)
         directory.tier = tierOf(d)
@@ -312,7 +317,12 @@ function humanStatus(out: Output, r: NodeStatusReport): string {
   if (r.node.reachable) lines.push(`${c.bold('health')}      ${String(r.node.status)}, load ${String(r.node.load)}, models ${Array.isArray(r.node.models) ? r.node.models.join(', ') : '?'}`)
   lines.push(`${c.bold('directory')}   ${d.url} ${d.listed ? c.green('lists the node') : d.reachable ? c.yellow('does not list the node') : c.red('not reached')}`)
   if (d.listed) {
-    lines.push(`${c.bold('advertises')}  ${String(d.endpoint)} (${d.transport_method !== null ? String(d.transport_method) : 'no transport declared'})`)
+    // transport_method is how the route was found (direct, upnp_mapped, …); nodes on a plain endpoint often leave it out.
+    lines.push(`${c.bold('advertises')}  ${String(d.endpoint)}${d.transport_method !== null ? ` (${String(d.transport_method)})` : ''}`)
+    lines.push(`${c.bold('native')}      ${d.transport_endpoint !== null ? String(d.transport_endpoint) : 'none advertised (HTTP only)'}`)
+    if (d.relay_capable === true || d.relay_accept_port !== null) {
+      lines.push(`${c.bold('relay')}       accepts workers${d.relay_accept_port !== null ? ` on TCP port ${String(d.relay_accept_port)} and` : ''} over HTTP/WebSocket at ${String(d.endpoint)}`)
+    }
     lines.push(`${c.bold('tier')}        ${String(d.tier)}   ${c.bold('evidence')} ${String(d.route_evidence)}`)
     lines.push(`${c.bold('heartbeat')}   ${String(d.last_heartbeat_at)} (${String(d.last_heartbeat_age_s)} s ago)`)
   }
@@ -390,7 +400,7 @@ export async function doctor(ctx: RunContext<DoctorFlags>): Promise<number> {
 
     if (status.state.exists || status.node.reachable) {
       const bad = !status.node.reachable || !status.directory.listed
-      checks.push({ id: 'node', status: bad ? 'fail' : status.advice.length > 0 ? 'warn' : 'ok', summary: bad ? 'the node is not serving and listed' : `node ${String(status.node.node_id)} is listed as ${String(status.directory.endpoint)}`, ...(status.advice[0] !== undefined ? { advice: status.advice[0] } : {}) })
+      checks.push({ id: 'node', status: bad ? 'fail' : status.advice.length > 0 ? 'warn' : 'ok', summary: bad ? 'the node is not serving and listed' : `node ${String(status.node.node_id)} is listed as ${String(status.directory.endpoint)}${typeof status.directory.transport_endpoint === 'string' ? ` and ${status.directory.transport_endpoint}` : ''}${typeof status.directory.relay_accept_port === 'number' ? `, relay accept port ${status.directory.relay_accept_port}` : ''}`, ...(status.advice[0] !== undefined ? { advice: status.advice[0] } : {}) })
     } else {
       checks.push({ id: 'node', status: 'skip', summary: 'no node state and no node running on this host' })
     }
