@@ -26,6 +26,7 @@ export const ENV = Object.freeze({
   directoryHost: 'IICP_DIRECTORY_HOST',
   directoryMode: 'IICP_DIRECTORY_MODE',
   dataFile: 'IICP_DIRECTORY_DATA_FILE',
+  probeHosts: 'IICP_DIRECTORY_PROBE_HOSTS',
   proxyPort: 'IICP_PROXY_PORT',
   proxyHost: 'IICP_PROXY_HOST',
   skipLivenessCheck: 'IICP_SKIP_LIVENESS_CHECK',

@@ -19,7 +19,8 @@ function integer(name: string, value: string | undefined): number | undefined {
 /**
  * Options from the environment: IICP_DIRECTORY_PORT, IICP_DIRECTORY_HOST, IICP_DIRECTORY_MODE (local|public),
  * IICP_DIRECTORY_PUBLIC_ORIGIN, IICP_DIRECTORY_DATA_FILE, IICP_SKIP_LIVENESS_CHECK (as the reference
- * directory allows), IICP_DIRECTORY_PROBATION, IICP_DIRECTORY_TRUST_PROXY. Unset variables are left out,
+ * directory allows), IICP_DIRECTORY_PROBATION, IICP_DIRECTORY_TRUST_PROXY, IICP_DIRECTORY_PROBE_HOSTS
+ * (loopback|private|any: which endpoint addresses the liveness probe may contact). Unset variables are left out,
  * so the result can be spread under explicit options. Values are checked again by parseDirectoryOptions.
  */
 export function directoryOptionsFromEnv(env: Record<string, string | undefined>): DirectoryOptions {
@@ -38,6 +39,13 @@ export function directoryOptionsFromEnv(env: Record<string, string | undefined>)
   if (skip !== undefined) out.skipLivenessCheck = skip
   const probation = flag('IICP_DIRECTORY_PROBATION', env.IICP_DIRECTORY_PROBATION)
   if (probation !== undefined) out.probation = probation
+  const scope = env.IICP_DIRECTORY_PROBE_HOSTS?.trim()
+  if (scope) {
+    if (scope !== 'loopback' && scope !== 'private' && scope !== 'any') {
+      throw new IicpError('invalid_config', 'Invalid IICP_DIRECTORY_PROBE_HOSTS: expected loopback, private or any')
+    }
+    out.probeHosts = scope
+  }
   const trust = flag('IICP_DIRECTORY_TRUST_PROXY', env.IICP_DIRECTORY_TRUST_PROXY)
   if (trust !== undefined) out.trustProxy = trust
   return out
