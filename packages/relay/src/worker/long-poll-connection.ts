@@ -16,6 +16,7 @@ import {
 } from '../ws-frames.js'
 import type { CallFrameHeader } from '../ws-frames.js'
 import { refusalFromBody } from './connection.js'
+import { exchange } from './exchange.js'
 import type { WorkerConnection } from './connection.js'
 import { runTask } from './run-task.js'
 import { coalesceWrites } from '../write-coalescing.js'
@@ -161,13 +162,14 @@ class LongPollConnection implements WorkerConnection {
       let text = ''
       let frames: Buffer | undefined
       try {
-        const res = await this.#dispatcher.request({
-          ...this.#pull, method: 'GET', signal, headers: this.#auth, headersTimeout: wait, bodyTimeout: wait,
-        })
-        status = res.statusCode
-        if (status !== 200) await res.body.dump()
-        else if (res.headers['content-type'] === FRAMES_MEDIA_TYPE) frames = Buffer.from(await res.body.arrayBuffer())
-        else text = await res.body.text()
+        const res = await exchange(this.#dispatcher, {
+          ...this.#pull, method: 'GET', headers: this.#auth, headersTimeout: wait, bodyTimeout: wait,
+        }, signal)
+        status = res.status
+        if (status === 200) {
+          if (res.type === FRAMES_MEDIA_TYPE) frames = res.body
+          else text = res.body.toString('utf8')
+        }
       } catch {
         if (!signal.aborted) this.#end('connection_lost')
         return
@@ -193,8 +195,10 @@ class LongPollConnection implements WorkerConnection {
         void this.#serve(pull)
         for (const extra of pull.more ?? []) void this.#serve(extra)
       }
-      // Let a quick handler post its result before the next pull queues behind it on the relay.
+      // Let a quick handler post its result before the next pull queues behind it on the relay: the results this
+      // answer's calls finished by now leave first.
       await new Promise<void>((r) => setImmediate(r))
+      if (this.#batch.length > 0) this.#flushResults()
     }
   }
 
@@ -233,7 +237,8 @@ class LongPollConnection implements WorkerConnection {
     const batch = this.#batch
     this.#batch = []
     this.#batchBytes = 0
-    if (batch.length > 0) void this.#postResult(this.#framesHeaders, batch.length === 1 ? batch[0] as Buffer : Buffer.concat(batch))
+    // One post a turn already, so it skips the cork that coalesces JSON posts (whose uncork would wait a loop turn here).
+    if (batch.length > 0) void this.#postResult(this.#framesHeaders, batch.length === 1 ? batch[0] as Buffer : Buffer.concat(batch), false)
   }
 
   async #serve(pull: RelayPullResponse): Promise<void> {
@@ -252,22 +257,21 @@ class LongPollConnection implements WorkerConnection {
         post.http_status = 502
       }
     }
-    await this.#postResult(this.#resultHeaders, JSON.stringify(post))
+    await this.#postResult(this.#resultHeaders, JSON.stringify(post), true)
   }
 
-  async #postResult(headers: Record<string, string>, body: string | Buffer): Promise<void> {
+  async #postResult(headers: Record<string, string>, body: string | Buffer, coalesce: boolean): Promise<void> {
     for (let attempt = 0; attempt < 2 && !this.#ac.signal.aborted; attempt++) {
       try {
         // Idempotent in effect (a repeated post of a settled call is refused or dropped) and answered at once, which
         // lets undici pipeline it behind other posts.
-        const pending = this.#results.request({
+        const pending = exchange(this.#results, {
           ...this.#result, method: 'POST', headers, body, idempotent: true, blocking: false,
           headersTimeout: this.#o.connectTimeoutMs, bodyTimeout: this.#o.connectTimeoutMs,
-        })
+        }, undefined, false)
         // After the request: undici may hold its first write for a check-phase turn, and the cork must outlast it.
-        this.#beforeResultWrite()
-        const res = await pending
-        await res.body.dump()
+        if (coalesce) this.#beforeResultWrite()
+        await pending
         return
       } catch {
         // One more try on a fresh connection (a keep-alive socket may have closed under the post); after that the
