@@ -3,9 +3,10 @@
  * flags winning; loopback directories imply `allowPrivateEndpoints` (a local mesh), and "cannot reach the
  * directory" becomes one clear line.
  */
-import { IicpClient, clientOptionsFromEnv } from '@iicp/client'
+import { IicpClient, clientOptionsFromEnv, mayServeModel } from '@iicp/client'
 import type { ClientConfig } from '@iicp/client'
 import { classifyHost, isIicpError } from '@iicp/protocol'
+import type { NodeSummary } from '@iicp/protocol'
 import { ENV } from './env.js'
 import { CliFailure, EXIT_FAILURE, UsageError } from './exit.js'
 import type { ConsumerFlags } from './flags.js'
@@ -124,4 +125,21 @@ export function explainDirectoryFailure(err: unknown, directoryUrl: string): unk
     })
   }
   return err
+}
+
+/**
+ * The nodes `--model` lets a command use: those listing the model for `intent` or listing no models, by the
+ * client's own selection test. The directory only ranks by model, so the rest would end in IICP-E029.
+ */
+export function servingNodes(nodes: readonly NodeSummary[], intent: string, model: string | undefined): NodeSummary[] {
+  return model === undefined ? [...nodes] : nodes.filter((n) => mayServeModel(n, intent, model))
+}
+
+/** `--model` names a model no discovered node serves: said before any task is sent, like the proxy's 404. */
+export function modelNotServed(model: string, intent: string, directoryUrl: string): CliFailure {
+  return new CliFailure({
+    code: 'model_not_found',
+    message: `no node serves model ${model} for ${intent} at ${directoryUrl}; run \`iicp discover ${intent}\` to see the models on offer`,
+    exitCode: EXIT_FAILURE,
+  })
 }

@@ -84,8 +84,9 @@ export { weightedV1Order } from './routing/strategies.js'
 /**
  * Whether the node may serve `model` for `intent`: it lists the model, or lists no models. Capabilities name the
  * models per intent; a ticketed route carries only the top-level `models` (the queried intent's, dir §3.4).
+ * Selection puts such nodes ahead of the rest; callers that must not try the rest (a CLI `--model`) filter by it.
  */
-function mayServeModel(node: NodeSummary, intent: string, model: string): boolean {
+export function mayServeModel(node: NodeSummary, intent: string, model: string): boolean {
   if (node.capabilities) {
     let listsOthers = false
     for (const c of node.capabilities) {

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { NodeSummary } from '@iicp/protocol'
-import { addressAllowed, checkEndpoint, hostnameAllowed, redirectDecision, selectNodes, weightedV1Order } from '../src/index.js'
+import { addressAllowed, checkEndpoint, hostnameAllowed, mayServeModel, redirectDecision, selectNodes, weightedV1Order } from '../src/index.js'
 import type { SelectionPolicy } from '../src/index.js'
 
 const FIX = '../../../fixtures/spec/research/pre-normative-profiles/fixtures/'
@@ -138,6 +138,15 @@ describe('selectNodes with a requested model', () => {
     expect(ids({ model: 'mistral' })).toEqual(['other', 'serving'])
     expect(ids({ model: 'echo-1', strategy: 'directory_order' })).toEqual(['other', 'serving'])
     expect(ids({ model: 'echo-1', strategy: 'deterministic' })).toEqual(['other', 'serving'])
+  })
+
+  it('mayServeModel is the same test, public for callers that filter instead of ordering', () => {
+    expect([other, serving, silent].filter((n) => mayServeModel(n, INTENT, 'echo-2')).map((n) => n.node_id)).toEqual(['serving', 'silent'])
+    // Models listed under another intent say nothing about this one.
+    const elsewhere = node('elsewhere', { capabilities: [{ intent: INTENT, models: ['a'] }, { intent: 'urn:iicp:intent:x.other:v1', models: ['echo-1'] }] } as Partial<NodeSummary>)
+    expect(mayServeModel(elsewhere, INTENT, 'echo-1')).toBe(false)
+    expect(mayServeModel(node('ticketed', { capabilities: undefined, models: ['llava:latest'] } as Partial<NodeSummary>), INTENT, 'echo-1')).toBe(false)
+    expect(mayServeModel(node('bare', { capabilities: undefined, models: [] } as Partial<NodeSummary>), INTENT, 'echo-1')).toBe(true)
   })
 })
 

@@ -3,7 +3,7 @@
  * reply and the route it took. The prompt is sent as given: no system message is added unless `--system`.
  */
 import { CHAT_INTENT } from '@iicp/client'
-import { createClient, explainDirectoryFailure } from '../consumer.js'
+import { createClient, explainDirectoryFailure, modelNotServed, servingNodes } from '../consumer.js'
 import { EXIT_OK } from '../exit.js'
 import type { ConsumerFlags } from '../flags.js'
 import { Output } from '../output.js'
@@ -29,6 +29,13 @@ export async function chat(ctx: RunContext<ChatFlags>): Promise<number> {
   const progress = out.progress('routing through the mesh')
   try {
     const started = performance.now()
+    if (flags.model !== undefined) {
+      // Without this, a mesh where no node lists the model is still tried node by node, ending in IICP-E029.
+      const list = await client.discover(CHAT_INTENT, { model: flags.model, ...(flags.qos !== undefined ? { qos: flags.qos } : {}) })
+      if (list.nodes.length > 0 && servingNodes(list.nodes, CHAT_INTENT, flags.model).length === 0) {
+        throw modelNotServed(flags.model, CHAT_INTENT, flags.directory)
+      }
+    }
     const result = await client.submit(CHAT_INTENT, payload, {
       ...(flags.model !== undefined ? { model: flags.model } : {}),
       ...(flags.qos !== undefined ? { qos: flags.qos } : {}),

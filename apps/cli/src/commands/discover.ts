@@ -1,6 +1,6 @@
 /** `iicp discover <intent>`: GET /v1/discover through the client (wire.md §1.5) as a table or JSON. */
 import type { NodeSummary } from '@iicp/protocol'
-import { createClient, expandIntent, explainDirectoryFailure } from '../consumer.js'
+import { createClient, expandIntent, explainDirectoryFailure, servingNodes } from '../consumer.js'
 import { EXIT_OK } from '../exit.js'
 import type { ConsumerFlags } from '../flags.js'
 import { Output } from '../output.js'
@@ -46,13 +46,15 @@ export async function discover(ctx: RunContext<DiscoverFlags>): Promise<number> 
       ...(flags.limit !== undefined ? { limit: flags.limit } : {}),
     })
     progress.stop()
-    const nodes = list.nodes.map(nodeRow)
+    const listed = servingNodes(list.nodes, intent, flags.model)
+    const nodes = listed.map(nodeRow)
+    const what = flags.model !== undefined ? `${intent} with model ${flags.model}` : intent
     out.result({ intent, directory: flags.directory, count: nodes.length, nodes }, () => {
-      if (nodes.length === 0) return `${out.c.yellow('no nodes')} serve ${intent} at ${flags.directory}`
-      const rows = list.nodes.map((n) => [
+      if (nodes.length === 0) return `${out.c.yellow('no nodes')} serve ${what} at ${flags.directory}`
+      const rows = listed.map((n) => [
         n.node_id ?? '-', n.endpoint ?? '-', n.region ?? '-', (n.models ?? []).join(', ') || '-', fixed(n.score, 3), fixed(n.load, 2),
       ])
-      return `${out.table(['node', 'endpoint', 'region', 'models', 'score', 'load'], rows)}\n${out.c.dim(`${nodes.length} node(s) for ${intent}`)}`
+      return `${out.table(['node', 'endpoint', 'region', 'models', 'score', 'load'], rows)}\n${out.c.dim(`${nodes.length} node(s) for ${what}`)}`
     })
     return EXIT_OK
   } catch (err) {
