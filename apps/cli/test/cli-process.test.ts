@@ -316,14 +316,18 @@ describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () =
     try {
       const child = spawnCli(['node', 'serve', '--directory', dir.apiUrl, '--host', '127.0.0.1', '--port', '0', '--json'], { IICP_HOME: home })
       const done = finished(child)
-      const listening = await waitForJsonLine(child, (v) => v.event === 'listening')
+      const ready = await waitForJsonLine(child, (v) => v.event === 'ready')
       expect(dir.directory.activeNodeCount).toBe(1)
-      expect(listening.backend).toBe('echo')
+      expect(ready.backend).toBe('echo')
       child.kill('SIGINT')
       const run = await done
       expect(run.code).toBe(0)
       expect(dir.directory.nodeCount).toBe(0)
-      expect(run.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { event: string }).event)).toEqual(['registered', 'listening', 'closed'])
+      // In the order they happen: the node listens before it registers (the directory probes /iicp/health).
+      const events = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+      expect(events.map((e) => e.event)).toEqual(['listening', 'registered', 'ready', 'closed'])
+      expect(events[0]).toMatchObject({ url: ready.url, host: '127.0.0.1', backend: 'echo' })
+      expect(events[0]?.port).toBe(Number(new URL(String(ready.url)).port))
     } finally {
       await dir.close()
       await rm(home, { recursive: true, force: true })
@@ -341,7 +345,7 @@ describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () =
         IICP_MAX_CONCURRENT: '2', IICP_NODE_NAME: 'from-env',
       })
       const done = finished(child)
-      await waitForJsonLine(child, (v) => v.event === 'listening')
+      await waitForJsonLine(child, (v) => v.event === 'ready')
       const run = await runCli(['discover', 'llm:chat:v1', '--directory', dir.apiUrl, '--json'])
       const listed = (JSON.parse(run.stdout) as { nodes: { endpoint: string; region: string; models: string[] }[] }).nodes
       expect(listed).toEqual([expect.objectContaining({ endpoint: `http://127.0.0.1:${port}`, region: 'eu-test', models: ['env-model'], max_concurrent: 2 })])
@@ -365,14 +369,14 @@ describe('long-running commands stop cleanly on SIGINT', { timeout: SLOW }, () =
       })
       const done = finished(child)
       try {
-        const listening = await waitForJsonLine(child, (v) => v.event === 'listening')
+        const ready = await waitForJsonLine(child, (v) => v.event === 'ready')
         const res = await fetch(`${dir.apiUrl}/v1/node/${nodeId}`)
         expect(res.status).toBe(200)
         expect(await res.json()).toMatchObject({
           node_id: nodeId, region: 'flag-region', cx_public_key: null, transport_endpoint: null, relay_capable: true, relay_accept_port: acceptPort,
         })
         // IICP_AUTH=token: a task without the node's token is refused.
-        const task = await fetch(`${String(listening.url)}/v1/task`, {
+        const task = await fetch(`${String(ready.url)}/v1/task`, {
           method: 'POST', headers: { 'content-type': 'application/json' },
           body: JSON.stringify({ task_id: '6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b', intent: 'urn:iicp:intent:llm:chat:v1', payload: { messages: [{ role: 'user', content: 'hi' }] } }),
         })

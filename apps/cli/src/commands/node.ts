@@ -96,6 +96,11 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
     ...(rung !== undefined ? { reachability: rung.resolve } : {}),
     backend,
   })
+  // Subscribed before serve() so lines come in the order things happen: listening, registered, then ready.
+  node.on('listening', (e) => out.event(
+    { event: 'listening', url: e.url, host: e.host, port: e.port, backend: flags.backend },
+    `${out.ce.green('●')} listening at ${e.url}`,
+  ))
   node.on('registered', (e) => out.event(
     { event: 'registered', node_id: e.nodeId, endpoint: e.endpoint, observed_source_ip: e.observedSourceIp ?? null },
     `${out.ce.green('✔')} registered with ${flags.directory} as ${e.nodeId} (${e.endpoint})`,
@@ -114,7 +119,7 @@ export async function nodeServe(ctx: RunContext<NodeServeFlags>): Promise<number
     await node.serve()
     rung?.attach(node)
     out.event(
-      { event: 'listening', url: node.url ?? null, endpoint: node.endpoint ?? null, backend: flags.backend },
+      { event: 'ready', url: node.url ?? null, endpoint: node.endpoint ?? null, backend: flags.backend },
       `${out.ce.green('●')} node serving ${flags.backend} at ${node.url ?? '?'} (advertised ${node.endpoint ?? '?'}); Ctrl-C stops it`,
     )
     const ended = await Promise.race([stopped, death.exit])
