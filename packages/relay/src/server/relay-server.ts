@@ -37,6 +37,19 @@ const FRAMES_QUERY = /[?&]frames=1(?:&|$)/
 /** Most calls one long-poll pull may carry. */
 const MAX_PULL_BATCH = 32
 
+/**
+ * Call ids are one random UUID per relay with a counter in its last twelve hex digits: unique within the relay and
+ * UUID-shaped like the reference relay's (official-sdks.md §5.2), without a random draw per task. A result is only
+ * matched within the session that got the call, so nothing relies on a call id being unguessable.
+ */
+const CALL_ID_PREFIX = randomUUID().slice(0, 24)
+let callCounter = 0
+
+function nextCallId(): string {
+  callCounter = (callCounter + 1) % 0x1000000000000
+  return CALL_ID_PREFIX + callCounter.toString(16).padStart(12, '0')
+}
+
 /** What `bound` and `unbound` events carry. */
 export interface RelaySessionEvent {
   workerId: string
@@ -366,7 +379,7 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
   }
 
   #forwardTask(req: IncomingMessage, res: ServerResponse, session: RelaySession, body: Buffer): void {
-    const callId = randomUUID()
+    const callId = nextCallId()
     // Streamed results (official-sdks.md §6.4) travel only over links that can carry lifecycle frames (native TCP).
     if (wantsEventStream(req) && isStreamingLink(session.link)) {
       forwardStreamAsSse(res, session.link, { callId, body, headers: forwardableHeaders(req) }, this.#o.taskTimeoutMs, CORS_HEADERS)
