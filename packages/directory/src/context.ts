@@ -13,7 +13,7 @@ export interface DirectoryContext {
   readonly store: DirectoryStore
   readonly key: SigningKeyPair
   readonly prober: EndpointProber
-  readonly limits: { readonly register: RateLimiter; readonly probe: RateLimiter }
+  readonly limits: { readonly register: RateLimiter; readonly probe: RateLimiter; readonly directoryKey: RateLimiter }
   readonly log: Logger
   readonly startedAt: number
   /** Persist a node after an in-place change. */

@@ -93,7 +93,7 @@ function routes(dir: DirectoryContext): Route[] {
     { method: 'GET', path: `${api}/discover`, handler: (c) => discover(dir, c) },
     { method: 'POST', path: `${api}/dispatch/ticket`, handler: (c) => dispatchTicket(dir, c) },
     { method: 'POST', path: `${api}/relay/ticket`, handler: (c) => relayTicket(dir, c) },
-    { method: 'GET', path: `${api}/directory-key`, handler: () => directoryKey(dir) },
+    { method: 'GET', path: `${api}/directory-key`, handler: (ctx) => directoryKey(dir, ctx) },
     { method: 'POST', path: `${api}/consumer-token`, handler: (c) => consumerToken(dir, c) },
     { method: 'GET', path: `${api}/node/`, prefix: true, handler: (c) => nodeById(dir, c) },
     { method: 'GET', path: `${api}/me`, handler: (c) => me(dir, c) },
@@ -139,7 +139,11 @@ export async function createDirectory(options: DirectoryOptions = {}): Promise<D
   const startedAt = opts.clock()
   for (const rec of await store.loadNodes()) table.put(rec, startedAt)
   const prober = new EndpointProber(opts.probeHosts, opts.livenessTimeoutMs)
-  const limits = { register: new RateLimiter(opts.rateLimits.register), probe: new RateLimiter(opts.rateLimits.probe) }
+  const limits = {
+    register: new RateLimiter(opts.rateLimits.register),
+    probe: new RateLimiter(opts.rateLimits.probe),
+    directoryKey: new RateLimiter(opts.rateLimits.directoryKey),
+  }
   const log = opts.logger.child({ component: 'iicp-directory' })
   const ctx: DirectoryContext = {
     opts, table, store, key, prober, limits, log, startedAt,
@@ -161,6 +165,7 @@ export async function createDirectory(options: DirectoryOptions = {}): Promise<D
     }
     limits.register.sweep(now)
     limits.probe.sweep(now)
+    limits.directoryKey.sweep(now)
     return { expired: before - table.activeCount, deleted: stale.length }
   }
 

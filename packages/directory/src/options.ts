@@ -9,7 +9,7 @@ import { IicpError, HEARTBEAT_INTERVAL_MS, NODE_EXPIRY_MS, REGISTER_RATE_LIMIT, 
 import type { Logger, SigningKeyPair } from '@iicp/protocol'
 import type { DirectoryStore } from './store/types.js'
 
-/** A fixed-window rate limit: at most `max` requests per `windowMs` per client address. */
+/** A rolling-window rate limit: at most `max` requests in any `windowMs` per client address. */
 export interface RateLimit {
   readonly max: number
   readonly windowMs: number
@@ -21,6 +21,8 @@ export interface RateLimitOptions {
   register?: RateLimit | false
   /** GET /v1/probe per source IP. @default { max: 10, windowMs: 60000 } (reference directory) */
   probe?: RateLimit | false
+  /** GET /v1/directory-key per source IP. @default { max: 30, windowMs: 60000 } (dir §3.12; wire.md §1.8) */
+  directoryKey?: RateLimit | false
 }
 
 /** What `startDirectory` / `createDirectory` accept. */
@@ -93,7 +95,7 @@ export interface ResolvedDirectoryOptions {
   readonly probation: boolean
   readonly signingKey: SigningKeyPair | undefined
   readonly logger: Logger
-  readonly rateLimits: { readonly register: RateLimit | false; readonly probe: RateLimit | false }
+  readonly rateLimits: { readonly register: RateLimit | false; readonly probe: RateLimit | false; readonly directoryKey: RateLimit | false }
   readonly maxBodyBytes: number
   readonly expiryMs: number
   readonly heartbeatIntervalMs: number
@@ -207,6 +209,7 @@ export function parseDirectoryOptions(input: DirectoryOptions = {}): ResolvedDir
     rateLimits: Object.freeze({
       register: rateLimit(rl.register, 'rateLimits.register', REGISTER_RATE_LIMIT),
       probe: rateLimit(rl.probe, 'rateLimits.probe', { max: 10, windowMs: 60_000 }),
+      directoryKey: rateLimit(rl.directoryKey, 'rateLimits.directoryKey', { max: 30, windowMs: 60_000 }),
     }),
     maxBodyBytes: int(input.maxBodyBytes, 'maxBodyBytes', 1024, 16 * 1024 * 1024, 64 * 1024),
     expiryMs: int(input.expiryMs, 'expiryMs', 1_000, 86_400_000, NODE_EXPIRY_MS),

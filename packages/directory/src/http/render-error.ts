@@ -7,6 +7,12 @@ export function renderError(err: unknown): Reply {
   if (!isIicpError(err)) return { status: 500, body: errorBody(err) }
   const status = err.status ?? statusOf(err.code)
   const headers: Record<string, string> = {}
-  if (err.retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)))
-  return { status, body: errorBody(err), headers }
+  const body = errorBody(err)
+  if (err.retryAfterMs !== undefined) {
+    const seconds = Math.max(1, Math.ceil(err.retryAfterMs / 1000))
+    headers['retry-after'] = String(seconds)
+    // wire.md §1.2/§2.4: the reference's 429 body carries `retry_after` in seconds; `retry_after_ms` stays for our clients.
+    ;(body.error as Record<string, unknown>).retry_after = seconds
+  }
+  return { status, body, headers }
 }

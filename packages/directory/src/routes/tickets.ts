@@ -141,7 +141,9 @@ export async function relayTicket(dir: DirectoryContext, ctx: RequestContext): P
   }
 }
 
-/** GET /v1/directory-key */
-export function directoryKey(dir: DirectoryContext): Reply {
+/** GET /v1/directory-key (30 per minute per IP, dir §3.12; clients fetch it once and cache it). */
+export function directoryKey(dir: DirectoryContext, ctx: RequestContext): Reply {
+  const wait = dir.limits.directoryKey.hit(ctx.ip, dir.opts.clock())
+  if (wait !== undefined) throw new IicpError('rate_limited', `Too many directory-key requests — retry after ${Math.ceil(wait / 1000)}s`, { retryAfterMs: wait })
   return { status: 200, body: { public_key: dir.key.publicKeyHex, algorithm: 'ed25519' } }
 }
