@@ -49,7 +49,7 @@ async function status(home: string, node: IicpNode): Promise<{ json: NodeStatusR
   return { json: JSON.parse(io.out()) as NodeStatusReport, human: human.out() }
 }
 
-describe('node status and doctor show the native transport', () => {
+describe('node status and doctor show the native transport', { timeout: 60_000 }, () => {
   it('shows the iicp:// transport_endpoint the directory lists, not "no transport declared"', async () => {
     const { d, home, node } = await setup({})
     const native = `iicp://127.0.0.1:${String(node.port)}`

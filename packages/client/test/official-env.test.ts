@@ -30,7 +30,7 @@ function fromEnv(m: Mesh, env: Record<string, string>): IicpClient {
   return c
 }
 
-describe('IICP_PROXY_ALLOW_LOOPBACK_NODES', () => {
+describe('IICP_PROXY_ALLOW_LOOPBACK_NODES', { timeout: 60_000 }, () => {
   it('lets a client from the environment use a loopback directory and node', async () => {
     const m = await mesh()
     const r = await fromEnv(m, { IICP_PROXY_ALLOW_LOOPBACK_NODES: '1' }).submit(CHAT, { messages: [{ role: 'user', content: 'hi' }] })

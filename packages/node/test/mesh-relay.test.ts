@@ -55,7 +55,7 @@ function shape(json: unknown): unknown {
     .replace(/"(latency_ms|duration_ms|completed_at|created)":[^,}]+/g, '"$1":0'))
 }
 
-describe('POST /v1/relay on a relay-capable node', () => {
+describe('POST /v1/relay on a relay-capable node', { timeout: 60_000 }, () => {
   for (const transport of ['ws', 'http', 'tcp'] as const) {
     it(`forwards the task to the worker bound over ${transport} and answers as relay-for does`, async () => {
       const m = await mesh(transport)

@@ -61,7 +61,7 @@ function bind(relay: IicpNode, body: Record<string, unknown>): Promise<{ status:
 
 const codeOf = (json: unknown): unknown => (json as { error?: { code?: unknown } }).error?.code
 
-describe('IICP_DISABLE_NATIVE_TRANSPORT', () => {
+describe('IICP_DISABLE_NATIVE_TRANSPORT', { timeout: 60_000 }, () => {
   it('registers no transport_endpoint, while the port still answers native frames', async () => {
     const d = await startDirectory()
     const plain = await serve({}, { directoryUrl: d.apiUrl })
@@ -86,7 +86,7 @@ describe('IICP_DISABLE_NATIVE_TRANSPORT', () => {
   })
 })
 
-describe('IICP_RELAY_REQUIRE_BIND_TICKET', () => {
+describe('IICP_RELAY_REQUIRE_BIND_TICKET', { timeout: 60_000 }, () => {
   it('0 lets the relay take an unsigned bind, which it refuses unset or at 1 (401 IICP-E040)', async () => {
     const strict = await relayNode({})
     const refused = await bind(strict, { worker_id: 'worker-unsigned' })
@@ -102,7 +102,7 @@ describe('IICP_RELAY_REQUIRE_BIND_TICKET', () => {
   })
 })
 
-describe('IICP_RELAY_BIND_TICKET_PUBLIC_KEY', () => {
+describe('IICP_RELAY_BIND_TICKET_PUBLIC_KEY', { timeout: 60_000 }, () => {
   it('is the key bind tickets are verified with: its own ticket binds, another key\'s is refused', async () => {
     const key = await generateSigningKeyPair()
     const other = await generateSigningKeyPair()
@@ -127,7 +127,7 @@ describe('IICP_RELAY_BIND_TICKET_PUBLIC_KEY', () => {
   })
 })
 
-describe('IICP_RELAY_BIND_RATE_LIMIT', () => {
+describe('IICP_RELAY_BIND_RATE_LIMIT', { timeout: 60_000 }, () => {
   it('caps new binds per source per 60 s: the second worker from this host gets 429 IICP-E039', async () => {
     const relay = await relayNode({ IICP_RELAY_BIND_RATE_LIMIT: '1', IICP_RELAY_REQUIRE_BIND_TICKET: '0' })
     expect((await bind(relay, { worker_id: 'worker-a' })).status).toBe(200)

@@ -75,7 +75,7 @@ async function failedRebuilds(s: Setup, n: number): Promise<void> {
   await expect.poll(() => s.rung.status().tried.some((t) => t.step === 'quick_tunnel' && t.outcome === 'failed'), EVENTUALLY).toBe(true)
 }
 
-describe('IICP_TUNNEL_DEAD_POLICY', () => {
+describe('IICP_TUNNEL_DEAD_POLICY', { timeout: 60_000 }, () => {
   it("auto under supervision is exit: onDead after the cap of failed rebuilds, not before, then nothing more", async () => {
     const s = await tunnelThatDies({ deadPolicy: 'auto', supervised: true, rebuildAttemptsBeforeDead: 2 })
     await failedRebuilds(s, 1)
