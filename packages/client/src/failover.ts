@@ -3,6 +3,8 @@
  * order (wrapping when there are fewer candidates than attempts), backing off by the retry module's decision,
  * switching away from busy nodes at once, feeding the circuit breakers, and ending in the node's own final
  * error, `timeout` when every attempt timed out, or `no_available_node`. The deadline bounds everything.
+ * A node's `Retry-After` holds for the rest of the task: coming round to it again, the loop skips it for a node
+ * that is free, or waits until it is free when none is, and ends the task when that wait would outlast the deadline.
  */
 import { IicpError, isIicpError } from '@iicp/protocol'
 import type { Logger } from '@iicp/protocol'
@@ -36,6 +38,8 @@ export interface FailoverOptions {
   readonly deadline: Deadline
   readonly breakers: CircuitBreakers
   readonly random: () => number
+  /** Clock in ms, for the per-node Retry-After times. */
+  readonly clock: () => number
   readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>
   readonly logger: Logger
   /** Replaces every occurrence of a secret in error messages. */
@@ -61,32 +65,49 @@ function attemptCancel(deadline: Deadline, ms: number | undefined): { cancel: Ca
   return { cancel: budget, done: () => budget.dispose() }
 }
 
+/** The candidate an attempt goes to, and how long its Retry-After still runs (0: free now). */
+interface Pick {
+  readonly index: number
+  readonly waitMs: number
+}
+
 /** Run `attempt` over the candidates until one succeeds or the policy says stop. */
 export async function runFailover<T>(
   candidates: readonly Candidate[], opts: FailoverOptions, attempt: (c: Candidate, cancel: Cancellation, remainingMs: number) => Promise<T>,
 ): Promise<FailoverOutcome<T>> {
   const errors: AttemptError[] = []
   let excluded: Set<string> | undefined
+  /** Per node, the clock time its Retry-After ends: set by a failure that carried one, cleared by the next attempt. */
+  let notBefore: Map<string, number> | undefined
   const n = candidates.length
   const { deadline, breakers } = opts
-  let index = 0
   let attempts = 0
   let retryIndex = 0
+  /** Set when the task stops because no node is free again before the deadline. */
+  let waitPastDeadline: number | undefined
 
-  const nextIndex = (from: number): number => {
+  // From `from` on in candidate order: the first usable node that is free at `now`, else the one free soonest.
+  const nextPick = (from: number, now: number): Pick | undefined => {
+    let soonest: Pick | undefined
     for (let k = 0; k < n; k++) {
       const i = (from + k) % n
       const c = candidates[i] as Candidate
-      if (!excluded?.has(c.nodeId) && breakers.allows(c.nodeId)) return i
+      if (excluded?.has(c.nodeId) || !breakers.allows(c.nodeId)) continue
+      const until = notBefore?.get(c.nodeId)
+      const waitMs = until === undefined ? 0 : Math.max(0, until - now)
+      if (waitMs === 0) return { index: i, waitMs: 0 }
+      if (soonest === undefined || waitMs < soonest.waitMs) soonest = { index: i, waitMs }
     }
-    return -1
+    return soonest
   }
 
-  for (index = nextIndex(0); index >= 0;) {
+  for (let pick = nextPick(0, 0); pick !== undefined;) {
+    const index = pick.index
     const candidate = candidates[index] as Candidate
     if (deadline.abortKind || deadline.remaining() <= 0) {
       deadline.check()
     }
+    notBefore?.delete(candidate.nodeId)
     breakers.begin(candidate.nodeId)
     attempts += 1
     const { cancel, done } = attemptCancel(deadline, opts.attemptTimeoutMs)
@@ -110,13 +131,16 @@ export async function runFailover<T>(
       }
       const err = caught
       errors.push({ nodeId: candidate.nodeId, code: err.code, status: err.status, message: opts.redact(err.message) })
+      const cls = classifyFailure(err)
       if (countsAsNodeFailure(err)) breakers.failure(candidate.nodeId)
-      else if (classifyFailure(err) === 'final') breakers.success(candidate.nodeId)
+      else if (cls === 'final') breakers.success(candidate.nodeId)
       else breakers.release(candidate.nodeId)
       opts.logger.debug({ node_id: candidate.nodeId, attempt: attempts, code: err.code, status: err.status }, 'task attempt failed')
-      const cls = classifyFailure(err)
       if (cls === 'switch') (excluded ??= new Set()).add(candidate.nodeId)
-      const peek = nextIndex((index + 1) % n)
+      // One reading of the clock for both, so a lone node's wait is exactly its Retry-After.
+      const now = opts.clock()
+      if (err.retryAfterMs !== undefined && cls !== 'switch') (notBefore ??= new Map()).set(candidate.nodeId, now + err.retryAfterMs)
+      const next = nextPick((index + 1) % n, now)
       const decision = retryDecision({
         error: err,
         attemptsMade: attempts,
@@ -125,22 +149,23 @@ export async function runFailover<T>(
         remainingMs: deadline.remaining(),
         baseDelayMs: opts.baseDelayMs,
         random: opts.random,
-        sameNodeNext: peek === index,
+        notBeforeMs: next?.waitMs,
       })
       if (!decision.retry) {
         if (decision.reason === 'final') throw withAttempts(err, errors, opts.redact)
+        if (decision.reason === 'deadline' && next !== undefined && next.waitMs > 0) waitPastDeadline = next.waitMs
         break
       }
-      if (peek < 0) break
+      if (next === undefined) break
       if (decision.delayMs > 0) {
-        retryIndex += 1
+        if (!decision.excludeNode) retryIndex += 1
         try {
           await opts.sleep(decision.delayMs, deadline.signal)
         } catch {
           throw withAttempts(deadline.error(), errors, opts.redact)
         }
       }
-      index = nextIndex((index + 1) % n)
+      pick = next
     } finally {
       done()
     }
@@ -148,6 +173,11 @@ export async function runFailover<T>(
 
   if (errors.length > 0 && errors.every((e) => e.code === 'timeout' || e.code === 'task_timeout')) {
     throw withAttempts(new IicpError('timeout', 'Every attempt timed out'), errors, opts.redact)
+  }
+  if (waitPastDeadline !== undefined) {
+    throw withAttempts(new IicpError('no_available_node', `Every candidate node failed or asked to be retried after the deadline (${errors.length} attempts)`, {
+      retryAfterMs: waitPastDeadline,
+    }), errors, opts.redact)
   }
   throw withAttempts(
     new IicpError('no_available_node', errors.length > 0 ? `Every candidate node failed (${errors.length} attempts)` : 'No candidate node could be tried'),

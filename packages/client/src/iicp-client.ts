@@ -346,6 +346,7 @@ export class IicpClient {
         deadline,
         breakers: this.#breakers,
         random: this.#o.random,
+        clock: this.#o.clock,
         sleep: this.#o.sleep,
         logger: this.#log,
         redact: this.#redactFn,

@@ -48,9 +48,10 @@ export type RetryDecision =
   | { readonly retry: true; readonly delayMs: number; readonly excludeNode: boolean }
 
 /**
- * Decide what follows a failed attempt. `attemptsMade` counts attempts so far (≥ 1); `retryIndex` counts
- * backoffs taken; `sameNodeNext` says whether the next attempt would hit the node that just failed (only then
- * does its `Retry-After` / `retry_after_ms` apply); a wait that would not fit in the budget ends the task.
+ * Decide what follows a failed attempt. `attemptsMade` counts attempts so far (≥ 1); `retryIndex` counts backoffs
+ * taken; `notBeforeMs` is what remains of the `Retry-After` / `retry_after_ms` of the node the next attempt goes to
+ * (the failover loop keeps one per node for the whole task), so the wait is the longer of that and the backoff; a
+ * switch away from a busy node waits only for that. A wait that would not fit in the budget ends the task.
  */
 export function retryDecision(args: {
   error: IicpError
@@ -60,15 +61,14 @@ export function retryDecision(args: {
   remainingMs: number
   baseDelayMs: number
   random: () => number
-  sameNodeNext: boolean
+  notBeforeMs?: number | undefined
 }): RetryDecision {
   const cls = classifyFailure(args.error)
   if (cls === 'final') return { retry: false, reason: 'final' }
   if (args.attemptsMade >= args.maxAttempts) return { retry: false, reason: 'attempts_exhausted' }
   if (args.remainingMs <= 0) return { retry: false, reason: 'deadline' }
-  if (cls === 'switch') return { retry: true, delayMs: 0, excludeNode: true }
-  let delayMs = backoffDelay(args.retryIndex, args.baseDelayMs, args.random)
-  if (args.sameNodeNext && args.error.retryAfterMs !== undefined) delayMs = Math.max(delayMs, args.error.retryAfterMs)
-  if (delayMs >= args.remainingMs) return { retry: false, reason: 'deadline' }
-  return { retry: true, delayMs, excludeNode: false }
+  const notBefore = Math.max(0, args.notBeforeMs ?? 0)
+  const delayMs = cls === 'switch' ? notBefore : Math.max(backoffDelay(args.retryIndex, args.baseDelayMs, args.random), notBefore)
+  if (delayMs > 0 && delayMs >= args.remainingMs) return { retry: false, reason: 'deadline' }
+  return { retry: true, delayMs, excludeNode: cls === 'switch' }
 }

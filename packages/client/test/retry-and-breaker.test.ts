@@ -1,13 +1,13 @@
 /**
- * The pure decision functions behind failover: backoff 200 ms × 2ⁿ ± 20% (sem §6.1), Retry-After applied only
- * when returning to the same node and never past the deadline, capacity_exceeded as an immediate switch, final
+ * The pure decision functions behind failover: backoff 200 ms × 2ⁿ ± 20% (sem §6.1), the next node's remaining
+ * Retry-After as a floor on the wait and never past the deadline, capacity_exceeded as an immediate switch, final
  * 4xx codes; and the per-node circuit breaker (5 failures → open 30 s → one half-open probe) on an injected clock.
  */
 import { describe, expect, it } from 'vitest'
 import { IicpError } from '@iicp/protocol'
 import { CircuitBreakers, backoffDelay, classifyFailure, retryDecision } from '../src/index.js'
 
-const base = { attemptsMade: 1, maxAttempts: 3, retryIndex: 0, remainingMs: 10_000, baseDelayMs: 200, random: () => 0.5, sameNodeNext: false }
+const base = { attemptsMade: 1, maxAttempts: 3, retryIndex: 0, remainingMs: 10_000, baseDelayMs: 200, random: () => 0.5 }
 
 describe('retry decisions', () => {
   it('backs off 200 ms × 2ⁿ with ±20% jitter from the injected random', () => {
@@ -26,15 +26,18 @@ describe('retry decisions', () => {
     expect(classifyFailure(new IicpError('aborted'))).toBe('final')
   })
 
-  it('applies Retry-After only when the next attempt goes back to the same node', () => {
+  it('waits for what remains of the next node\'s Retry-After when that is longer than the backoff', () => {
     const error = new IicpError('rate_limited', 'x', { retryAfterMs: 1500 })
-    expect(retryDecision({ ...base, error, sameNodeNext: true })).toEqual({ retry: true, delayMs: 1500, excludeNode: false })
-    expect(retryDecision({ ...base, error, sameNodeNext: false })).toEqual({ retry: true, delayMs: 200, excludeNode: false })
+    expect(retryDecision({ ...base, error, notBeforeMs: 1500 })).toEqual({ retry: true, delayMs: 1500, excludeNode: false })
+    expect(retryDecision({ ...base, error, notBeforeMs: 150 })).toEqual({ retry: true, delayMs: 200, excludeNode: false })
+    // The error's own Retry-After is about the node that sent it; only the next node's time counts here.
+    expect(retryDecision({ ...base, error })).toEqual({ retry: true, delayMs: 200, excludeNode: false })
   })
 
   it('stops when the wait would not fit in the remaining deadline', () => {
     const error = new IicpError('rate_limited', 'x', { retryAfterMs: 5000 })
-    expect(retryDecision({ ...base, error, sameNodeNext: true, remainingMs: 4000 })).toEqual({ retry: false, reason: 'deadline' })
+    expect(retryDecision({ ...base, error, notBeforeMs: 5000, remainingMs: 4000 })).toEqual({ retry: false, reason: 'deadline' })
+    expect(retryDecision({ ...base, error, remainingMs: 150 })).toEqual({ retry: false, reason: 'deadline' })
   })
 
   it('stops after the attempt budget and on final errors', () => {
@@ -44,6 +47,12 @@ describe('retry decisions', () => {
 
   it('switches immediately, excluding the node, on capacity_exceeded', () => {
     expect(retryDecision({ ...base, error: new IicpError('capacity_exceeded', 'full', { retryAfterMs: 2000 }) })).toEqual({ retry: true, delayMs: 0, excludeNode: true })
+  })
+
+  it('switches without backoff but still waits out the next node\'s Retry-After', () => {
+    const error = new IicpError('capacity_exceeded', 'full')
+    expect(retryDecision({ ...base, error, notBeforeMs: 900 })).toEqual({ retry: true, delayMs: 900, excludeNode: true })
+    expect(retryDecision({ ...base, error, notBeforeMs: 20_000 })).toEqual({ retry: false, reason: 'deadline' })
   })
 })
 
