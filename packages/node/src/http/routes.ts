@@ -1,5 +1,5 @@
 /**
- * The node's route table (wire.md §2.1): `POST /v1/task`, `GET /iicp/health`, `GET /metrics`, and CORS
+ * The node's route table (wire.md §2.1): `POST /v1/task`, `GET`/`HEAD /iicp/health`, `GET /metrics`, and CORS
  * preflight on every path. Routes are typed handlers returning data; only server.ts touches sockets.
  */
 import type { TaskPipeline, RequestHeaders } from '../task-handler.js'
@@ -44,7 +44,8 @@ export function nodeRoutes(deps: { pipeline: TaskPipeline; health: () => object;
   }
   return new Map([
     ['/v1/task', new Map([['POST', task]])],
-    ['/iicp/health', new Map([['GET', health]])],
+    // HEAD for monitoring probes: node:http sends GET's status and headers and drops the body for HEAD itself.
+    ['/iicp/health', new Map([['GET', health], ['HEAD', health]])],
     ['/metrics', new Map([['GET', metrics]])],
   ])
 }

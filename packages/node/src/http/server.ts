@@ -5,6 +5,7 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { IicpError } from '@iicp/protocol'
 import { PREFLIGHT_HEADERS } from './routes.js'
 import type { Route, RouteRequest, RouteTable } from './routes.js'
@@ -142,14 +143,28 @@ export function createNodeServer(routes: RouteTable, maxBodyBytes: number, liste
   server.prependListener('connection', (socket: Socket) => {
     socket.allowHalfOpen = true
   })
-  // Malformed HTTP gets a JSON 400 instead of node's bare text answer.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable || err.code === 'ECONNRESET') {
-      socket.destroy()
-      return
-    }
-    const body = renderError(new IicpError('validation_error', 'Malformed HTTP request', { status: 400 })).body
-    socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`)
-  })
+  server.on('clientError', answerClientError)
   return server
+}
+
+/** Status line and error for what node:http's parser refused: oversized headers are 431, anything else 400. */
+function clientErrorAnswer(code: string | undefined): { status: number; reason: string; error: IicpError } {
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return { status: 431, reason: 'Request Header Fields Too Large', error: new IicpError('validation_error', 'Request headers too large', { status: 431 }) }
+  }
+  return { status: 400, reason: 'Bad Request', error: new IicpError('validation_error', 'Malformed HTTP request', { status: 400 }) }
+}
+
+/** Malformed HTTP gets a JSON error instead of node's bare text answer, then the connection closes. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // Part of an earlier answer already went out on this connection (pipelining): a second status line would corrupt it.
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+  if (!socket.writable || err.code === 'ECONNRESET' || inFlight) {
+    socket.destroy()
+    return
+  }
+  const { status, reason, error } = clientErrorAnswer(err.code)
+  const body = renderError(error).body
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: ${JSON_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
+    + `access-control-allow-origin: *\r\nconnection: close\r\n\r\n${body}`)
 }
