@@ -59,4 +59,15 @@ describe('bench harness', () => {
     const json = JSON.parse(readFileSync(file, 'utf8')) as { rows: Array<{ pass: boolean }> }
     expect(json.rows.map((r) => r.pass)).toEqual([true, false])
   })
+
+  it('prints latencies no finer than the load tool resolved them', () => {
+    const row = (p50Ms: number, p99Ms: number, latencyResolutionMs?: number): BenchRow => ({
+      name: 'x', metric: 'req/s', candidate: { label: 'c', opsPerSec: 1, p50Ms, p99Ms, ...(latencyResolutionMs === undefined ? {} : { latencyResolutionMs }) }, value: 1,
+    })
+    // autocannon's whole-millisecond histogram: no invented decimals, and 0 means "below 1 ms".
+    expect(markdownTable([row(0, 12.5, 1)])).toContain('p50 <1 ms, p99 13 ms')
+    expect(markdownTable([row(29, 198, 1)])).toContain('p50 29 ms, p99 198 ms')
+    // A harness that measures finer keeps its decimals.
+    expect(markdownTable([row(0.0423, 0.25)])).toContain('p50 0.042 ms, p99 0.250 ms')
+  })
 })

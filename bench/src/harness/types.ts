@@ -4,6 +4,11 @@ export interface Measure {
   readonly opsPerSec?: number
   readonly p50Ms?: number
   readonly p99Ms?: number
+  /**
+   * Smallest latency step the measuring tool resolves, when coarser than the report's default 3 decimals: autocannon's
+   * histogram records whole milliseconds, so its p50/p99 are printed as whole ms (`<1` for 0) instead of `0.000`.
+   */
+  readonly latencyResolutionMs?: number
   /** CPU milliseconds the server process spent per request. */
   readonly cpuMsPerOp?: number
   readonly rssMiB?: number
