@@ -3,6 +3,7 @@
  * schemas/nodelist.json), the ticket route (§1.6) and node detail (§1.7). Discover fragments are
  * serialised once per node change and reused; only the score is spliced in per query.
  */
+import { classifyHost } from '@iicp/protocol'
 import { allowsRemoteInference, creditCostMultiplier, nodePolicyManifest, pricingModel } from './node-policy.js'
 import type { LiveNode } from './node-table.js'
 import { reputationTier, roundScore } from './scoring.js'
@@ -56,6 +57,58 @@ function modelsOf(caps: Array<Record<string, unknown>>): string[] {
   return [...set]
 }
 
+function endpointHostClass(endpoint: string): string | undefined {
+  try {
+    return classifyHost(new URL(endpoint).hostname)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Route facts the official SDKs read (wire.md §1.5; nodelist.json): `public_reachable` is true only when this
+ * directory reached the endpoint and its host is public, false for loopback/private/link-local hosts, null for a
+ * public host nobody here probed. `browser_usable` follows the SDKs' `browser_usable_only` rule (https, or http on a
+ * loopback host). `routing_hint` is `relay` for a TURN-relayed node, else `http_direct` as the reference sends.
+ */
+function routeFacts(rec: NodeRecord, relayed: boolean): { public_reachable: boolean | null; browser_usable: boolean; routing_hint: string } {
+  const cls = endpointHostClass(rec.endpoint)
+  let scheme = ''
+  try {
+    scheme = new URL(rec.endpoint).protocol
+  } catch {
+    scheme = ''
+  }
+  return {
+    public_reachable: cls !== 'public' ? false : rec.liveness_verified ? true : null,
+    browser_usable: scheme === 'https:' || (scheme === 'http:' && cls === 'loopback'),
+    routing_hint: relayed ? 'relay' : 'http_direct',
+  }
+}
+
+/**
+ * dir §3.4 `health_label` with the evidence behind it (ADR-044 as the reference directory reports it): the label of
+ * {@link healthScore}; confidence `high` when this directory probed the endpoint, `medium` when only the heartbeat
+ * HMAC challenge verified, `low` when reachability is self-attested.
+ */
+function healthFacts(rec: NodeRecord): Record<string, unknown> {
+  const score = healthScore(rec, true)
+  const challenged = rec.challenge_verified_at !== null
+  const reachability = rec.liveness_verified
+    ? { dimension: 'reachability', state: 'verified', reason: 'directory_probe', evidence: 'directory_observed' }
+    : challenged
+      ? { dimension: 'reachability', state: 'verified', reason: 'heartbeat_challenge', evidence: 'directory_observed' }
+      : { dimension: 'reachability', state: 'unknown', reason: 'not_directory_observed', evidence: 'self_attested' }
+  const latency = rec.observed_latency_ms === null
+    ? { dimension: 'latency', state: 'unknown', reason: 'no_observations', evidence: 'none' }
+    : { dimension: 'latency', state: 'observed', reason: 'consumer_telemetry', evidence: 'telemetry' }
+  return {
+    health_label: healthLabel(score, true),
+    health_confidence: rec.liveness_verified ? 'high' : challenged ? 'medium' : 'low',
+    health_reasons: [reachability, latency],
+  }
+}
+
 /** The dispatch-view NodeSummary for one intent, without `score` (keys before and after it). */
 function dispatchSummary(node: LiveNode, intent: string, now: number): [Record<string, unknown>, Record<string, unknown>] {
   const rec = node.rec
@@ -85,6 +138,8 @@ function dispatchSummary(node: LiveNode, intent: string, now: number): [Record<s
     relay_accept_port: meta<number>(node, 'relay_accept_port'),
     reachability_tier: reachabilityTier(node),
     route_evidence: routeEvidence(node),
+    ...routeFacts(rec, reachabilityTier(node) === 'relay'),
+    ...healthFacts(rec),
     address_family: addressFamily(rec.endpoint),
     transport: ['http'],
     cx_public_key: cx,
