@@ -22,6 +22,19 @@ const skipReason = netnsSkipReason()
 const titled = (what: string): string => (skipReason ? `${what}, in network namespaces (skipped: ${skipReason})` : `${what}, in network namespaces`)
 const title = titled('a node behind CGNAT without IPv6')
 
+interface WorkerSettings {
+  model: string
+  host?: string
+  upnp?: { discoveryTimeoutMs?: number; requestTimeoutMs?: number }
+  natPmp?: { initialTimeoutMs?: number; retries?: number }
+}
+
+/**
+ * Ladder timeouts for a gateway that does answer: a search ends with the first answer and NAT-PMP with the
+ * first reply, so generous values cost nothing and keep a loaded machine from turning a slow answer into a miss.
+ */
+const PATIENT = { upnp: { discoveryTimeoutMs: 10_000, requestTimeoutMs: 10_000 }, natPmp: { initialTimeoutMs: 1_000, retries: 5 } }
+
 describe.skipIf(skipReason !== undefined)(title, { timeout: 90_000 }, () => {
   let netns: CgnatNetns
   let wan: JsonLinesProcess | undefined
@@ -48,7 +61,7 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 90_000 }, () => {
     expect(relay.acceptPort).toBe(9485)
     expect((await wan.call({ op: 'record', nodeId: relay.nodeId })).record).toMatchObject({ relay_capable: true, relay_accept_port: 9485 })
 
-    worker = netns.run(netns.lan, './cgnat-worker.ts', [String(ready.directory)])
+    worker = netns.run(netns.lan, './cgnat-worker.ts', [String(ready.directory), JSON.stringify(PATIENT)])
     const reach = await worker.next((v) => v.event === 'reachability')
     expect(reach).toMatchObject({ tier: '3', exposureMode: 'relay_required' })
     expect(reach.tried).toContainEqual(expect.objectContaining({ step: 'cgnat', outcome: 'ok' }))
@@ -70,19 +83,6 @@ describe.skipIf(skipReason !== undefined)(title, { timeout: 90_000 }, () => {
     expect(reply).toMatchObject({ content: 'echo: hello across the carrier NAT', iicp: { node_id: nodeId, route: 'relay' } })
   })
 })
-
-interface WorkerSettings {
-  model: string
-  host?: string
-  upnp?: { discoveryTimeoutMs?: number; requestTimeoutMs?: number }
-  natPmp?: { initialTimeoutMs?: number; retries?: number }
-}
-
-/**
- * Ladder timeouts for a gateway that does answer: a search ends with the first answer and NAT-PMP with the
- * first reply, so generous values cost nothing and keep a loaded machine from turning a slow answer into a miss.
- */
-const PATIENT = { upnp: { discoveryTimeoutMs: 10_000, requestTimeoutMs: 10_000 }, natPmp: { initialTimeoutMs: 1_000, retries: 5 } }
 
 describe.skipIf(skipReason !== undefined)(titled('a node behind a home router with a public WAN address'), { timeout: 120_000 }, () => {
   let netns: CgnatNetns
@@ -127,7 +127,7 @@ describe.skipIf(skipReason !== undefined)(titled('a node behind a home router wi
 
   it('IGDv2: registers a UPnP mapping the directory probe verified, serves a consumer directly, and deletes the mapping on close', async () => {
     await netns.startMiniupnpd()
-    const { reach, nodeId, port } = await startWorker({ model: 'igd2-model' })
+    const { reach, nodeId, port } = await startWorker({ model: 'igd2-model', ...PATIENT })
     const endpoint = `http://11.0.1.2:${port}`
     expect(reach).toMatchObject({ tier: '1a', exposureMode: 'ipv4_public_direct', endpoint })
     expect(reach.tried).toContainEqual(expect.objectContaining({ step: 'upnp', outcome: 'ok' }))

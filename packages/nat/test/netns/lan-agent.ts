@@ -12,8 +12,14 @@ import type { Logger } from '@iicp/protocol'
 import { ManualClock } from '../manual-clock.js'
 
 const port = Number(process.argv[2])
-const igdOptions = { discoveryTimeoutMs: 3000, requestTimeoutMs: 3000 }
+// Every gateway in these tests answers, and a search ends with the first answer, so long limits cost nothing
+// and keep a loaded machine from turning a slow answer into a miss.
+const igdOptions = { discoveryTimeoutMs: 10_000, requestTimeoutMs: 10_000 }
 const clock = new ManualClock()
+// NAT-PMP retransmits after initialTimeoutMs (250 ms by default); on a loaded machine the gateway's answer can
+// take longer, and the resent request is a second line in miniupnpd's log, which the tests count. A patient
+// first wait keeps one request per operation.
+const pmpOptions = { gateway: '10.200.0.1', initialTimeoutMs: 5_000, clock }
 const mappers = new Map<string, PortMapper>()
 const mappings = new Map<string, PortMapping>()
 const pinholes = new Map<string, Pinhole>()
@@ -58,7 +64,7 @@ function send(message: unknown): void {
 function mapperFor(kind: string): PortMapper {
   let m = mappers.get(kind)
   if (!m) {
-    m = kind === 'natpmp' ? natPmp({ gateway: '10.200.0.1', clock }) : upnp({ ...igdOptions, clock })
+    m = kind === 'natpmp' ? natPmp(pmpOptions) : upnp({ ...igdOptions, clock })
     mappers.set(kind, m)
   }
   return m
@@ -120,9 +126,9 @@ async function handle(cmd: Record<string, unknown>): Promise<unknown> {
         networkInterfaces: () => ({}),
         detectContainer: async () => undefined,
         // `only: 'natpmp'` climbs the ladder with the NAT-PMP client alone (UPnP would win otherwise).
-        ...(cmd.only === 'natpmp' ? { findGateway: async () => ({ mappers: [natPmp({ gateway: '10.200.0.1', leaseSeconds: Number(cmd.leaseSeconds ?? 600), clock })] }) } : {}),
+        ...(cmd.only === 'natpmp' ? { findGateway: async () => ({ mappers: [natPmp({ ...pmpOptions, leaseSeconds: Number(cmd.leaseSeconds ?? 600) })] }) } : {}),
         upnp: { ...igdOptions, leaseSeconds: Number(cmd.leaseSeconds ?? 600), clock },
-        natPmp: { gateway: '10.200.0.1', clock },
+        natPmp: pmpOptions,
         verifyReachable: (url) =>
           new Promise<boolean>((resolve) => {
             const id = nextVerify++
