@@ -28,8 +28,9 @@ export const nodeBench: Benchmark = {
           { label: 'bare', spec: spec(bare.info.url), pid: bare.pid },
           { label: 'node', spec: spec(node.info.url), pid: node.pid },
         ], ctx.rounds)
-        const cand = { label: 'IicpNode', opsPerSec: n!.rps, p50Ms: n!.p50, p99Ms: n!.p99, cpuMsPerOp: n!.cpuMsPerReq }
-        const base = { label: 'bare node:http', opsPerSec: b!.rps, p50Ms: b!.p50, p99Ms: b!.p99, cpuMsPerOp: b!.cpuMsPerReq }
+        // autocannon's latencies are whole ms: printed as such, not as 1.000.
+        const cand = { label: 'IicpNode', opsPerSec: n!.rps, p50Ms: n!.p50, p99Ms: n!.p99, cpuMsPerOp: n!.cpuMsPerReq, latencyResolutionMs: 1 }
+        const base = { label: 'bare node:http', opsPerSec: b!.rps, p50Ms: b!.p50, p99Ms: b!.p99, cpuMsPerOp: b!.cpuMsPerReq, latencyResolutionMs: 1 }
         rows.push({
           name: 'node task', metric: `req/s @${connections}`, candidate: cand, baseline: base, value: n!.rps / b!.rps, target: { op: '>=', value: 0.85, on: 'ratio' },
           notes: 'p50/p99 here are autocannon\'s, in whole ms; see the 1-in-flight rows for sub-ms latency',
