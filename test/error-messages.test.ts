@@ -109,7 +109,7 @@ describe('error messages survive redaction', () => {
     const source = [
       "function invalid(option: string, expected: string) { return new IicpError('invalid_config', `${option} must be ${expected}`) }",
       "throw invalid('consumerAuthMode', \"'optional' without a nodeToken: 'required' needs it\")",
-      "throw new IicpError('invalid_response', 'the consumer-token request failed')",
+      "throw new IicpError('invalid_response', 'the consumer-token response failed')",
       "throw new IicpError('unauthorized', `sent Bearer ${token}`)",
       "log.debug({}, 'consumer token refused')",
       "throw new IicpError('invalid_config', 'nodeToken must be a string')",

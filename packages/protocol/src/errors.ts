@@ -192,12 +192,26 @@ const NAMED_SECRET = new RegExp(
   `((?:${SECRET_NAMES})["']?\\s*[:=]\\s*["']?)(?!\\[REDACTED\\]|(?:Bearer|Basic|Token)\\s)[^\\s"'&,;}\\]]+`,
   'gi',
 )
-const AUTH_SCHEME = /\b(Bearer|Basic|Token)(\s+)(?!\[REDACTED\])[^\s"',;}\]]+/gi
+const AUTH_SCHEME = /\b(Bearer|Basic|Token)(\s+)(?!\[REDACTED\])([^\s"',;}\]]+)/gi
+// After `Bearer`/`Basic`/`Token` in prose ("must be a Bearer token", "Token expired."), a short lowercase word is
+// the sentence going on, not a credential. Anything with a digit, capital or symbol, or eight characters and
+// longer, is still taken for one, and so is every run after a credential's name (`Authorization: Bearer …`).
+const PROSE_WORD = /^[a-z]{1,7}[.:)!?]?$/
+const NAMED_BEFORE = new RegExp(`(?:${SECRET_NAMES})["']?\\s*[:=]\\s*["']?$`, 'i')
 // Opaque secrets: long runs of base64url/hex characters (40-char PHP tokens, 64-hex HMAC keys, JWT parts).
 const LONG_RUN = /[A-Za-z0-9_-]{32,}={0,2}/g
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/
 const HEX_ONLY = /^[0-9a-fA-F]+$/
 const SECRET_KEY = new RegExp(`^(?:${SECRET_NAMES})$`, 'i')
+// A value named as a public key (`public_key`, `node_public_key`, `directory_public_key_hex`) is published on the
+// wire, not a secret; a 64-hex run elsewhere may be an HMAC key and is still redacted.
+const PUBLIC_KEY_NAME = /^[a-z_]*public_?key(?:_hex|_b64|_b64url)?$/i
+const PUBLIC_KEY_BEFORE = /\b[a-z_]*public_?key(?:_hex|_b64|_b64url)?["']?\s*[:=]\s*["']?$/i
+// A DNS label ahead of `.domain` (a quick tunnel's `seasonal-deck-3d-organisms.trycloudflare.com`): lowercase
+// letters, digits and hyphens with at least one hyphen. Base64url secrets are mixed case and hex keys have no
+// hyphen, so neither passes as one.
+const HOST_LABEL = /^(?=.*[g-z])[a-z0-9]+(?:-[a-z0-9]+)+$/
+const FOLLOWED_BY_DOMAIN = /^\.[a-z]/
 
 function looksSecret(run: string): boolean {
   if (UUID.test(run)) return false
@@ -217,9 +231,18 @@ function looksSecret(run: string): boolean {
 export function redactSecrets(text: string): string {
   if (text.length < 8) return text
   return text
-    .replace(AUTH_SCHEME, `$1$2${REDACTED}`)
+    .replace(AUTH_SCHEME, (match: string, scheme: string, gap: string, run: string, offset: number, whole: string) =>
+      PROSE_WORD.test(run) && !NAMED_BEFORE.test(whole.slice(Math.max(0, offset - 32), offset))
+        ? match
+        : `${scheme}${gap}${REDACTED}`,
+    )
     .replace(NAMED_SECRET, `$1${REDACTED}`)
-    .replace(LONG_RUN, (run) => (looksSecret(run) ? REDACTED : run))
+    .replace(LONG_RUN, (run: string, offset: number, whole: string) => {
+      if (!looksSecret(run)) return run
+      if (run.length <= 63 && HOST_LABEL.test(run) && FOLLOWED_BY_DOMAIN.test(whole.slice(offset + run.length, offset + run.length + 2))) return run
+      if (PUBLIC_KEY_BEFORE.test(whole.slice(Math.max(0, offset - 40), offset))) return run
+      return REDACTED
+    })
 }
 
 function redactValue(value: unknown, depth: number): unknown {
@@ -227,7 +250,9 @@ function redactValue(value: unknown, depth: number): unknown {
   if (depth > 4 || value === null || typeof value !== 'object') return value
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1))
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(value)) out[k] = SECRET_KEY.test(k) ? REDACTED : redactValue(v, depth + 1)
+  for (const [k, v] of Object.entries(value)) {
+    out[k] = SECRET_KEY.test(k) ? REDACTED : PUBLIC_KEY_NAME.test(k) && typeof v === 'string' ? v : redactValue(v, depth + 1)
+  }
   return out
 }
 

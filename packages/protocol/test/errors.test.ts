@@ -187,6 +187,43 @@ describe('token redaction (SDK-06)', () => {
     expect(redactSecrets(text)).toBe(text)
   })
 
+  it.each([
+    ['a short Bearer token in an Authorization header', 'Authorization: Bearer abc', 'abc'],
+    ['a short Bearer token in a JSON header dump', '{"authorization":"Bearer abc"}', 'abc'],
+    ['a short lowercase token after a credential name', 'node_token=Bearer abc', 'abc'],
+    ['an eight-letter word after Bearer', 'sent Bearer changeme to the node', 'changeme'],
+    ['a short token with a digit', 'sent Bearer abc1 to the node', 'abc1'],
+    ['a short token with a capital', 'sent Bearer Sesame to the node', 'Sesame'],
+    ['a dotted short token', 'sent Bearer abc.def to the node', 'abc.def'],
+    ['a 64-hex HMAC key ahead of a dot', `key ${hmacKey}.trailing`, hmacKey],
+    ['a 64-hex HMAC key named as one next to a public key', `public_key=abc hmac_key: ${hmacKey}`, hmacKey],
+    ['a 64-hex key in an unnamed position after a public key was named', `public key is ${hmacKey}`, hmacKey],
+    ['a JWT whose first part is followed by a dot', `jwt ${jwt}`, 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9'],
+    ['a 40-character token ahead of a domain', `https://${phpToken}.example.com`, phpToken],
+  ])('still removes %s', (_name, text, secret) => {
+    expect(redactSecrets(text)).not.toContain(secret)
+    expect(redactSecrets(text)).toContain('[REDACTED]')
+  })
+
+  it.each([
+    ['prose after Bearer', 'Authorization must be a Bearer token'],
+    ['prose after Bearer ending a sentence', 'Send a Bearer token.'],
+    ['prose after Basic', 'use Basic auth instead'],
+    ['prose after Token', 'Token expired'],
+    ['a quick-tunnel hostname with a digit', 'node https://responded-ww2-administrative-relevant.trycloudflare.com unreachable'],
+    ['a tunnel URL with a path', 'POST https://vcr-moss-3d-hd-seasonal-organisms-sf.trycloudflare.com/iicp/task failed'],
+    ['a named Ed25519 public key', 'public_key: 8f2a1c9d4b7e3f6a0c5d8e1b4a7f2c9d6e3b0a5f8c1d4e7b2a9f6c3d0e5b8a1f'],
+    ['a public key JSON member', '{"directory_public_key":"8f2a1c9d4b7e3f6a0c5d8e1b4a7f2c9d6e3b0a5f8c1d4e7b2a9f6c3d0e5b8a1f"}'],
+  ])('keeps %s as written', (_name, text) => {
+    expect(redactSecrets(text)).toBe(text)
+  })
+
+  it('keeps a public key in extra but still drops secrets beside it', () => {
+    const pub = '8f2a1c9d4b7e3f6a0c5d8e1b4a7f2c9d6e3b0a5f8c1d4e7b2a9f6c3d0e5b8a1f'
+    const err = new IicpError('IICP-SEC-REPLICA-01', undefined, { extra: { public_key: pub, detail: `hmac ${hmacKey}` } })
+    expect(err.extra).toEqual({ public_key: pub, detail: 'hmac [REDACTED]' })
+  })
+
   it('redacts field messages and extra values, and drops extra keys named like credentials', () => {
     const err = new IicpError('validation_error', undefined, {
       fields: { auth: [`bad token Bearer ${phpToken}`] },
