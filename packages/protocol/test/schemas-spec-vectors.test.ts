@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import {
   DispatchTicketRequestSchema, DeregisterRequestSchema, HeartbeatRequestSchema, IMPLEMENTATION_NAME_PATTERN,
-  INTENT_PAYLOAD_SCHEMAS, METADATA_VERSION_PATTERN, NodeListSchema, RegisterRequestSchema, TaskRequestPhase1Schema,
+  INTENT_PAYLOAD_SCHEMAS, METADATA_VERSION_PATTERN, NodeListSchema, NodeSummarySchema, RegisterRequestSchema, TaskRequestPhase1Schema,
   TaskRequestSchema, TaskRequestWriteSchema, effectiveSdkCompatibilityVersion, isIicpError, safeParseWire,
   validateImplementationMetadata, validateIntentPayload,
 } from '../src/index.js'
@@ -150,6 +150,39 @@ describe('nodelist.json (wire.md §1.5, §9 item 22)', () => {
     expect(node?.route_evidence).toBe('self_attested')
     expect(node?.capabilities?.[0]?.intent).toBe('urn:iicp:intent:llm:chat:v1')
     expect(parsed.count).toBe(1)
+  })
+  it('types the PHP-only node fields of the captured answer (official-sdks §2.2 reads them)', () => {
+    const node = NodeListSchema.parse(capturedDiscover).nodes[0]
+    expect(node?.consumer_cosignature_ready).toBe(false)
+    expect(node?.latency_evidence).toEqual({ estimate_ms: null, basis: 'none' })
+    expect(node?.performance).toEqual({ window: '24h' })
+    expect(node?.trust_progress?.gold_min_tasks).toBe(100)
+    expect(node?.trust_progress?.probation).toBe(true)
+    expect(node?.directory_observed_reachable).toBeNull()
+    expect(node?.sdk_release).toEqual({ channel: 'stable' })
+    expect(node?.health_reasons?.[0]?.reason).toBe('not_directory_observed')
+    expect(node?.capability_summary?.context_window_max).toBe(8192)
+    expect(node?.capability_summary?.modalities).toEqual(['text'])
+    expect([node?.health_label, node?.health_confidence, node?.routing_hint, node?.browser_usable]).toEqual(['degraded', 'low', 'http_direct', true])
+    expect([node?.sdk_status, node?.upgrade_required, node?.supported_profiles, node?.backend_stability?.backend_state])
+      .toEqual(['current', false, [], 'unknown'])
+  })
+  it.each([
+    ['consumer_cosignature_ready', 'yes'],
+    ['latency_evidence', { estimate_ms: 'fast' }],
+    ['performance', [1, 2]],
+    ['trust_progress', { completed_tasks: -1 }],
+    ['directory_observed_reachable', 'unknown'],
+    ['sdk_release', 'stable'],
+    ['health_reasons', [{ state: 'unknown' }]],
+    ['capability_summary', { modalities: 'text' }],
+  ])('reads a node whose advisory %s has a shape it does not know, without that field', (field, value) => {
+    const doc = { ...capturedDiscover, nodes: [{ ...node0, [field]: value }, node0] }
+    const parsed = NodeListSchema.parse(doc)
+    expect(parsed.nodes).toHaveLength(2)
+    expect((parsed.nodes[0] as Record<string, unknown>)[field]).toBeUndefined()
+    expect((parsed.nodes[1] as Record<string, unknown>)[field]).toBeDefined()
+    expect(NodeSummarySchema.safeParse({ ...node0, [field]: value }).success).toBe(true)
   })
   it('agrees with nodelist.json once those five fields take the spec shape', () => {
     const node = {

@@ -93,6 +93,66 @@ export const AutoUpdateSummarySchema = z.looseObject({
   evidence: z.string().optional(),
 })
 
+/**
+ * An advisory field a newer directory may shape differently: read when it has the known shape, dropped (undefined)
+ * when it does not, so one odd field never costs the node or the list. Routing-relevant fields stay strict.
+ */
+function advisory<T extends z.ZodType>(schema: T) {
+  return schema.nullish().catch(undefined)
+}
+
+/** How the directory arrived at `latency_estimate_ms` (reference-implementations §3.4). */
+export const LatencyEvidenceSchema = z.looseObject({
+  /** reference-implementations §3.4: null when nothing was observed. */
+  estimate_ms: z.number().min(0).nullish(),
+  /** reference-implementations §3.4: e.g. `none`. */
+  basis: z.string().nullish(),
+})
+export type LatencyEvidence = z.infer<typeof LatencyEvidenceSchema>
+
+/** A node's progress towards the next reputation tier (reference-implementations §3.4; cip §5.1.1). */
+export const TrustProgressSchema = z.looseObject({
+  /** reference-implementations §3.4 */
+  completed_tasks: z.number().int().min(0).nullish(),
+  /** reference-implementations §3.4: tasks needed for `gold`. */
+  gold_min_tasks: z.number().int().min(0).nullish(),
+  /** reference-implementations §3.4: tasks needed for `platinum`. */
+  platinum_min_tasks: z.number().int().min(0).nullish(),
+  /** reference-implementations §3.4 */
+  probation: z.boolean().nullish(),
+})
+export type TrustProgress = z.infer<typeof TrustProgressSchema>
+
+/** One dimension behind `health_label` (reference-implementations §3.4; ADR-044 as the PHP directory reports it). */
+export const HealthReasonSchema = z.looseObject({
+  /** reference-implementations §3.4: `reachability`, `latency`, … */
+  dimension: z.string(),
+  /** reference-implementations §3.4: e.g. `unknown`, `verified`. */
+  state: z.string().nullish(),
+  /** reference-implementations §3.4: e.g. `not_directory_observed`. */
+  reason: z.string().nullish(),
+  /** reference-implementations §3.4: e.g. `self_attested`. */
+  evidence: z.string().nullish(),
+})
+export type HealthReason = z.infer<typeof HealthReasonSchema>
+
+/** Counts over a node's declared models (reference-implementations §3.4). */
+export const CapabilitySummarySchema = z.looseObject({
+  /** reference-implementations §3.4 */
+  model_count_registered: z.number().int().min(0).nullish(),
+  /** reference-implementations §3.4 */
+  model_count_live: z.number().int().min(0).nullish(),
+  /** reference-implementations §3.4 */
+  model_family_count: z.number().int().min(0).nullish(),
+  /** reference-implementations §3.4 */
+  modalities: z.array(z.string()).nullish(),
+  /** reference-implementations §3.4 */
+  context_window_max: z.number().int().min(0).nullish(),
+  /** reference-implementations §3.4: e.g. `self_declared`. */
+  quality_evidence: z.string().nullish(),
+})
+export type CapabilitySummary = z.infer<typeof CapabilitySummarySchema>
+
 const nodeSummaryShape = {
   /** dir §3.4: dispatch view only. */
   node_id: z.string().min(1).optional(),
@@ -216,6 +276,22 @@ const nodeSummaryShape = {
   backend_stability: BackendStabilitySchema.nullish(),
   /** dir §3.4 v1.1.14: public view only. */
   route_class: z.string().nullish(),
+  /** reference-implementations §3.4: the node can co-sign consumer tokens. */
+  consumer_cosignature_ready: advisory(z.boolean()),
+  /** reference-implementations §3.4 */
+  latency_evidence: advisory(LatencyEvidenceSchema),
+  /** reference-implementations §3.4, §3.9: abridged in the capture, so only its object shape is known. */
+  performance: advisory(z.looseObject({})),
+  /** reference-implementations §3.4 */
+  trust_progress: advisory(TrustProgressSchema),
+  /** reference-implementations §3.4: null until this directory has probed the endpoint. */
+  directory_observed_reachable: advisory(z.boolean()),
+  /** reference-implementations §3.4: abridged in the capture, so only its object shape is known. */
+  sdk_release: advisory(z.looseObject({})),
+  /** reference-implementations §3.4 */
+  health_reasons: advisory(z.array(HealthReasonSchema)),
+  /** reference-implementations §3.4 */
+  capability_summary: advisory(CapabilitySummarySchema),
 }
 
 /**
