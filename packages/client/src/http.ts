@@ -5,6 +5,7 @@
  * error ever leaves this file.
  */
 import { lookup as dnsLookup } from 'node:dns'
+import { isIP } from 'node:net'
 import type { LookupAddress, LookupOptions } from 'node:dns'
 import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
@@ -41,25 +42,107 @@ const ENDPOINT_REFUSED = 'IICP_ENDPOINT_REFUSED'
 
 type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void
 
+/** A resolver with `dns.lookup`'s `all: true` form (the system resolver unless a test or embedder gives another). */
+export type HostLookup = (hostname: string, options: LookupOptions & { all: true }, callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void) => void
+
+const systemLookup: HostLookup = (hostname, options, callback) => {
+  dnsLookup(hostname, options, (err, addresses) => callback(err, err ? [] : addresses))
+}
+
+/**
+ * `guardedLookup` over another resolver: every answer must be public, or the connection fails with a refusal the
+ * transport reports as `IICP-POLICY-ROUTING`.
+ */
+export function guardLookup(lookup: HostLookup): (hostname: string, options: LookupOptions, callback: LookupCallback) => void {
+  return (hostname, options, callback) => {
+    lookup(hostname, { ...options, all: true }, (err, list) => {
+      if (err) {
+        callback(err, [])
+        return
+      }
+      if (!addressAllowed(list.map((a) => a.address), false)) {
+        const refused = Object.assign(new Error('endpoint resolves to a non-public address'), { code: ENDPOINT_REFUSED })
+        callback(refused, [])
+        return
+      }
+      if (options.all) callback(null, list)
+      else callback(null, list[0]?.address ?? '', list[0]?.family)
+    })
+  }
+}
+
 /**
  * A DNS lookup for the connector that refuses names resolving to any non-public address, so the address that is
  * validated is the address that is dialled (endpoint-security profile: rebinding and mixed answers are refused).
+ * Give it to an injected dispatcher's connector (`new Agent({ connect: { lookup: guardedLookup } })`) to keep that
+ * guarantee there.
  */
-export function guardedLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) {
-      callback(err, [])
-      return
+export const guardedLookup: (hostname: string, options: LookupOptions, callback: LookupCallback) => void = guardLookup(systemLookup)
+
+/** How long a host's address check is reused for requests through an injected dispatcher. */
+export const HOST_CHECK_TTL_MS = 10_000
+const HOST_CHECK_MAX_ENTRIES = 1024
+
+function policyRefusal(): IicpError {
+  return new IicpError('IICP-POLICY-ROUTING', 'Endpoint resolves to a non-public address')
+}
+
+/**
+ * The address check for an injected dispatcher, which dials with its own resolver where `guardedLookup` cannot
+ * sit: before a request goes out, its host is resolved here and every address must be public. Results are cached
+ * per origin for {@link HOST_CHECK_TTL_MS}, so the common request costs one map lookup and concurrent misses share
+ * one resolution. It checks what this resolver answers, not what the dispatcher dials: a dispatcher that resolves
+ * differently, or turns TLS verification off, owns that policy.
+ */
+export class HostGuard {
+  readonly #lookup: HostLookup
+  readonly #now: () => number
+  readonly #checked = new Map<string, { readonly ok: boolean; readonly until: number }>()
+  readonly #pending = new Map<string, Promise<boolean>>()
+
+  constructor(lookup: HostLookup = systemLookup, now: () => number = () => performance.now()) {
+    this.#lookup = lookup
+    this.#now = now
+  }
+
+  /** undefined when `origin` is known to be allowed; otherwise a promise that settles once it is checked (rejects with IicpError). */
+  admit(origin: string, cancel: Cancellation): Promise<void> | undefined {
+    const hit = this.#checked.get(origin)
+    if (hit !== undefined && hit.until > this.#now()) return hit.ok ? undefined : Promise.reject(policyRefusal())
+    let pending = this.#pending.get(origin)
+    if (pending === undefined) {
+      pending = this.#resolve(origin).finally(() => this.#pending.delete(origin))
+      this.#pending.set(origin, pending)
     }
-    const list = addresses as LookupAddress[]
-    if (!addressAllowed(list.map((a) => a.address), false)) {
-      const refused = Object.assign(new Error('endpoint resolves to a non-public address'), { code: ENDPOINT_REFUSED })
-      callback(refused, [])
-      return
-    }
-    if (options.all) callback(null, list)
-    else callback(null, list[0]?.address ?? '', list[0]?.family)
-  })
+    const check = pending
+    return new Promise<void>((resolve, reject) => {
+      if (cancel.reason) {
+        reject(cancel.reason)
+        return
+      }
+      // A resolver that hangs must not outlive the caller's deadline.
+      const unsubscribe = cancel.subscribe(reject)
+      check.then((ok) => {
+        unsubscribe()
+        if (ok) resolve()
+        else reject(policyRefusal())
+      }, (err: unknown) => {
+        unsubscribe()
+        reject(toIicpError(err, cancel))
+      })
+    })
+  }
+
+  async #resolve(origin: string): Promise<boolean> {
+    const host = new URL(origin).hostname.replace(/^\[|\]$/g, '')
+    const addresses = isIP(host) !== 0 ? [host] : await new Promise<string[]>((resolve, reject) => {
+      this.#lookup(host, { all: true }, (err, list) => (err ? reject(err) : resolve(list.map((a) => a.address))))
+    })
+    const ok = addressAllowed(addresses, false)
+    if (this.#checked.size >= HOST_CHECK_MAX_ENTRIES) this.#checked.clear()
+    this.#checked.set(origin, { ok, until: this.#now() + HOST_CHECK_TTL_MS })
+    return ok
+  }
 }
 
 function errorCode(err: unknown): string | undefined {
@@ -89,29 +172,47 @@ export function toIicpError(err: unknown, cancel: Cancellation): IicpError {
   }
 }
 
-/** The HTTP layer of one client. Owns its Agent unless a dispatcher was injected. */
+/** Seams of the transport: the resolver its address checks use and the clock of their cache. */
+export interface HttpTransportSeams {
+  readonly lookup?: HostLookup | undefined
+  readonly now?: (() => number) | undefined
+}
+
+/**
+ * The HTTP layer of one client. Owns its Agent unless a dispatcher was injected. Without the private-endpoint
+ * opt-in, the owned Agent dials through `guardedLookup`; an injected dispatcher, which dials by its own resolver,
+ * gets a {@link HostGuard} check of each host before requests go out.
+ */
 export class HttpTransport {
   readonly #dispatcher: Dispatcher
   readonly #owned: Agent | undefined
+  readonly #guard: HostGuard | undefined
 
-  constructor(dispatcher: Dispatcher | undefined, allowPrivateEndpoints: boolean) {
+  constructor(dispatcher: Dispatcher | undefined, allowPrivateEndpoints: boolean, seams: HttpTransportSeams = {}) {
     if (dispatcher) {
       this.#dispatcher = dispatcher
       this.#owned = undefined
+      this.#guard = allowPrivateEndpoints ? undefined : new HostGuard(seams.lookup, seams.now)
     } else {
       // Keep-alive pooling; TLS verification stays on (rejectUnauthorized is never touched).
       this.#owned = new Agent({
         keepAliveTimeout: 10_000,
         keepAliveMaxTimeout: 60_000,
-        connect: allowPrivateEndpoints ? {} : { lookup: guardedLookup },
+        connect: allowPrivateEndpoints ? {} : { lookup: seams.lookup ? guardLookup(seams.lookup) : guardedLookup },
       })
       this.#dispatcher = this.#owned
+      this.#guard = undefined
     }
   }
 
-  /** The dispatcher every request goes through (a streaming reader needs it directly). */
+  /** The dispatcher every request goes through (a streaming reader needs it directly, after {@link admit}). */
   get dispatcher(): Dispatcher {
     return this.#dispatcher
+  }
+
+  /** For a request sent around {@link send}: undefined when it may go, else a promise that settles once checked. */
+  admit(origin: string, cancel: Cancellation): Promise<void> | undefined {
+    return this.#guard?.admit(origin, cancel)
   }
 
   /**
@@ -119,6 +220,11 @@ export class HttpTransport {
    * (no response stream, no AbortSignal): the cancellation calls undici's own abort function.
    */
   send(req: HttpRequest): Promise<HttpResponse> {
+    const admitted = this.#guard?.admit(req.origin, req.cancel)
+    return admitted === undefined ? this.#send(req) : admitted.then(() => this.#send(req))
+  }
+
+  #send(req: HttpRequest): Promise<HttpResponse> {
     const { cancel } = req
     if (cancel.reason) return Promise.reject(cancel.reason)
     return new Promise<HttpResponse>((resolve, reject) => {

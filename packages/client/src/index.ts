@@ -7,6 +7,7 @@ export { mayServeModel, selectNodes, weightedV1Order } from './select-node.js'
 export { retryDecision, backoffDelay, classifyFailure } from './retry.js'
 export { CircuitBreakers } from './breaker.js'
 export { addressAllowed, hostnameAllowed, checkEndpoint, redirectDecision } from './endpoint-security.js'
+export { guardedLookup } from './http.js'
 export { projectRequest } from './projection.js'
 export { NativeClient, parseNativeEndpoint } from './native/native-client.js'
 export {

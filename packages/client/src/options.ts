@@ -78,7 +78,11 @@ export interface ClientConfig {
   breakerFailureThreshold?: number
   /** How long an open breaker stays open before one half-open probe, 0..600000 ms. @default 30000 */
   breakerOpenMs?: number
-  /** Undici dispatcher for every request. @default a keep-alive `Agent` made once per client */
+  /**
+   * Undici dispatcher for every request. It owns its connection policy (its resolver, its TLS settings); without
+   * `allowPrivateEndpoints` each host is still resolved and checked before requests go out, and `guardedLookup` as
+   * its connector's `lookup` checks the address it dials. @default a keep-alive `Agent` made once per client
+   */
   dispatcher?: Dispatcher
   /** pino-compatible logger; tokens and payloads are never passed to it. @default silent */
   logger?: Logger

@@ -34,6 +34,8 @@ export async function callRelayStream(call: TaskCall, dispatcher: Dispatcher, ob
   if (call.consumerToken !== undefined) headers['x-iicp-consumer-token'] = call.consumerToken
   else if (call.nodeToken !== undefined) headers.authorization = `Bearer ${call.nodeToken}`
   hopHeaders(call.trace, headers)
+  // An injected dispatcher gets the same address check here as on every other request.
+  await call.http.admit(candidate.origin, call.cancel)
   const ac = new AbortController()
   const unsubscribe = call.cancel.subscribe((reason) => ac.abort(reason))
   try {
