@@ -2,7 +2,8 @@
  * Discovery and route discovery: discover() against the real directory (SDK-DISC-01 scores in [0, 1],
  * SDK-DISC-02 at most `limit` nodes, query parameters), signed dispatch tickets verified with the directory key
  * (wrong issuer or key refused), the fallback to GET /discover when the directory has no ticket endpoint,
- * federation 307s followed at most 3 times, and the route cache that makes steady-state submit one POST.
+ * federation 307s followed at most 3 times, the route cache that makes steady-state submit one POST, and the one
+ * deadline that also covers discovery (a hanging directory ends the call with `timeout`, an abort with `aborted`).
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateSigningKeyPair, isIicpError, signDispatchTicket } from '@iicp/protocol'
@@ -275,5 +276,56 @@ describe('route discovery for submit', () => {
     await Promise.all(Array.from({ length: 10 }, () => client.submit(CHAT, PAYLOAD)))
     expect(dir.requests).toHaveLength(1)
     expect(node.requests).toHaveLength(10)
+  })
+})
+
+/** A directory that takes every request and never answers; `asked` resolves when the first request has arrived. */
+async function hangingDirectory(): Promise<{ dir: FakeDirectory; asked: Promise<void> }> {
+  let arrived: () => void = () => {}
+  const asked = new Promise<void>((resolve) => { arrived = resolve })
+  const dir = track(await startFakeDirectory(() => {
+    arrived()
+    return new Promise<FakeReply>(() => {})
+  }))
+  return { dir, asked }
+}
+
+describe('one deadline over discovery and the attempts', () => {
+  it('ends submit() and discover() with timeout at the call\'s deadline while the directory hangs, and asks no node', async () => {
+    const node = track(await startTestNode())
+    for (const routeDiscovery of ['auto', 'legacy'] as const) {
+      const { dir, asked } = await hangingDirectory()
+      // The client's own timeout is 30 s, so only the per-call deadline can end these calls in time.
+      const client = makeClient(dir.apiUrl, { routeDiscovery })
+      const submitted = await failure(client.submit(CHAT, PAYLOAD, { timeoutMs: 300 }))
+      expect(submitted.code).toBe('timeout')
+      await asked
+      const discovered = await failure(client.discover(CHAT, { timeoutMs: 300 }))
+      expect(discovered.code).toBe('timeout')
+    }
+    expect(node.requests).toHaveLength(0)
+  })
+
+  it('ends submit() with aborted when the caller aborts while the directory is being asked', async () => {
+    const { dir, asked } = await hangingDirectory()
+    const client = makeClient(dir.apiUrl)
+    const ac = new AbortController()
+    const outcome = failure(client.submit(CHAT, PAYLOAD, { signal: ac.signal }))
+    await Promise.race([asked, outcome])
+    ac.abort()
+    const err = await outcome
+    expect(err.code).toBe('aborted')
+    expect(dir.requests.length).toBeGreaterThan(0)
+  })
+
+  it('ends discover() with aborted when the caller aborts while the directory is being asked', async () => {
+    const { dir, asked } = await hangingDirectory()
+    const client = makeClient(dir.apiUrl)
+    const ac = new AbortController()
+    const outcome = failure(client.discover(CHAT, { signal: ac.signal }))
+    await Promise.race([asked, outcome])
+    ac.abort()
+    expect((await outcome).code).toBe('aborted')
+    expect(dir.requests.map((q) => q.url.split('?')[0])).toEqual(['/api/v1/discover'])
   })
 })

@@ -1,7 +1,8 @@
 /**
  * W3C trace context (README SDK-06; cts TRACE-01..04): the caller's traceparent is continued or a new one
  * started; the ticket, directory-key and task calls of one submit carry the same trace id with a fresh span id
- * each; tracestate is passed through; the task body carries trace.trace_id.
+ * each, and so do the legacy GET /discover call and the task call; tracestate is passed through; the task body
+ * carries trace.trace_id.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { generateSigningKeyPair, parseTraceparent, signDispatchTicket } from '@iicp/protocol'
@@ -57,6 +58,30 @@ describe('trace context', () => {
       expect(parseTraceparent(h)?.spanId).not.toBe('00f067aa0ba902b7')
     }
     expect(node.requests[0]?.headers.tracestate).toBe('vendor=abc')
+  })
+
+  it('README SDK-06: sends the legacy GET /discover call the same trace id as the task call, each with its own span id', async () => {
+    const node = await startTestNode()
+    cleanups.push(() => node.close())
+    const dir = await startFakeDirectory(() => ({ status: 200, body: { nodes: [node.summary()], count: 1 } }))
+    cleanups.push(() => dir.close())
+    // routeCacheMs 0: each submit asks the directory again, under its own trace.
+    const client = new IicpClient({ directoryUrl: dir.apiUrl, allowPrivateEndpoints: true, allowPlaintext: true, routeDiscovery: 'legacy', routeCacheMs: 0 })
+    cleanups.push(() => client.close())
+    const caller = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
+    const fresh = await client.submit(CHAT, { messages: [] })
+    const continued = await client.submit(CHAT, { messages: [] }, { traceparent: caller })
+    expect(continued.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
+    expect(fresh.traceId).not.toBe(continued.traceId)
+    expect(dir.requests.map((q) => q.url.split('?')[0])).toEqual(['/api/v1/discover', '/api/v1/discover'])
+    for (const [i, r] of [fresh, continued].entries()) {
+      const discover = parseTraceparent(String(dir.requests[i]?.headers.traceparent))
+      const task = parseTraceparent(String(node.requests[i]?.headers.traceparent))
+      expect(discover?.traceId).toBe(r.traceId)
+      expect(task?.traceId).toBe(r.traceId)
+      expect(discover?.spanId).not.toBe(task?.spanId)
+      expect(node.requests[i]?.body.trace).toEqual({ trace_id: r.traceId })
+    }
   })
 
   it('starts a new trace when the caller\'s traceparent is malformed, and drops its tracestate', async () => {
