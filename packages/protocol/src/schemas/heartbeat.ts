@@ -37,7 +37,12 @@ export const HeartbeatRequestSchema = z.looseObject({
   metrics: HeartbeatMetricsSchema.optional(),
   /** dir §3.2: 1–64 printable ASCII; MUST when metrics present. */
   metrics_batch_id: z.string().regex(METRICS_BATCH_ID, 'metrics_batch_id must be 1-64 printable ASCII').optional(),
-  /** dir §3.2: lowercase hex HMAC-SHA256(node_hmac_key, previous challenge); a wrong value only leaves liveness unverified. */
+  /**
+   * dir §3.2; wire.md §1.3: SHOULD, lowercase hex HMAC-SHA256(node_hmac_key, the previous PONG's challenge). The spec
+   * names no outcome for a wrong value. The PHP reference answers 200 and leaves liveness unverified
+   * (reference-implementations §3.2); @iicp/directory answers 401 `unauthorized` (the challenge before last still
+   * counts, in case a PONG was lost), and the node re-registers.
+   */
   challenge_response: z.string().max(128).optional(),
   /** cx §3.1: CX key update. */
   cx_public_key: CxPublicKeySchema.nullish(),
