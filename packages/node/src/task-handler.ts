@@ -11,7 +11,7 @@ import {
 import type { CxResponseContext, Logger, Qos, TaskRequest } from '@iicp/protocol'
 import type { Backend } from './backends/backend.js'
 import { verifyConsumerToken } from './consumer-token.js'
-import { JSON_HEADERS, renderError } from './http/render-error.js'
+import { JSON_HEADERS, renderError, tracedJsonHeaders } from './http/render-error.js'
 import type { HttpReply } from './http/render-error.js'
 import type { NodeMetrics, TaskOutcome } from './metrics.js'
 import type { NodeIdentity } from './node-identity.js'
@@ -559,7 +559,7 @@ export class TaskPipeline {
       elapsed = performance.now() - run.started
       const latency = Math.round(elapsed * 1000) / 1000
       outcome = 'success'
-      const replyHeaders = run.traceId === undefined ? JSON_HEADERS : { ...JSON_HEADERS, 'x-iicp-trace-id': run.traceId }
+      const replyHeaders = run.traceId === undefined ? JSON_HEADERS : tracedJsonHeaders(run.traceId)
       if (run.cxContext !== undefined && task.cx_response_encryption === 'required') {
         const envelope: Record<string, unknown> = {
           task_id: task.task_id,

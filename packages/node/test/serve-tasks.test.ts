@@ -41,6 +41,10 @@ describe('POST /v1/task success (SDK-NODE-02)', () => {
     expect(res.status).toBe(200)
     expect(res.headers['content-type']).toMatch(/^application\/json/)
     expect(res.headers['x-iicp-trace-id']).toBe('4bf92f3577b34da6a3ce929d0e0e4736')
+    // A traced answer keeps the CORS header and an explicit length (never chunked) beside its trace id.
+    expect(res.headers['access-control-allow-origin']).toBe('*')
+    expect(res.headers['content-length']).toBe(String(Buffer.byteLength(res.text)))
+    expect(res.headers['transfer-encoding']).toBeUndefined()
     const env = res.json as Record<string, unknown>
     expect(env).toMatchObject({
       task_id: body.task_id, status: 'success', model_used: 'm1', error: null, node_id: node.nodeId, generated_by_ai: true,
@@ -291,6 +295,9 @@ describe('routes', () => {
     const reply = await node.handleTask(JSON.stringify(chatTask({ task_id: id })), {})
     expect(reply.status).toBe(200)
     expect(JSON.parse(reply.body)).toMatchObject({ task_id: id, status: 'success' })
+    expect(reply.headers).toEqual({ 'content-type': 'application/json; charset=utf-8', 'access-control-allow-origin': '*' })
+    const traced = await node.handleTask(chatTask(), { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' })
+    expect(traced.headers).toEqual({ 'content-type': 'application/json; charset=utf-8', 'access-control-allow-origin': '*', 'x-iicp-trace-id': '4bf92f3577b34da6a3ce929d0e0e4736' })
     const again = await node.handleTask(chatTask({ task_id: id }), {})
     expect(again.status).toBe(409)
   })
