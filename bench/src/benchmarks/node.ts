@@ -11,6 +11,10 @@ import { median } from '../harness/stats.js'
 import { JSON_HEADERS, TASK_BODY } from '../harness/task-body.js'
 import type { Benchmark, BenchRow } from '../harness/types.js'
 
+// IicpClient sends a traceparent with every attempt and the node answers it with x-iicp-trace-id: that is the
+// path to measure. The bare echo gets the same bytes and ignores the header.
+const TASK_HEADERS = { ...JSON_HEADERS, traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' }
+
 export const nodeBench: Benchmark = {
   name: 'node task',
   pkg: '@iicp/node',
@@ -21,7 +25,7 @@ export const nodeBench: Benchmark = {
       const rssIdle = { bare: rssMiB(bare.pid), node: rssMiB(node.pid) }
       rows.push(...await sequentialLatency(bare.info.url, node.info.url, ctx.rounds, ctx.quick ? 300 : Math.max(1000, ctx.roundMs / 2)))
       for (const connections of [16, 64]) {
-        const spec = (url: string) => ({ url: `${url}/v1/task`, method: 'POST' as const, body: TASK_BODY, headers: JSON_HEADERS, connections, durationMs: ctx.roundMs })
+        const spec = (url: string) => ({ url: `${url}/v1/task`, method: 'POST' as const, body: TASK_BODY, headers: TASK_HEADERS, connections, durationMs: ctx.roundMs })
         // One unmeasured warm-up round each, so JIT tiering is not charged to whoever goes first.
         await interleavedLoad([{ label: 'bare', spec: { ...spec(bare.info.url), durationMs: Math.min(1000, ctx.roundMs) } }, { label: 'node', spec: { ...spec(node.info.url), durationMs: Math.min(1000, ctx.roundMs) } }], 1)
         const [b, n] = await interleavedLoad([
@@ -62,7 +66,7 @@ async function sequentialLatency(bareUrl: string, nodeUrl: string, rounds: numbe
   const once = (base: string) => {
     const url = new URL(`${base}/v1/task`)
     return async (): Promise<void> => {
-      const res = await agent.request({ origin: url.origin, path: url.pathname, method: 'POST', headers: JSON_HEADERS, body: TASK_BODY })
+      const res = await agent.request({ origin: url.origin, path: url.pathname, method: 'POST', headers: TASK_HEADERS, body: TASK_BODY })
       if (res.statusCode !== 200) throw new Error(`${url.href} answered ${res.statusCode}`)
       await res.body.dump()
     }
