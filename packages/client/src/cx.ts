@@ -5,12 +5,12 @@
  * @iicp/protocol's `encryptRequest` / `decryptResponse`.
  */
 import { IicpError, TaskResponseSchema, decryptResponse, encryptRequest, isIicpError, safeParseWire } from '@iicp/protocol'
-import type { CxResponseContext, TaskResponse } from '@iicp/protocol'
+import type { CxResponseContext, TaskRequestWrite, TaskResponse } from '@iicp/protocol'
 import type { Candidate } from './select-node.js'
 
 /** Body fields that replace `payload` when encrypting, and what is needed to open the reply. */
 export interface SealedPayload {
-  readonly fields: Record<string, unknown>
+  readonly fields: Pick<TaskRequestWrite, 'iicp_conf' | 'cx_response_encryption'>
   readonly context: CxResponseContext | undefined
 }
 
@@ -26,7 +26,7 @@ export async function sealPayload(candidate: Candidate, payloadJson: string, tas
   } catch (err) {
     throw isIicpError(err) ? err : new IicpError('crypto_error', 'Could not encrypt the payload to the node key', { cause: err })
   }
-  const fields: Record<string, unknown> = { iicp_conf: sealed.iicpConf }
+  const fields: SealedPayload['fields'] = { iicp_conf: sealed.iicpConf }
   if (candidate.responseEncryption) fields.cx_response_encryption = 'required'
   return { fields, context: sealed.responseContext }
 }

@@ -5,7 +5,7 @@
  * node's backend failure), non-2xx with nested or flat `error`, HTML bodies, encrypted replies, double-wrapped results. Same-origin 307/308 are followed at most 3 times.
  */
 import { ERROR_CATALOGUE, IICP_VERSION_HEADER_VALUE, IicpError, errorFromResponse, statusOf } from '@iicp/protocol'
-import type { Qos, TaskResponse } from '@iicp/protocol'
+import type { Qos, TaskRequestWrite, TaskResponse } from '@iicp/protocol'
 import { openResponse, sealPayload } from './cx.js'
 import type { SealedPayload } from './cx.js'
 import { redirectDecision } from './endpoint-security.js'
@@ -99,8 +99,8 @@ export function serializePayload(payload: unknown): string {
 }
 
 /** Execution constraints as sent: `timeout_ms` plus whatever the caller set. */
-function constraintsOf(call: TaskCall, timeoutMs: number): Record<string, unknown> {
-  const constraints: Record<string, unknown> = { timeout_ms: timeoutMs }
+function constraintsOf(call: TaskCall, timeoutMs: number): TaskRequestWrite['constraints'] {
+  const constraints: TaskRequestWrite['constraints'] = { timeout_ms: timeoutMs }
   const c = call.constraints
   if (c.qos !== undefined) constraints.qos = c.qos
   if (c.model !== undefined) constraints.model = c.model
@@ -132,17 +132,22 @@ export function errorInSuccess(response: TaskResponse): IicpError | undefined {
   return errorFromResponse(status, JSON.stringify({ error }))
 }
 
-/** The JSON task body of one attempt (wire.md §2.2), with the payload text spliced in as serialised. */
+/**
+ * The JSON task body of one attempt (wire.md §2.2), with the payload text spliced in as serialised. Every other
+ * field is typed as `TaskRequestWrite`, so a field the strict write schema would refuse does not compile; tests
+ * parse the bytes a loopback node receives with `TaskRequestWriteSchema` (no schema parse here, on the hot path).
+ */
 export function buildBody(call: TaskCall, sealed: SealedPayload | undefined, timeoutMs: number): string {
-  let body = `{"task_id":${JSON.stringify(call.taskId)},"intent":${JSON.stringify(call.intent)}`
-  if (sealed) {
-    for (const [k, v] of Object.entries(sealed.fields)) body += `,${JSON.stringify(k)}:${JSON.stringify(v)}`
-  } else {
-    body += `,"payload":${call.payloadJson}`
+  const head: Pick<TaskRequestWrite, 'task_id' | 'intent' | 'iicp_conf' | 'cx_response_encryption'> = {
+    task_id: call.taskId, intent: call.intent, ...sealed?.fields,
   }
-  body += `,"constraints":${JSON.stringify(constraintsOf(call, timeoutMs))},"trace":{"trace_id":${JSON.stringify(call.trace.context.traceId)}}`
-  if (call.nodeToken !== undefined && call.consumerToken === undefined) body += `,"auth":{"node_token":${JSON.stringify(call.nodeToken)}}`
-  return `${body}}`
+  const tail: Pick<TaskRequestWrite, 'constraints' | 'trace' | 'auth'> = {
+    constraints: constraintsOf(call, timeoutMs), trace: { trace_id: call.trace.context.traceId },
+  }
+  if (call.nodeToken !== undefined && call.consumerToken === undefined) tail.auth = { node_token: call.nodeToken }
+  const h = JSON.stringify(head).slice(0, -1)
+  const t = JSON.stringify(tail).slice(1)
+  return sealed ? `${h},${t}` : `${h},"payload":${call.payloadJson},${t}`
 }
 
 /** POST the task to one candidate and return its result, or throw the node's IicpError. */

@@ -7,7 +7,7 @@
 import { IicpError } from './errors.js'
 import { cryptoBackend } from './crypto/backend.js'
 import { constantTimeEqual, fromBase64Url, fromUtf8, toBase64Url, toHex, utf8 } from './crypto/encoding.js'
-import type { CxPublicKey, IicpConf, IicpConfResp } from './schemas/index.js'
+import type { CxPublicKey, IicpConf, IicpConfResp, TaskRequestWrite } from './schemas/index.js'
 
 /** A node's X25519 CX key (cx §3.1). */
 export interface CxKeyPair {
@@ -26,7 +26,8 @@ export interface CxResponseContext {
 }
 /** encryptRequest's result: the `iicp_conf` block and the context for the reply (cx §4). */
 export interface EncryptedRequest {
-  readonly iicpConf: IicpConf
+  /** Exactly the fields the strict write schema allows, so it goes into a task body as is. */
+  readonly iicpConf: NonNullable<TaskRequestWrite['iicp_conf']>
   readonly responseContext: CxResponseContext
 }
 /** decryptRequest's result: the task payload and the context for encrypting the reply (cx §4). */

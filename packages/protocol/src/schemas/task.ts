@@ -292,6 +292,8 @@ export const TaskResponseWriteSchema = z.discriminatedUnion('status', [
     metrics: writeMetrics,
     model_used: z.string().optional(),
     generated_by_ai: z.boolean().optional(),
+    /** Not in wire.md §2.3's table: our node names itself, which clients already read as an envelope key. */
+    node_id: z.string().min(1).optional(),
   }),
   z.strictObject({
     task_id: z.string().min(1),
