@@ -59,6 +59,9 @@ function withAttempts(err: IicpError, errors: readonly AttemptError[], redact: (
 
 const nothing = (): void => {}
 
+/** The least `constraints.timeout_ms` a node accepts (task.json: 100..300000); with less left, no attempt is made. */
+export const MIN_ATTEMPT_MS = 100
+
 function attemptCancel(deadline: Deadline, ms: number | undefined): { cancel: Cancellation; done: () => void } {
   if (ms === undefined || ms >= deadline.remaining()) return { cancel: deadline, done: nothing }
   const budget = new AttemptBudget(deadline, ms)
@@ -106,6 +109,10 @@ export async function runFailover<T>(
     const candidate = candidates[index] as Candidate
     if (deadline.abortKind || deadline.remaining() <= 0) {
       deadline.check()
+    }
+    if (deadline.remaining() < MIN_ATTEMPT_MS) {
+      // A node would refuse the timeout_ms that fits (422), and a larger one would outlast the deadline.
+      throw withAttempts(new IicpError('timeout', `Less than ${MIN_ATTEMPT_MS} ms of the deadline was left for an attempt`), errors, opts.redact)
     }
     notBefore?.delete(candidate.nodeId)
     breakers.begin(candidate.nodeId)

@@ -350,7 +350,7 @@ export class IicpClient {
         sleep: this.#o.sleep,
         logger: this.#log,
         redact: this.#redactFn,
-      }, async (candidate: Candidate, cancel, remainingMs) => {
+      }, async (candidate: Candidate, cancel) => {
         const consumerToken = consumerTokens ? await consumerTokens.tokenFor(candidate.nodeId, intent, trace, cancel) : undefined
         if (consumerToken !== undefined) (usedConsumerToken ??= new Set()).add(candidate.nodeId)
         try {
@@ -361,7 +361,8 @@ export class IicpClient {
             intent,
             payloadJson,
             constraints: projected.execution,
-            timeoutMs: remainingMs,
+            // Read now, after any consumer-token fetch, so timeout_ms is what is really left of the deadline.
+            timeoutMs: deadline.remaining(),
             trace,
             nodeToken: this.#o.nodeToken,
             consumerToken,

@@ -2,7 +2,8 @@
  * Retry-After holds per node for the whole task (wire.md §4.3; the README's SDK-05): when the failover loop comes
  * round to a node that asked for time, it skips it for a node that is free, or, when none is, waits until the
  * soonest one is free, and it ends the task with `no_available_node` (carrying the per-attempt errors and the wait
- * as retryAfterMs) when that wait would outlast the deadline. Real fake directory and test nodes on loopback; the
+ * as retryAfterMs) when that wait would outlast the deadline. Each attempt's `constraints.timeout_ms` is what is
+ * left of the deadline, and no attempt is made with less than the 100 ms a node accepts. Real fake directory and test nodes on loopback; the
  * clock and sleep are injected and advance together, so the test reads the order of attempts and the waits the
  * client chose, never elapsed time.
  */
@@ -107,6 +108,22 @@ describe('Retry-After across the whole task', () => {
     expect(r.errors.map((e) => e.code)).toEqual(['rate_limited', 'capacity_exceeded'])
     // 200 ms of backoff already ran, so 800 ms of A's 1 s remain; capacity_exceeded itself adds no backoff.
     expect(sleeps).toEqual([200, 800])
+  })
+
+  it('sends as constraints.timeout_ms what is left of the deadline, and makes no attempt with less than the 100 ms a node accepts', async () => {
+    const busy = (ms: number): Behaviour => ({ kind: 'status', status: 503, body: { error: { code: 'service_unavailable', message: 'busy', retry_after_ms: ms } } })
+    const { nodes: [n], client, sleeps } = await setup([{ behaviours: [busy(2000)] }], 5000)
+    await client.submit(CHAT, PAYLOAD)
+    expect(sleeps).toEqual([2000])
+    expect(n?.requests.map((q) => (q.body.constraints as { timeout_ms: number }).timeout_ms)).toEqual([5000, 3000])
+
+    n?.push(busy(4950))
+    const err = await failure(client.submit(CHAT, PAYLOAD, { timeoutMs: 5000 }))
+    // 50 ms were left after the wait: timeout_ms 50 would be refused (task.json 100..300000), 100 would outlast the deadline.
+    expect(err.code).toBe('timeout')
+    expect(err.extra?.attempts).toEqual([{ nodeId: n?.nodeId, code: 'service_unavailable', status: 503, message: 'busy' }])
+    expect(sleeps).toEqual([2000, 4950])
+    expect(n?.requests).toHaveLength(3)
   })
 
   it('ends with no_available_node, the per-attempt errors and the wait as retryAfterMs when no node is free before the deadline', async () => {
