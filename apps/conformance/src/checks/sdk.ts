@@ -155,7 +155,7 @@ export const SDK_CHECKS: readonly Check<SdkTarget>[] = [
         if (verdict) return verdict
       }
       if (new Set(served).size !== 2) return fail(id, 'the directory order did not follow the region preference, so selection is unproven')
-      return pass(id, 'discover → first node → submit, for both directory orders of two nodes')
+      return pass(id, 'discover → first node → submit, for both directory orders of two nodes, with selection \'deterministic\' as the runner sets it (the client\'s default, epsilon, sends 5 % of tasks to a uniformly random eligible node)')
     },
   },
   {
