@@ -61,6 +61,15 @@ async function startNode(apiUrl: string, backend: OpenAiCompatibleOptions, timer
   return n
 }
 
+/**
+ * Advance the hand-driven clock once the heartbeat loop has armed its next timer: the loop arms it a few
+ * microtasks after the event the test awaited, so advancing at once could fire nothing.
+ */
+async function advanceArmed(timers: ManualTimers, ms: number): Promise<void> {
+  await expect.poll(() => timers.size, { timeout: 15_000 }).toBeGreaterThan(0)
+  timers.advance(ms)
+}
+
 async function advertised(d: RunningDirectory, nodeId: string): Promise<string[] | undefined> {
   const res = await call(`${d.apiUrl}/v1/discover?intent=${encodeURIComponent('urn:iicp:intent:llm:chat:v1')}&limit=50`)
   const nodes = (res.json as { nodes: Array<{ node_id: string; models?: string[] }> }).nodes
@@ -81,7 +90,7 @@ describe('model drift', () => {
     backend.models = ['llama3', 'qwen2.5']
     const changed = once(n, 'modelsChanged')
     const reregistered = once(n, 'reregistered')
-    timers.advance(35_000)
+    await advanceArmed(timers, 35_000)
     const [change] = await changed
     await reregistered
     expect(change).toEqual({ added: ['qwen2.5'], removed: [], models: ['llama3', 'qwen2.5'] })
@@ -111,7 +120,7 @@ describe('model drift', () => {
     backend.models = ['a']
     const changed = once(n, 'modelsChanged')
     const reregistered = once(n, 'reregistered')
-    timers.advance(35_000)
+    await advanceArmed(timers, 35_000)
     expect((await changed)[0]).toEqual({ added: [], removed: ['b'], models: ['a'] })
     await reregistered
     expect(await advertised(d, n.nodeId)).toEqual(['a'])
@@ -121,7 +130,7 @@ describe('model drift', () => {
 
     backend.models = ['a', 'b']
     const back = once(n, 'modelsChanged')
-    timers.advance(30_000)
+    await advanceArmed(timers, 30_000)
     expect((await back)[0]).toEqual({ added: ['b'], removed: [], models: ['a', 'b'] })
   })
 
@@ -136,12 +145,12 @@ describe('model drift', () => {
 
     backend.modelsStatus = 500
     const beat = once(n, 'heartbeat')
-    timers.advance(35_000)
+    await advanceArmed(timers, 35_000)
     await beat
     backend.modelsStatus = 200
     backend.models = []
     const beat2 = once(n, 'heartbeat')
-    timers.advance(30_000)
+    await advanceArmed(timers, 30_000)
     await beat2
     expect(drifted).toBe(0)
     expect(await advertised(d, n.nodeId)).toEqual(['a'])
@@ -157,7 +166,7 @@ describe('model drift', () => {
     n.on('modelsChanged', () => drifted++)
     backend.models = ['b', 'a']
     const beat = once(n, 'heartbeat')
-    timers.advance(35_000)
+    await advanceArmed(timers, 35_000)
     await beat
     expect(drifted).toBe(0)
     expect(await advertised(d, n.nodeId)).toEqual(['a', 'b'])
@@ -170,7 +179,7 @@ describe('model drift', () => {
     const timers = new ManualTimers()
     const n = await startNode(d.apiUrl, { baseUrl: backend.url, model: 'a', followServerModels: true }, timers, { modelDrift: false })
     const beat = once(n, 'heartbeat')
-    timers.advance(35_000)
+    await advanceArmed(timers, 35_000)
     await beat
     expect(await advertised(d, n.nodeId)).toEqual(['a'])
   })
