@@ -3,8 +3,10 @@
  * A pull with `?frames=1` gets CALL frames whose bodies are the consumer's bytes as sent, JSON or not; one post of
  * RESULT frames settles every call in it with the worker's status, headers and body; a post with an unreadable frame
  * is 422 and settles none; a late result is dropped. A framed session that still gets a JSON pull fails a body that
- * is not JSON with 400, as it would have been on arrival. A long-poll worker of this package uses frames against a
- * relay that offers them: results finished together travel in one post, split where a post would pass 512 KiB.
+ * is not JSON with 400, as it would have been on arrival; a pull may be a POST carrying RESULT frames, which settle
+ * their calls before the pull is served (another body there is 422). A long-poll
+ * worker of this package uses frames against a relay that offers them: results finished together travel in one
+ * request (the next pull when one is about to leave, else a post of their own), split where one would pass 512 KiB.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -126,6 +128,28 @@ describe('long-poll frames on the relay', () => {
     expect([answer.status, answer.json]).toEqual([200, { ok: true }])
   })
 
+  it('settles the RESULT frames a pull carries (POST) and then serves it as a pull; any other pull body is 422', async () => {
+    const r = await relay()
+    const { auth } = await bind(r, 'w-carry')
+    const first = post(`${r.url}/v1/relay-for/w-carry/v1/task`, task('first'))
+    await inFlight(r, 'w-carry', 1)
+    const [call] = readFrames((await pull(r, auth, '?frames=1')).body)
+    const second = post(`${r.url}/v1/relay-for/w-carry/v1/task`, task('second'))
+    await inFlight(r, 'w-carry', 2)
+    const res = await request(`${r.url}/v1/relay/pull?max=4&frames=1`, {
+      method: 'POST', headers: { ...auth, 'content-type': FRAMES_MEDIA_TYPE }, body: frame(2, { id: call?.header.id, s: 200 }, '{"first":true}'),
+    })
+    const next = readFrames(Buffer.from(await res.body.arrayBuffer()))
+    expect(res.statusCode).toBe(200)
+    expect((await first).json).toEqual({ first: true })
+    expect(JSON.parse(next[0]?.body ?? '')).toMatchObject({ payload: { messages: [{ content: 'second' }] } })
+    const wrong = await request(`${r.url}/v1/relay/pull?frames=1`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' })
+    expect(wrong.statusCode).toBe(422)
+    expect(JSON.parse(await wrong.body.text())).toMatchObject({ error: { code: 'validation_error' } })
+    expect(await postFrames(r, auth, frame(2, { id: next[0]?.header.id, s: 200 }, '{}'))).toEqual({ status: 204, text: '' })
+    expect((await second).status).toBe(200)
+  })
+
   it('fails a body that is not JSON with 400 when a framed session still gets a JSON pull for it', async () => {
     const r = await relay()
     const { auth } = await bind(r, 'w-mixed')
@@ -154,22 +178,26 @@ describe('long-poll frames on the relay', () => {
 })
 
 describe('a long-poll worker against a relay that offers frames', () => {
-  /** A relay that reports each result post (content type, frames in it) before handing it on. */
-  async function observed(handleTask: RelayTaskHandler): Promise<{ worker: RelayWorker; posts: Array<{ type: unknown; frames: number; bytes: number }>; pulls: string[] }> {
+  interface Carrier { path: string; type: unknown; frames: number; bytes: number }
+
+  /** A relay that reports each request carrying results (a result post, or a pull with a body) before handing it on. */
+  async function observed(handleTask: RelayTaskHandler): Promise<{ worker: RelayWorker; posts: Carrier[]; pulls: string[] }> {
     const r = await relay()
-    const posts: Array<{ type: unknown; frames: number; bytes: number }> = []
+    const posts: Carrier[] = []
     const pulls: string[] = []
     const listeners = r.server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>
     r.server.removeAllListeners('request')
     r.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (req.url?.startsWith('/v1/relay/pull') === true) pulls.push(req.url)
-      if (req.url === '/v1/relay/result') {
-        // Count what the post carries from a copy of its bytes; the relay reads the request as usual.
+      const path = (req.url ?? '').split('?')[0] as string
+      if (path === '/v1/relay/pull') pulls.push(req.url as string)
+      if (path === '/v1/relay/result' || (path === '/v1/relay/pull' && req.method === 'POST')) {
+        // Count what the request carries from a copy of its bytes; the relay reads it as usual.
         const chunks: Buffer[] = []
         req.on('data', (c: Buffer) => chunks.push(c))
         req.on('end', () => {
           const body = Buffer.concat(chunks)
-          posts.push({ type: req.headers['content-type'], frames: req.headers['content-type'] === FRAMES_MEDIA_TYPE ? readFrames(body).length : 1, bytes: body.length })
+          const type = req.headers['content-type']
+          posts.push({ path, type, frames: type === FRAMES_MEDIA_TYPE ? readFrames(body).length : 1, bytes: body.length })
         })
       }
       for (const l of listeners) l(req, res)
@@ -190,13 +218,34 @@ describe('a long-poll worker against a relay that offers frames', () => {
     })
   }
 
-  it('pulls frames and posts the sixteen results it finished together in one post', async () => {
+  it('pulls frames, and sends the sixteen results it finished together in one request: the next pull', async () => {
     const { worker, posts, pulls } = await observed(barrier(16))
     const tasks = Array.from({ length: 16 }, (_, i) => task(`task ${i}`))
     const answers = await Promise.all(tasks.map((t) => post(`${worker.relayEndpoint}/v1/task`, t)))
     expect(answers.map((a) => [a.status, (a.json as { task_id: string }).task_id])).toEqual(tasks.map((t) => [200, t.task_id]))
     expect(pulls.every((u) => /[?&]frames=1(&|$)/.test(u))).toBe(true)
-    expect(posts).toEqual([{ type: FRAMES_MEDIA_TYPE, frames: 16, bytes: expect.any(Number) as number }])
+    // The barrier answers all sixteen in the turn the last call arrives, and the pull that brought it goes out next.
+    expect(posts).toEqual([{ path: '/v1/relay/pull', type: FRAMES_MEDIA_TYPE, frames: 16, bytes: expect.any(Number) as number }])
+  })
+
+  it('posts the results a slow handler finishes later on their own, without waiting for a pull', async () => {
+    let release: () => void = () => undefined
+    let started: (pullsSoFar: number) => void = () => undefined
+    const gate = new Promise<void>((r) => (release = r))
+    const running = new Promise<number>((r) => (started = r))
+    const { worker, posts, pulls } = await observed(async (body) => {
+      started(pulls.length)
+      await gate
+      return { status: 200, body: { task_id: (JSON.parse(body.toString()) as { task_id: string }).task_id } }
+    })
+    const t = task('slow')
+    const answer = post(`${worker.relayEndpoint}/v1/task`, t)
+    // Released once the pull that brought the call has been sent again (empty): the answer then has no pull to ride.
+    const pullsSoFar = await running
+    await expect.poll(() => pulls.length, { timeout: 15_000 }).toBeGreaterThan(pullsSoFar)
+    release()
+    expect(((await answer).json as { task_id: string }).task_id).toBe(t.task_id)
+    expect(posts.map((p) => [p.path, p.frames])).toEqual([['/v1/relay/result', 1]])
   })
 
   it('splits results finished together where one post would pass 512 KiB', async () => {
@@ -204,7 +253,8 @@ describe('a long-poll worker against a relay that offers frames', () => {
     const tasks = Array.from({ length: 3 }, (_, i) => task(`big ${i}`))
     const answers = await Promise.all(tasks.map((t) => post(`${worker.relayEndpoint}/v1/task`, t)))
     expect(answers.map((a) => [a.status, (a.json as { task_id: string; pad: string }).pad.length])).toEqual(tasks.map(() => [200, 200 * 1024]))
-    expect(posts.map((p) => p.frames)).toEqual([2, 1])
+    // Two of the three fit in one request; the third goes in another (which one arrives first is up to the sockets).
+    expect(posts.map((p) => p.frames).sort()).toEqual([1, 2])
     expect(posts.every((p) => p.bytes <= 512 * 1024)).toBe(true)
   })
 })

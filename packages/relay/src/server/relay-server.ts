@@ -146,8 +146,8 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
       sendError(res, new IicpError('not_found', 'this relay offers no HTTP long-poll transport'))
       return true
     }
-    if (req.method !== route.method) {
-      sendError(res, new IicpError('method_not_allowed', `${path} takes ${route.method}`))
+    if (!route.methods.includes(req.method ?? '')) {
+      sendError(res, new IicpError('method_not_allowed', `${path} takes ${route.methods.join(' or ')}`))
       return true
     }
     if (this.#closing) {
@@ -293,6 +293,8 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
 
   async httpPull(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const session = this.sessionFor(req)
+    // A frames worker's pull may carry the results it finished as it asks for more: one exchange instead of two.
+    if (req.method === 'POST') await this.#settleResultFrames(req, session)
     const url = req.url ?? ''
     const m = /[?&]max=(\d{1,3})(?:&|$)/.exec(url)
     const max = m ? Math.min(MAX_PULL_BATCH, Math.max(1, Number(m[1]))) : 1
@@ -302,11 +304,7 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
   async httpResult(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const session = this.sessionFor(req)
     if (req.headers['content-type'] === FRAMES_MEDIA_TYPE) {
-      const body = await readBody(req, this.#o.maxBodyBytes + 64 * 1024 + MAX_RESULT_BATCH_BYTES)
-      // All checked before any is settled, so a bad post settles nothing.
-      const answers = resultFrames(body)
-      // Results that come too late (timed out, consumer gone) are dropped; the worker has nothing to retry.
-      for (const [callId, response] of answers) session.resolve(callId, response)
+      await this.#settleResultFrames(req, session)
       sendNoContent(res)
       return
     }
@@ -325,6 +323,19 @@ class RelayServerImpl extends EventEmitter implements RelayServer {
     }
     if (!session.resolve(result.call_id, response)) throw new IicpError('not_found', 'unknown or expired call_id')
     sendNoContent(res)
+  }
+
+  /** Settle the calls answered by a body of RESULT frames (422 when the body is anything else or unreadable). */
+  async #settleResultFrames(req: IncomingMessage, session: RelaySession): Promise<void> {
+    const body = await readBody(req, this.#o.maxBodyBytes + 64 * 1024 + MAX_RESULT_BATCH_BYTES)
+    if (body.length === 0) return
+    if (req.headers['content-type'] !== FRAMES_MEDIA_TYPE) {
+      throw new IicpError('validation_error', `results here travel as ${FRAMES_MEDIA_TYPE}`)
+    }
+    // All checked before any is settled, so a bad body settles nothing.
+    const answers = resultFrames(body)
+    // Results that come too late (timed out, consumer gone) are dropped; the worker has nothing to retry.
+    for (const [callId, response] of answers) session.resolve(callId, response)
   }
 
   async httpUnbind(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -529,15 +540,16 @@ function toBuffer(data: RawData): Buffer {
 }
 
 interface Route {
-  method: 'GET' | 'POST'
+  methods: readonly string[]
   handle(server: RelayServerImpl, req: IncomingMessage, res: ServerResponse): Promise<void>
 }
 
 const ROUTES: Readonly<Record<string, Route>> = Object.freeze({
-  '/v1/relay/bind': { method: 'POST', handle: (s, req, res) => s.httpBind(req, res) },
-  '/v1/relay/pull': { method: 'GET', handle: (s, req, res) => s.httpPull(req, res) },
-  '/v1/relay/result': { method: 'POST', handle: (s, req, res) => s.httpResult(req, res) },
-  '/v1/relay/unbind': { method: 'POST', handle: (s, req, res) => s.httpUnbind(req, res) },
+  '/v1/relay/bind': { methods: ['POST'], handle: (s, req, res) => s.httpBind(req, res) },
+  // POST: a frames pull carrying RESULT frames.
+  '/v1/relay/pull': { methods: ['GET', 'POST'], handle: (s, req, res) => s.httpPull(req, res) },
+  '/v1/relay/result': { methods: ['POST'], handle: (s, req, res) => s.httpResult(req, res) },
+  '/v1/relay/unbind': { methods: ['POST'], handle: (s, req, res) => s.httpUnbind(req, res) },
 })
 
 /** Options of {@link startRelayServer}: relay options plus where to listen. */

@@ -91,6 +91,8 @@ class LongPollConnection implements WorkerConnection {
   #batchBytes = 0
   #batchFlush: NodeJS.Immediate | undefined
   readonly #pull: { origin: string; path: string }
+  /** Pulls are frames pulls, which may carry this worker's finished results (POST). */
+  readonly #framed: boolean
   readonly #result: { origin: string; path: string }
   readonly #dispatcher: Dispatcher
   /** Where results go: the shared agent, or (relays of this package) one pipelined connection. */
@@ -111,6 +113,7 @@ class LongPollConnection implements WorkerConnection {
     this.#pollTimeoutMs = pollTimeoutMs
     this.#rawResult = rawResult
     this.#pull = target(pullUrl)
+    this.#framed = /[?&]frames=1(?:&|$)/.test(pullUrl)
     this.#result = target(`${o.relayUrl}/v1/relay/result`)
     this.#dispatcher = dispatcher
     if (rawResult) {
@@ -161,16 +164,22 @@ class LongPollConnection implements WorkerConnection {
       let status: number
       let text = ''
       let frames: Buffer | undefined
+      // Results finished by now ride on this pull instead of a post of their own.
+      const carried = this.#framed ? this.#takeResults() : undefined
       try {
-        const res = await exchange(this.#dispatcher, {
-          ...this.#pull, method: 'GET', headers: this.#auth, headersTimeout: wait, bodyTimeout: wait,
-        }, signal)
+        // Idempotent in effect: a result the relay already settled is dropped if undici sends the pull again.
+        const res = await exchange(this.#dispatcher, carried === undefined
+          ? { ...this.#pull, method: 'GET', headers: this.#auth, headersTimeout: wait, bodyTimeout: wait }
+          : { ...this.#pull, method: 'POST', headers: this.#framesHeaders, body: carried, idempotent: true, headersTimeout: wait, bodyTimeout: wait },
+        signal)
         status = res.status
         if (status === 200) {
           if (res.type === FRAMES_MEDIA_TYPE) frames = res.body
           else text = res.body.toString('utf8')
         }
       } catch {
+        // The results still go out, on the result connection, before the session is given up.
+        if (carried !== undefined) void this.#postResult(this.#framesHeaders, carried, false)
         if (!signal.aborted) this.#end('connection_lost')
         return
       }
@@ -195,10 +204,8 @@ class LongPollConnection implements WorkerConnection {
         void this.#serve(pull)
         for (const extra of pull.more ?? []) void this.#serve(extra)
       }
-      // Let a quick handler post its result before the next pull queues behind it on the relay: the results this
-      // answer's calls finished by now leave first.
+      // Let quick handlers finish, so their results ride on the next pull (or, pulling JSON, are posted before it).
       await new Promise<void>((r) => setImmediate(r))
-      if (this.#batch.length > 0) this.#flushResults()
     }
   }
 
@@ -232,13 +239,20 @@ class LongPollConnection implements WorkerConnection {
   }
 
   readonly #flushResults = (): void => {
+    const body = this.#takeResults()
+    // One post a turn already, so it skips the cork that coalesces JSON posts (whose uncork would wait a loop turn here).
+    if (body !== undefined) void this.#postResult(this.#framesHeaders, body, false)
+  }
+
+  /** The RESULT frames waiting to go, as one body (undefined when none); they are no longer waiting after this. */
+  #takeResults(): Buffer | undefined {
     if (this.#batchFlush !== undefined) clearImmediate(this.#batchFlush)
     this.#batchFlush = undefined
     const batch = this.#batch
+    if (batch.length === 0) return undefined
     this.#batch = []
     this.#batchBytes = 0
-    // One post a turn already, so it skips the cork that coalesces JSON posts (whose uncork would wait a loop turn here).
-    if (batch.length > 0) void this.#postResult(this.#framesHeaders, batch.length === 1 ? batch[0] as Buffer : Buffer.concat(batch), false)
+    return batch.length === 1 ? batch[0] as Buffer : Buffer.concat(batch)
   }
 
   async #serve(pull: RelayPullResponse): Promise<void> {
